@@ -1,0 +1,490 @@
+"""Onboarding configuration: company settings and one YAML file per tier.
+
+Configuration is data.  It is validated here, at the edge, into typed models;
+everything below trusts the models.  A bad file never silently drops a tier:
+loading raises :class:`ConfigError` naming the file and the field, which shows
+up as an import error on the DAG in the Airflow UI and fails the test suite.
+
+Layout (``include/config`` by default, ``ONBOARDING_CONFIG_DIR`` to override)::
+
+    settings.yaml        intake settings, regions and holiday calendars,
+                         the people directory and who holds each role per region
+    tiers/<tier>.yaml    one onboarding path per tier (enterprise, smb, partner, ...)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
+KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+Key = Annotated[str, Field(pattern=KEY_PATTERN, min_length=1, max_length=63)]
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid.  The message names the file and the field."""
+
+
+class Model(BaseModel):
+    """Strict base: unknown fields are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class IntakeSettings(Model):
+    schedule: str = "*/15 * * * *"
+    """Cron schedule of the batch pickup; ``ONBOARDING_INTAKE_SCHEDULE`` overrides it."""
+    crm_source: Key = "hubspot"
+    page_size: int = Field(default=100, ge=1, le=200)
+    lookback_minutes: int = Field(default=5, ge=0, le=1440)
+    """Re-read this much before the watermark: CRM timestamps can land slightly late."""
+    signed_stage: str = "closedwon"
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    """Attempts per CRM request on 429, 5xx, timeouts and garbled responses."""
+    max_retry_after_seconds: float = Field(default=120, gt=0)
+    start_from: datetime | None = None
+    """Where the very first pickup starts reading; older signed deals are history, not new work."""
+
+    @field_validator("start_from")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("start_from needs a timezone (for example 2026-01-01T00:00:00Z)")
+        return value
+
+
+class Region(Model):
+    country: str = Field(min_length=2, max_length=3)
+    """ISO country code of the holiday calendar (``holidays`` package)."""
+    subdivision: str | None = None
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _known_calendar(self) -> Region:
+        import holidays
+
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision, years=2026)
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"no holiday calendar for country {self.country!r}"
+                f" subdivision {self.subdivision!r}: {exc}"
+            ) from exc
+        return self
+
+
+class Person(Model):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str = Field(min_length=1)
+    slack_connection: str | None = None
+    """Airflow connection id of the Slack incoming webhook that reaches this person."""
+    manager: str | None = None
+    """Email of the person escalations climb to after this one."""
+
+
+class Settings(Model):
+    intake: IntakeSettings = IntakeSettings()
+    regions: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], Region]
+    people: list[Person]
+    roles: dict[Key, dict[str, str]]
+    """role -> region (or ``default``) -> person email."""
+    ops_lead: str
+    """Who hears about unowned accounts and orders stuck in quarantine."""
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Settings:
+        emails = [p.email for p in self.people]
+        duplicates = sorted({e for e in emails if emails.count(e) > 1})
+        if duplicates:
+            raise ValueError(f"people: duplicate email(s) {duplicates}")
+        known = set(emails)
+        for i, person in enumerate(self.people):
+            if person.manager is not None and person.manager not in known:
+                raise ValueError(f"people[{i}].manager: {person.manager!r} is not in people")
+        for role, by_region in self.roles.items():
+            for region, email in by_region.items():
+                if region != "default" and region not in self.regions:
+                    raise ValueError(f"roles.{role}.{region}: unknown region (known: {sorted(self.regions)})")
+                if email not in known:
+                    raise ValueError(f"roles.{role}.{region}: {email!r} is not in people")
+        if self.ops_lead not in known:
+            raise ValueError(f"ops_lead: {self.ops_lead!r} is not in people")
+        return self
+
+    @cached_property
+    def people_by_email(self) -> dict[str, Person]:
+        return {p.email: p for p in self.people}
+
+    def holder(self, role: str, region: str) -> str | None:
+        """The email of whoever holds ``role`` in ``region`` (or the role's default)."""
+        by_region = self.roles.get(role, {})
+        return by_region.get(region) or by_region.get("default")
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+class Stage(str, Enum):
+    """The onboarding lifecycle, in order.  Every tier names an owner for each."""
+
+    INTAKE = "intake"
+    COLLECT_INPUTS = "collect_inputs"
+    APPROVALS = "approvals"
+    SETUP = "setup"
+    PROVISIONING = "provisioning"
+    CUSTOMER_COMMUNICATION = "customer_communication"
+    HANDOFF = "handoff"
+    LIVE = "live"
+
+
+class Condition(Model):
+    """Per-account variation: the item or step applies only when all given tests hold."""
+
+    addons_include: list[Key] | None = None
+    region_in: list[str] | None = None
+    segment_in: list[str] | None = None
+    amount_at_least: float | None = None
+
+    def matches(self, order: OrderFacts) -> bool:
+        if self.addons_include and not set(self.addons_include) <= set(order.addons):
+            return False
+        if self.region_in is not None and order.region not in self.region_in:
+            return False
+        if self.segment_in is not None and order.segment not in self.segment_in:
+            return False
+        if self.amount_at_least is not None and (order.amount or 0) < self.amount_at_least:
+            return False
+        return True
+
+
+class OrderFacts(BaseModel):
+    """The order fields conditions can test (a view of a normalised order)."""
+
+    region: str
+    segment: str | None = None
+    addons: tuple[str, ...] = ()
+    amount: float | None = None
+
+
+class InputType(str, Enum):
+    EMAIL = "email"
+    DOMAIN = "domain"
+    URL = "url"
+    VAT_ID = "vat_id"
+    TAX_ID = "tax_id"
+    SAML_METADATA = "saml_metadata"
+    DOCUMENT = "document"
+    TEXT = "text"
+    CHOICE = "choice"
+
+
+class DocumentRules(Model):
+    content_types: list[str] = Field(min_length=1)
+    max_mb: float = Field(gt=0, le=100)
+
+
+class ChecklistItem(Model):
+    key: Key
+    label: str = Field(min_length=1)
+    type: InputType
+    critical: bool = False
+    """Critical items must be verified before setup and customer commitments."""
+    help: str | None = None
+    document: DocumentRules | None = None
+    choices: list[str] | None = None
+    when: Condition | None = None
+
+    @model_validator(mode="after")
+    def _type_options(self) -> ChecklistItem:
+        if self.type is InputType.DOCUMENT and self.document is None:
+            raise ValueError("document items need 'document' rules (content_types, max_mb)")
+        if self.type is not InputType.DOCUMENT and self.document is not None:
+            raise ValueError("'document' rules only apply to type 'document'")
+        if self.type is InputType.CHOICE and not self.choices:
+            raise ValueError("choice items need a non-empty 'choices' list")
+        return self
+
+
+class Approval(Model):
+    key: Key
+    label: str = Field(min_length=1)
+    approver_role: Key
+    when: Condition | None = None
+
+
+class StepKind(str, Enum):
+    JIRA_ISSUE = "jira_issue"
+    JIRA_SUBTASK = "jira_subtask"
+    STRIPE_CUSTOMER = "stripe_customer"
+    SCIM_USER = "scim_user"
+    HTTP = "http"
+
+
+class HttpStepSpec(Model):
+    """A generic setup call for systems without a built-in step."""
+
+    connection: str
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    endpoint: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    """JSON body; string values are templates over the onboarding record (``{account_name}``)."""
+    id_path: str = "id"
+    """Dotted path of the created object's id in the response body."""
+    idempotency_header: str | None = "Idempotency-Key"
+
+
+class SetupStep(Model):
+    key: Key
+    label: str = Field(min_length=1)
+    kind: StepKind
+    depends_on: list[Key] = Field(default_factory=list)
+    when: Condition | None = None
+    http: HttpStepSpec | None = None
+
+    @model_validator(mode="after")
+    def _http_spec(self) -> SetupStep:
+        if self.kind is StepKind.HTTP and self.http is None:
+            raise ValueError("steps of kind 'http' need an 'http' spec")
+        if self.kind is not StepKind.HTTP and self.http is not None:
+            raise ValueError("'http' spec only applies to steps of kind 'http'")
+        return self
+
+
+class StageConfig(Model):
+    key: Stage
+    owner_role: Key
+    sla_business_days: float = Field(gt=0)
+    clock_pauses_on_customer: bool = False
+    """Stop the stage SLA clock while the account waits on the customer."""
+
+
+class LadderRung(Model):
+    at_percent_of_sla: int = Field(ge=1, le=1000)
+    notify: str = Field(pattern=r"^(stage_owner|manager|ops_lead|role:[a-z][a-z0-9_]*)$")
+
+
+class TierConfig(Model):
+    tier: Key
+    display_name: str
+    description: str
+    crm_tier_values: list[str] = Field(min_length=1)
+    """Values of the CRM's tier property that route an order to this tier."""
+    regions: list[str] = Field(min_length=1)
+    segments: list[str] = Field(min_length=1)
+    activation_target_business_days: int = Field(ge=1, le=365)
+    onboarding_owner_role: Key
+    handoff_to_role: Key
+    """Who owns the account once it is live (CSM, support, partner manager)."""
+    stages: list[StageConfig]
+    escalation_ladder: list[LadderRung] = Field(min_length=1)
+    checklist: list[ChecklistItem] = Field(min_length=1)
+    approvals: list[Approval] = Field(default_factory=list)
+    setup_steps: list[SetupStep] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TierConfig:
+        _unique("checklist", [i.key for i in self.checklist])
+        _unique("approvals", [a.key for a in self.approvals])
+        _unique("setup_steps", [s.key for s in self.setup_steps])
+        _unique("stages", [s.key.value for s in self.stages])
+        present = {s.key for s in self.stages}
+        for stage in Stage:
+            if stage is Stage.LIVE or (stage is Stage.APPROVALS and not self.approvals):
+                continue
+            if stage not in present:
+                raise ValueError(f"stages: no owner for stage {stage.value!r} (add it with an owner_role)")
+        if Stage.LIVE in present:
+            raise ValueError("stages: 'live' is owned by handoff_to_role, do not list it")
+        order = [s for s in Stage if s in present]
+        if [s.key for s in self.stages] != order:
+            raise ValueError(f"stages: must be listed in lifecycle order {[s.value for s in order]}")
+        percents = [r.at_percent_of_sla for r in self.escalation_ladder]
+        if percents != sorted(set(percents)):
+            raise ValueError("escalation_ladder: at_percent_of_sla must be strictly increasing")
+        keys = {s.key for s in self.setup_steps}
+        for i, step in enumerate(self.setup_steps):
+            for dep in step.depends_on:
+                if dep not in keys:
+                    raise ValueError(f"setup_steps[{i}].depends_on: unknown step {dep!r} (known: {sorted(keys)})")
+        cycle = _find_cycle({s.key: s.depends_on for s in self.setup_steps})
+        if cycle:
+            raise ValueError(f"setup_steps: dependency cycle {' -> '.join(cycle)}")
+        return self
+
+    def stage(self, stage: Stage) -> StageConfig | None:
+        return next((s for s in self.stages if s.key is stage), None)
+
+    def checklist_for(self, order: OrderFacts) -> list[ChecklistItem]:
+        return [i for i in self.checklist if i.when is None or i.when.matches(order)]
+
+    def approvals_for(self, order: OrderFacts) -> list[Approval]:
+        return [a for a in self.approvals if a.when is None or a.when.matches(order)]
+
+    def steps_for(self, order: OrderFacts) -> list[SetupStep]:
+        return [s for s in self.setup_steps if s.when is None or s.when.matches(order)]
+
+    def roles_used(self) -> Iterable[tuple[str, str]]:
+        """(field path, role) for every role this tier relies on."""
+        yield "onboarding_owner_role", self.onboarding_owner_role
+        yield "handoff_to_role", self.handoff_to_role
+        for i, st in enumerate(self.stages):
+            yield f"stages[{i}].owner_role", st.owner_role
+        for i, ap in enumerate(self.approvals):
+            yield f"approvals[{i}].approver_role", ap.approver_role
+        for i, rung in enumerate(self.escalation_ladder):
+            if rung.notify.startswith("role:"):
+                yield f"escalation_ladder[{i}].notify", rung.notify.removeprefix("role:")
+
+
+def _unique(field: str, keys: list[str]) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f"{field}: duplicate key {key!r}")
+        seen.add(key)
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """Return one dependency cycle as a path (first node repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for dep in graph.get(node, []):
+            if state.get(dep) == 1:
+                return path[path.index(dep) :] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class OnboardingConfig(Model):
+    settings: Settings
+    tiers: dict[str, TierConfig]
+    config_dir: Path
+
+    def tier_for_crm_value(self, value: str) -> TierConfig | None:
+        wanted = value.strip().lower()
+        for tier in self.tiers.values():
+            if wanted in (v.lower() for v in tier.crm_tier_values):
+                return tier
+        return None
+
+    @property
+    def intake_schedule(self) -> str:
+        return os.environ.get("ONBOARDING_INTAKE_SCHEDULE") or self.settings.intake.schedule
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("ONBOARDING_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+
+
+def load_config(directory: Path | None = None) -> OnboardingConfig:
+    """Load and cross-check settings and every tier file, or raise :class:`ConfigError`."""
+    root = Path(directory) if directory is not None else config_dir()
+    settings_path = root / "settings.yaml"
+    settings = _parse(settings_path, Settings)
+    tier_files = sorted((root / "tiers").glob("*.yaml"))
+    if not tier_files:
+        raise ConfigError(f"{root / 'tiers'}: no tier files (*.yaml) found")
+    tiers: dict[str, TierConfig] = {}
+    crm_values: dict[str, Path] = {}
+    for path in tier_files:
+        tier = _parse(path, TierConfig)
+        if tier.tier != path.stem:
+            raise ConfigError(f"{path}: tier: {tier.tier!r} must match the file name {path.stem!r}")
+        _check_against_settings(path, tier, settings)
+        for value in tier.crm_tier_values:
+            other = crm_values.get(value.lower())
+            if other is not None:
+                raise ConfigError(f"{path}: crm_tier_values: {value!r} is already routed by {other}")
+            crm_values[value.lower()] = path
+        tiers[tier.tier] = tier
+    return OnboardingConfig(settings=settings, tiers=tiers, config_dir=root)
+
+
+def _check_against_settings(path: Path, tier: TierConfig, settings: Settings) -> None:
+    for i, region in enumerate(tier.regions):
+        if region not in settings.regions:
+            raise ConfigError(
+                f"{path}: regions[{i}]: unknown region {region!r} (settings.yaml knows {sorted(settings.regions)})"
+            )
+    for field, role in tier.roles_used():
+        if role not in settings.roles:
+            raise ConfigError(f"{path}: {field}: role {role!r} is not defined in settings.yaml roles")
+        for region in tier.regions:
+            if settings.holder(role, region) is None:
+                raise ConfigError(
+                    f"{path}: {field}: nobody holds role {role!r} in region {region!r}"
+                    f" (add roles.{role}.{region} or roles.{role}.default to settings.yaml)"
+                )
+    for i, step in enumerate(tier.setup_steps):
+        if step.http is not None and not re.fullmatch(r"[A-Za-z0-9_]+", step.http.connection):
+            raise ConfigError(f"{path}: setup_steps[{i}].http.connection: not a valid connection id")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(path: Path, model: type[M]) -> M:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return f"{loc}: {msg}" if loc else msg

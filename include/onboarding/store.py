@@ -1,0 +1,187 @@
+"""The onboarding store: PostgreSQL, reached through the ``onboarding_db`` connection.
+
+Every task reads state here, acts, and records the result here, so any task can
+be retried or cleared: writes are upserts keyed by natural keys, and audit
+events carry a dedupe key so a retried step records its event once.
+
+Schema changes are numbered SQL files in ``migrations/``.  :func:`migrate`
+applies the missing ones in order under an advisory lock (two processes
+starting at once cannot both apply a file) and refuses to run if an applied
+file was edited afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from include.onboarding.connections import ONBOARDING_DB
+
+SCHEMA = "onboarding"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 727_001  # pg_advisory_xact_lock key shared by every migrating process
+
+
+class MigrationError(RuntimeError):
+    """The database's applied migrations disagree with the files shipped here."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def available_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = re.fullmatch(r"(\d{4})_([a-z0-9_]+)\.sql", path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_description.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration numbers in {directory}")
+    return found
+
+
+def connect(conn_id: str = ONBOARDING_DB) -> psycopg.Connection[Any]:
+    """Open a connection through the Airflow connection ``conn_id`` (PostgresHook)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    if not isinstance(conn, psycopg.Connection):
+        raise RuntimeError(
+            "the onboarding store needs psycopg 3 behind PostgresHook (SQLAlchemy 2 and psycopg installed)"
+        )
+    conn.autocommit = True
+    return conn
+
+
+def connect_dsn(dsn: str) -> psycopg.Connection[Any]:
+    """Open a connection from a libpq URL (local tooling, before Airflow is configured)."""
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply missing migrations; return the versions applied now (empty when up to date)."""
+    applied_now: list[int] = []
+    for migration in available_migrations(directory):
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            cur.execute(
+                f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
+                        version integer PRIMARY KEY,
+                        name text NOT NULL,
+                        checksum text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            cur.execute(f"SELECT checksum FROM {SCHEMA}.schema_migrations WHERE version = %s", (migration.version,))
+            row = cur.fetchone()
+            if row is not None:
+                if row[0] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} was changed after it was applied;"
+                        " add a new migration instead of editing an applied one"
+                    )
+                continue
+            cur.execute(migration.sql.encode())
+            cur.execute(
+                f"INSERT INTO {SCHEMA}.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+            applied_now.append(migration.version)
+    return applied_now
+
+
+def fingerprint(value: Any) -> str:
+    """A stable hash of a JSON-able value (key order does not matter)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the audit trail."""
+
+    subject: str
+    event_type: str
+    actor: str
+    occurred_at: datetime
+    details: dict[str, Any]
+    onboarding_id: int | None = None
+    stage: str | None = None
+    stage_owner: str | None = None
+    dedupe_key: str | None = None
+
+
+class Store:
+    """Typed access to the onboarding schema over one psycopg connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]):
+        self.conn = conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        with self.conn.transaction(), self.conn.cursor(row_factory=dict_row) as cur:
+            yield cur
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql.encode() if not params else sql, params or None)
+            return cur.fetchall() if cur.description else []
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    # -- audit trail ----------------------------------------------------------------------
+
+    @staticmethod
+    def record_events(cur: psycopg.Cursor[Any], events: Sequence[Event]) -> int:
+        """Append events; ones whose dedupe key was already recorded are skipped."""
+        if not events:
+            return 0
+        cur.executemany(
+            f"""INSERT INTO {SCHEMA}.events
+                    (occurred_at, onboarding_id, subject, event_type, stage, stage_owner, actor, details, dedupe_key)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (dedupe_key) DO NOTHING""",
+            [
+                (
+                    e.occurred_at,
+                    e.onboarding_id,
+                    e.subject,
+                    e.event_type,
+                    e.stage,
+                    e.stage_owner,
+                    e.actor,
+                    Jsonb(e.details),
+                    e.dedupe_key,
+                )
+                for e in events
+            ],
+        )
+        return len(events)
+
+    def events_for(self, subject: str) -> list[dict[str, Any]]:
+        return self.query(
+            f"SELECT * FROM {SCHEMA}.events WHERE subject = %s ORDER BY occurred_at, id",
+            (subject,),
+        )

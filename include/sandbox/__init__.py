@@ -1,0 +1,12 @@
+"""Local stand-ins for the third-party systems the onboarding DAGs talk to.
+
+Each simulated system answers in its vendor's real API shape (paths, bodies,
+errors, paging), so pointing an Airflow connection at the sandbox instead of
+the vendor is the only change between a demo or test and production.  On top
+of the vendor APIs, an admin API under ``/_sandbox`` seeds realistic data,
+schedules faults (rate limits, 5xx, truncated bodies, slow or hanging answers)
+and records every request, so retry and back-off behaviour can be tested.
+
+Start it in-process with ``include.sandbox.server.SandboxServer`` or from a
+shell with ``python -m include.sandbox``.
+"""

@@ -1,0 +1,430 @@
+"""The CRM, in the shape of HubSpot CRM v3 deals (search and read).
+
+The intake DAG talks to this exactly as it would to HubSpot, so the sandbox
+reproduces the parts of HubSpot's behaviour that an integration can get wrong:
+string-typed property values, filter groups (AND within, OR across), date
+filters given as epoch milliseconds, a 200-result page limit, opaque ``after``
+cursors, the 10,000-result paging wall, bearer authentication and HubSpot's
+error body.  Anything the sandbox cannot reproduce faithfully is refused with
+a 400 rather than silently accepted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from include.sandbox.state import Deal, SandboxState, parse_timestamp
+
+SYSTEM_NAME = "crm"
+PREFIX = "/crm/"
+
+MAX_LIMIT = 200
+"""HubSpot's maximum page size for search."""
+
+MAX_RESULTS = 10_000
+"""HubSpot refuses to page a search past this many results."""
+
+MAX_FILTER_GROUPS = 5
+MAX_FILTERS_PER_GROUP = 6
+MAX_FILTERS = 18
+"""HubSpot's limits on the size of a search's filter tree."""
+
+DATE_PROPERTIES = frozenset({"createdate", "hs_lastmodifieddate", "closedate", "committed_go_live_date"})
+"""Compared as points in time; filter values may be epoch ms or ISO strings."""
+
+NUMBER_PROPERTIES = frozenset({"amount", "hs_object_id"})
+"""Compared as numbers ("9000" < "48000"), as HubSpot's number type is."""
+
+ALWAYS_RETURNED = ("hs_object_id", "createdate", "hs_lastmodifieddate")
+"""Properties HubSpot adds to every result whatever was requested."""
+
+DEFAULT_PROPERTIES = ("dealname", "amount", "closedate", "pipeline", "dealstage", *ALWAYS_RETURNED)
+"""What HubSpot returns for a deal when no properties are requested."""
+
+TEXT_SEARCH_PROPERTIES = ("dealname",)
+"""Properties the free-text ``query`` of a deal search looks at."""
+
+OPERATORS = frozenset(
+    {
+        "EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN",
+        "HAS_PROPERTY", "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN",
+    }
+)
+
+_CATEGORIES = {
+    ErrorKind.VALIDATION: "VALIDATION_ERROR",
+    ErrorKind.AUTHENTICATION: "INVALID_AUTHENTICATION",
+    ErrorKind.NOT_FOUND: "OBJECT_NOT_FOUND",
+    ErrorKind.RATE_LIMIT: "RATE_LIMITS",
+    ErrorKind.INTERNAL: "INTERNAL_ERROR",
+}
+_DEFAULT_MESSAGES = {
+    ErrorKind.VALIDATION: "Invalid input JSON.",
+    ErrorKind.AUTHENTICATION: (
+        "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+        "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+    ),
+    ErrorKind.NOT_FOUND: "resource not found",
+    ErrorKind.RATE_LIMIT: "You have reached your secondly limit.",
+    ErrorKind.INTERNAL: "internal error",
+}
+
+Scalar = str | int | float | bool
+
+
+def render_error(kind: ErrorKind, message: str | None) -> dict[str, Any]:
+    """HubSpot's error body: status, message, correlationId, category."""
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": message or _DEFAULT_MESSAGES[kind],
+        "correlationId": str(uuid.uuid4()),
+        "category": _CATEGORIES[kind],
+    }
+    if kind is ErrorKind.RATE_LIMIT:
+        body["errorType"] = "RATE_LIMIT"
+        body["policyName"] = "SECONDLY"
+    return body
+
+
+def _invalid(message: str) -> VendorError:
+    """A 400 VALIDATION_ERROR, HubSpot's answer to any malformed search."""
+    return VendorError(400, ErrorKind.VALIDATION, message)
+
+
+# -- request models -----------------------------------------------------------
+
+
+class Filter(BaseModel):
+    """One condition on one property."""
+
+    propertyName: str
+    operator: str
+    value: Scalar | None = None
+    values: list[Scalar] | None = None
+    highValue: Scalar | None = None
+
+
+class FilterGroup(BaseModel):
+    """Filters that must all hold (groups are ORed together)."""
+
+    filters: list[Filter] = Field(default_factory=list)
+
+
+class Sort(BaseModel):
+    """Sort order of a search."""
+
+    propertyName: str
+    direction: str = "ASCENDING"
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /crm/v3/objects/deals/search``."""
+
+    filterGroups: list[FilterGroup] = Field(default_factory=list)
+    sorts: list[Sort | str] = Field(default_factory=list)
+    properties: list[str] = Field(default_factory=list)
+    limit: int = 10
+    after: str | int | None = None
+    query: str | None = None
+
+
+# -- typed comparison ------------------------------------------------------------
+
+Comparable = datetime | Decimal | str
+
+
+def _typed(prop: str, raw: str | None) -> Comparable | None:
+    """A stored value in the type its property compares by; ``None`` if unusable."""
+    if raw is None or raw == "":
+        return None
+    if prop in DATE_PROPERTIES:
+        return parse_timestamp(raw)
+    if prop in NUMBER_PROPERTIES:
+        return _decimal(raw)
+    return raw.lower()
+
+
+def _filter_value(prop: str, raw: Scalar | None) -> Comparable:
+    """A filter operand in its property's type; a 400 if it cannot be read."""
+    if raw is None:
+        raise _invalid(f"Filter on {prop} is missing a value.")
+    text = "true" if raw is True else "false" if raw is False else str(raw)
+    typed = _typed(prop, text)
+    if typed is None:
+        raise _invalid(f"{text!r} is not a valid value for property {prop}.")
+    return typed
+
+
+def _decimal(raw: str) -> Decimal | None:
+    """Parse a HubSpot number property; ``None`` when it is not a number."""
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        return None
+
+
+def _tokens(raw: str | None) -> list[str]:
+    """Words of a value, as HubSpot's token operators see them (multi-select aware)."""
+    return [t for t in re.split(r"[\s;,]+", (raw or "").lower()) if t]
+
+
+# -- filtering -------------------------------------------------------------------
+
+_ORDERED: dict[str, Callable[[Any, Any], bool]] = {
+    "EQ": lambda a, b: a == b,
+    "LT": lambda a, b: a < b,
+    "LTE": lambda a, b: a <= b,
+    "GT": lambda a, b: a > b,
+    "GTE": lambda a, b: a >= b,
+}
+
+
+def _compile(flt: Filter) -> Callable[[Deal], bool]:
+    """Turn one filter into a predicate, validating its operands up front."""
+    prop, op = flt.propertyName, flt.operator.upper()
+    if op not in OPERATORS:
+        raise _invalid(f"Unknown operator {flt.operator!r}. Supported: {', '.join(sorted(OPERATORS))}.")
+    if op == "HAS_PROPERTY":
+        return lambda deal: deal.properties.get(prop) not in (None, "")
+    if op == "NOT_HAS_PROPERTY":
+        return lambda deal: deal.properties.get(prop) in (None, "")
+    if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        return _token_predicate(prop, flt.value, negate=op.startswith("NOT_"))
+    if op in ("IN", "NOT_IN"):
+        return _in_predicate(prop, flt.values, negate=op == "NOT_IN")
+    if op == "BETWEEN":
+        low, high = _filter_value(prop, flt.value), _filter_value(prop, flt.highValue)
+        return lambda deal: _holds(deal, prop, lambda v: low <= v <= high)
+    operand = _filter_value(prop, flt.value)
+    if op == "NEQ":
+        # A deal without the property is "not equal" too.
+        return lambda deal: _typed(prop, deal.properties.get(prop)) != operand
+    compare = _ORDERED[op]
+    return lambda deal: _holds(deal, prop, lambda v: compare(v, operand))
+
+
+def _holds(deal: Deal, prop: str, test: Callable[[Any], bool]) -> bool:
+    """Apply ``test`` to a deal's typed value; a missing value never matches."""
+    value = _typed(prop, deal.properties.get(prop))
+    return value is not None and test(value)
+
+
+def _in_predicate(prop: str, values: list[Scalar] | None, negate: bool) -> Callable[[Deal], bool]:
+    """``IN`` / ``NOT_IN`` against the ``values`` list."""
+    if not values:
+        raise _invalid(f"Filter on {prop} with IN/NOT_IN needs a non-empty 'values' list.")
+    wanted = [_filter_value(prop, v) for v in values]
+    return lambda deal: (_typed(prop, deal.properties.get(prop)) in wanted) != negate
+
+
+def _token_predicate(prop: str, value: Scalar | None, negate: bool) -> Callable[[Deal], bool]:
+    """``CONTAINS_TOKEN`` (``*`` wildcards allowed) and its negation."""
+    pattern = "" if value is None else str(value).lower()
+    if not pattern:
+        raise _invalid(f"Filter on {prop} with CONTAINS_TOKEN needs a value.")
+
+    def predicate(deal: Deal) -> bool:
+        found = any(fnmatch.fnmatchcase(t, pattern) for t in _tokens(deal.properties.get(prop)))
+        return found != negate
+
+    return predicate
+
+
+def _matcher(request: SearchRequest) -> Callable[[Deal], bool]:
+    """One predicate for the whole filter tree (AND within groups, OR across)."""
+    groups = request.filterGroups
+    if len(groups) > MAX_FILTER_GROUPS:
+        raise _invalid(f"Too many filter groups: {len(groups)} (maximum {MAX_FILTER_GROUPS}).")
+    if any(len(g.filters) > MAX_FILTERS_PER_GROUP for g in groups):
+        raise _invalid(f"Too many filters in a group (maximum {MAX_FILTERS_PER_GROUP}).")
+    if sum(len(g.filters) for g in groups) > MAX_FILTERS:
+        raise _invalid(f"Too many filters in total (maximum {MAX_FILTERS}).")
+    compiled = [[_compile(f) for f in g.filters] for g in groups if g.filters]
+    words = (request.query or "").lower().split()
+
+    def matches(deal: Deal) -> bool:
+        if words and not _text_match(deal, words):
+            return False
+        return not compiled or any(all(p(deal) for p in group) for group in compiled)
+
+    return matches
+
+
+def _text_match(deal: Deal, words: list[str]) -> bool:
+    """Free-text ``query``: every word appears in one of the searchable properties."""
+    text = " ".join((deal.properties.get(p) or "") for p in TEXT_SEARCH_PROPERTIES).lower()
+    return all(word in text for word in words)
+
+
+# -- sorting and paging ------------------------------------------------------------
+
+
+def _id_key(deal: Deal) -> tuple[int, int, str]:
+    """Numeric ids in numeric order, any odd admin-made id after them."""
+    return (0, int(deal.id), "") if deal.id.isdigit() else (1, 0, deal.id)
+
+
+def _sort(deals: list[Deal], sorts: list[Sort | str]) -> list[Deal]:
+    """Order by one property, ties (and missing values, kept last) by id ascending."""
+    by_id = sorted(deals, key=_id_key)
+    if not sorts:
+        return by_id
+    if len(sorts) > 1:
+        raise _invalid("Only one sort is supported.")
+    prop, descending = _sort_spec(sorts[0])
+    keyed = [(deal, _typed(prop, deal.properties.get(prop))) for deal in by_id]
+    present = [pair for pair in keyed if pair[1] is not None]
+    present.sort(key=lambda pair: cast(Any, pair[1]), reverse=descending)  # stable: ties stay in id order
+    missing = [deal for deal, value in keyed if value is None]
+    return [deal for deal, _ in present] + missing
+
+
+def _sort_spec(sort: Sort | str) -> tuple[str, bool]:
+    """(property, descending) from ``{"propertyName", "direction"}`` or ``"-prop"``."""
+    if isinstance(sort, str):
+        return sort.lstrip("-"), sort.startswith("-")
+    direction = sort.direction.upper()
+    if direction not in ("ASCENDING", "DESCENDING"):
+        raise _invalid(f"Unknown sort direction {sort.direction!r}.")
+    return sort.propertyName, direction == "DESCENDING"
+
+
+def _offset(after: str | int | None) -> int:
+    """Decode the ``after`` cursor (an offset) and enforce HubSpot's paging wall."""
+    if after in (None, ""):
+        return 0
+    text = str(after)
+    if not text.isdigit():
+        raise _invalid(f"Invalid 'after' value {text!r}: use paging.next.after from the previous page.")
+    offset = int(text)
+    if offset >= MAX_RESULTS:
+        raise _invalid(
+            f"Paging past {MAX_RESULTS:,} results is not supported (after={offset}). "
+            "Narrow the search, for example with a hs_lastmodifieddate filter, and start again."
+        )
+    return offset
+
+
+def _returned_properties(requested: Iterable[str]) -> list[str]:
+    """Requested properties (deduplicated, in order) plus those always returned."""
+    names = [p for p in dict.fromkeys(requested) if p]
+    if not names:
+        return list(DEFAULT_PROPERTIES)
+    return names + [p for p in ALWAYS_RETURNED if p not in names]
+
+
+def search_deals(state: SandboxState, request: SearchRequest) -> dict[str, Any]:
+    """Run a deals search with HubSpot's filtering, sorting and paging rules."""
+    if not 1 <= request.limit <= MAX_LIMIT:
+        raise _invalid(f"limit must be between 1 and {MAX_LIMIT}, got {request.limit}.")
+    offset = _offset(request.after)
+    matches = _matcher(request)
+    found = _sort([deal for deal in state.deals() if not deal.archived and matches(deal)], request.sorts)
+    page = found[offset : offset + request.limit]
+    wanted = _returned_properties(request.properties)
+    body: dict[str, Any] = {"total": len(found), "results": [deal.to_json(wanted) for deal in page]}
+    following = offset + request.limit
+    if following < len(found):
+        body["paging"] = {"next": {"after": str(following), "link": f"?after={following}"}}
+    return body
+
+
+# -- routes ----------------------------------------------------------------------
+
+
+def _state(request: Request) -> SandboxState:
+    """The app's shared state (set by ``create_app``)."""
+    state: SandboxState = request.app.state.sandbox
+    return state
+
+
+def _authenticated(
+    state: Annotated[SandboxState, Depends(_state)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """Require ``Authorization: Bearer <token>`` (the configured one, if any)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise VendorError(401, ErrorKind.AUTHENTICATION)
+    if state.token is not None and token.strip() != state.token:
+        raise VendorError(
+            401,
+            ErrorKind.AUTHENTICATION,
+            "The access token provided is not valid. Check the private app token and try again.",
+        )
+
+
+router = APIRouter(prefix="/crm/v3/objects/deals", dependencies=[Depends(_authenticated)])
+
+
+@router.post("/search")
+def search(body: SearchRequest, state: Annotated[SandboxState, Depends(_state)]) -> dict[str, Any]:
+    """``POST /crm/v3/objects/deals/search``."""
+    return search_deals(state, body)
+
+
+@router.get("/{deal_id}")
+def read_deal(
+    deal_id: str,
+    state: Annotated[SandboxState, Depends(_state)],
+    properties: Annotated[list[str] | None, Query()] = None,
+    id_property: Annotated[str | None, Query(alias="idProperty")] = None,
+) -> dict[str, Any]:
+    """``GET /crm/v3/objects/deals/{dealId}``; ``idProperty`` looks up by another unique property."""
+    deal = _find(state, deal_id, id_property)
+    if deal is None or deal.archived:
+        raise VendorError(404, ErrorKind.NOT_FOUND)
+    names = [p.strip() for value in properties or [] for p in value.split(",")]
+    return deal.to_json(_returned_properties(names))
+
+
+def _find(state: SandboxState, key: str, id_property: str | None) -> Deal | None:
+    """A deal by id, or by the value of ``id_property``."""
+    if id_property in (None, "", "hs_object_id"):
+        return state.get_deal(key)
+    return next((d for d in state.deals() if d.properties.get(id_property or "") == key), None)
+
+
+class DealUpsert(BaseModel):
+    """Body of ``POST /_sandbox/crm/deals``: create, or merge into deal ``id``."""
+
+    properties: dict[str, Scalar | None] = Field(default_factory=dict)
+    id: str | None = None
+
+
+admin_router = APIRouter()
+
+
+@admin_router.post("/deals")
+def upsert_deal(body: DealUpsert, state: Annotated[SandboxState, Depends(_state)]) -> dict[str, Any]:
+    """Create or update a deal as a sales rep would in the CRM's UI."""
+    try:
+        return state.upsert_deal(body.properties, deal_id=body.id)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+
+
+def ledger(state: SandboxState) -> dict[str, Any]:
+    """The CRM's line of ``GET /_sandbox/ledger``."""
+    return state.crm_ledger()
+
+
+SYSTEM = SandboxSystem(
+    name=SYSTEM_NAME,
+    prefix=PREFIX,
+    router=router,
+    render_error=render_error,
+    ledger=ledger,
+    admin_router=admin_router,
+)
+"""The CRM as the app and the fault layer see it."""

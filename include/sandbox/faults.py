@@ -1,0 +1,230 @@
+"""Fault injection and error shapes shared by every simulated system.
+
+Real integrations fail in a handful of ways: rate limits with ``Retry-After``,
+5xx errors, bodies cut off mid-document, slow answers and answers that never
+come.  The sandbox lets a test schedule exactly those, per system, for the next
+requests, so retry and back-off logic is exercised deterministically.
+
+Faults are applied by a middleware in front of the vendor routers, as a real
+API gateway or rate limiter answers before the application (and before
+authentication).  Each system describes itself with a ``SandboxSystem``: its
+path prefix, its router, how its vendor renders errors, and what it reports in
+the ledger.  Adding a system means writing one module that exports one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from include.sandbox.state import RequestRecord, SandboxState
+
+HANG_POLL_SECONDS = 0.05
+"""How often a hanging request checks whether it was released."""
+
+
+class FaultKind(enum.StrEnum):
+    """Which fault a request received (as listed in the request log)."""
+
+    RATE_LIMIT = "rate_limit"
+    SERVER_ERROR = "server_error"
+    MALFORMED_JSON = "malformed_json"
+    SLOW = "slow"
+    TIMEOUT = "timeout"
+
+
+class ErrorKind(enum.StrEnum):
+    """Vendor-neutral error classes; each system maps them to its own body."""
+
+    VALIDATION = "validation"
+    AUTHENTICATION = "authentication"
+    NOT_FOUND = "not_found"
+    RATE_LIMIT = "rate_limit"
+    INTERNAL = "internal"
+
+
+class VendorError(Exception):
+    """Raised by a vendor router; rendered in that vendor's error shape."""
+
+    def __init__(
+        self,
+        status_code: int,
+        kind: ErrorKind,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message or kind.value)
+        self.status_code = status_code
+        self.kind = kind
+        self.message = message
+        self.headers = headers or {}
+
+
+ErrorRenderer = Callable[[ErrorKind, str | None], dict[str, Any]]
+"""(error kind, message or ``None`` for the vendor's usual one) -> JSON body."""
+
+
+@dataclass(frozen=True)
+class SandboxSystem:
+    """What the shared layer needs to know about one simulated system."""
+
+    name: str
+    prefix: str
+    router: APIRouter
+    render_error: ErrorRenderer
+    ledger: Callable[[SandboxState], dict[str, Any]]
+    admin_router: APIRouter | None = None
+    """Sandbox-only endpoints (seeding etc.), mounted under ``/_sandbox/<name>``."""
+
+    def owns(self, path: str) -> bool:
+        """Whether a request path belongs to this system."""
+        return path.startswith(self.prefix)
+
+    def error_response(self, error: VendorError) -> JSONResponse:
+        """Render an error the way this vendor would."""
+        body = self.render_error(error.kind, error.message)
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+
+def system_for(path: str, systems: Sequence[SandboxSystem]) -> SandboxSystem | None:
+    """The system a path belongs to, if any (admin paths belong to none)."""
+    return next((system for system in systems if system.owns(path)), None)
+
+
+@dataclass
+class FaultPlan:
+    """Faults scheduled for one system's next requests, consumed in order.
+
+    First ``rate_limit`` 429s, then ``server_error`` 500s, then
+    ``malformed_json`` truncated bodies, then ``slow_count`` answers delayed by
+    ``slow_ms``, then ``timeout`` requests held ``hang_seconds``.  Independently,
+    ``rate_limit_every`` > 0 turns every Nth request (counted since the plan
+    was set) into a 429 until the plan is cleared, for demos of a busy API.
+    """
+
+    rate_limit: int = 0
+    retry_after: int = 1
+    server_error: int = 0
+    malformed_json: int = 0
+    slow_ms: int = 0
+    slow_count: int = 0
+    timeout: int = 0
+    hang_seconds: float = 30.0
+    rate_limit_every: int = 0
+    seen: int = 0
+
+    def take(self) -> FaultKind | None:
+        """Consume the fault for the next request (call under the state lock)."""
+        self.seen += 1
+        for counter, kind in (
+            ("rate_limit", FaultKind.RATE_LIMIT),
+            ("server_error", FaultKind.SERVER_ERROR),
+            ("malformed_json", FaultKind.MALFORMED_JSON),
+            ("slow_count", FaultKind.SLOW),
+            ("timeout", FaultKind.TIMEOUT),
+        ):
+            if getattr(self, counter) > 0:
+                setattr(self, counter, getattr(self, counter) - 1)
+                return kind
+        if self.rate_limit_every and self.seen % self.rate_limit_every == 0:
+            return FaultKind.RATE_LIMIT
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """Remaining counts, as the admin API shows them."""
+        return asdict(self)
+
+
+class FaultSpec(BaseModel):
+    """Body of ``POST /_sandbox/faults``; unknown keys are refused so typos show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str
+    rate_limit: int = Field(default=0, ge=0)
+    retry_after: int = Field(default=1, ge=0)
+    server_error: int = Field(default=0, ge=0)
+    malformed_json: int = Field(default=0, ge=0)
+    slow_ms: int = Field(default=0, ge=0)
+    slow_count: int = Field(default=0, ge=0)
+    timeout: int = Field(default=0, ge=0)
+    hang_seconds: float = Field(default=30.0, gt=0)
+    rate_limit_every: int = Field(default=0, ge=0)
+
+    def to_plan(self) -> FaultPlan:
+        """The plan this spec schedules."""
+        return FaultPlan(**self.model_dump(exclude={"system"}))
+
+
+CallNext = Callable[[Request], Awaitable[Response]]
+
+
+class FaultInjector:
+    """HTTP middleware: logs every vendor request and applies its scheduled fault."""
+
+    def __init__(self, state: SandboxState, systems: Sequence[SandboxSystem]) -> None:
+        self.state = state
+        self.systems = systems
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response:
+        """Entry point for ``app.middleware("http")``."""
+        system = system_for(request.url.path, self.systems)
+        if system is None:
+            return await call_next(request)
+        record = self.state.begin_request(system.name, request.method, request.url.path)
+        status = 500
+        try:
+            response = await self._answer(system, record, request, call_next)
+            status = response.status_code
+            return response
+        finally:
+            self.state.finish_request(record, status)
+
+    async def _answer(
+        self, system: SandboxSystem, record: RequestRecord, request: Request, call_next: CallNext
+    ) -> Response:
+        """Apply the request's fault, if any, around the real handler."""
+        plan = self.state.fault_plan(system.name) or FaultPlan()
+        if record.fault is FaultKind.RATE_LIMIT:
+            headers = {"Retry-After": str(plan.retry_after)}
+            return system.error_response(VendorError(429, ErrorKind.RATE_LIMIT, headers=headers))
+        if record.fault is FaultKind.SERVER_ERROR:
+            return system.error_response(VendorError(500, ErrorKind.INTERNAL))
+        if record.fault is FaultKind.SLOW:
+            await asyncio.sleep(plan.slow_ms / 1000)
+        if record.fault is FaultKind.TIMEOUT:
+            await self._hang(plan.hang_seconds)
+        response = await call_next(request)
+        if record.fault is FaultKind.MALFORMED_JSON:
+            return await _truncated(response)
+        return response
+
+    async def _hang(self, seconds: float) -> None:
+        """Hold the request, but let a reset, a fault clear or a shutdown end it early."""
+        epoch = self.state.hang_epoch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline and self.state.hang_epoch == epoch:
+            await asyncio.sleep(HANG_POLL_SECONDS)
+
+
+async def _truncated(response: Response) -> Response:
+    """The genuine answer cut in half, sent as a successful JSON response.
+
+    Cutting the real body (rather than sending canned garbage) reproduces what
+    a dropped connection behind a proxy looks like: valid headers, status 200,
+    a document that starts right and stops mid-way.
+    """
+    body = b""
+    async for chunk in response.body_iterator:  # type: ignore[attr-defined]
+        body += chunk if isinstance(chunk, bytes) else chunk.encode()
+    cut = body[: max(1, len(body) // 2)]
+    return Response(content=cut, status_code=200, media_type="application/json")

@@ -1,0 +1,365 @@
+"""Realistic signed orders, as a sales team leaves them in the CRM.
+
+The onboarding DAGs are only as good as the data they are tested against, so
+the generator produces what a real pipeline sees: mostly clean ``closedwon``
+deals spread over business days, a few deals still in other stages that an
+intake must ignore, and (on request) a fraction of orders broken in the ways a
+hand-maintained CRM really breaks.  Every broken order carries a
+``sandbox_defect`` property naming its defect, so a test or a demo can compare
+the intake's verdict with the truth.
+
+The output is a list of HubSpot property dicts (string values, ``None`` for an
+empty property), deterministic for a given seed, ordered by the time the deal
+reached its current stage so that loading them in order gives increasing
+``hs_lastmodifieddate`` values.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+TIERS = ("enterprise", "smb", "partner")
+"""Onboarding tiers the company sells; anything else is a defect."""
+
+SEGMENTS_BY_TIER: dict[str, tuple[str, ...]] = {
+    "enterprise": ("strategic", "large"),
+    "smb": ("commercial", "startup"),
+    "partner": ("channel",),
+}
+"""Segments each tier may carry, as the sales-ops rules define them."""
+
+REGIONS = ("NA", "EMEA", "APAC")
+"""Regions that have an onboarding team; ``LATAM`` deals are a defect."""
+
+ADDONS = ("sso", "premium_support", "sandbox_env", "data_migration", "training_pack")
+"""Options of the ``addons`` multi-select, in HubSpot's option order."""
+
+OPEN_STAGES = ("presentationscheduled", "decisionmakerboughtin", "contractsent", "closedlost")
+"""Stages of deals that are not signed orders (the intake must skip them)."""
+
+DEFECTS = (
+    "missing_tier",
+    "unknown_tier",
+    "bad_contact_email",
+    "unparsable_closedate",
+    "region_without_owner",
+    "go_live_before_close",
+    "duplicate_order_number",
+)
+"""Values of ``sandbox_defect``: one per way a CRM export goes wrong."""
+
+VENDOR_DOMAIN = "example.com"
+"""Mail domain of the company's own staff (onboarding managers)."""
+
+_COMPANY_HEADS = (
+    "Acme", "Northwind", "Bluefin", "Cedar", "Harbor", "Ironclad", "Juniper", "Keystone",
+    "Lumen", "Maple", "Nimbus", "Orchard", "Pioneer", "Quarry", "Redwood", "Summit",
+    "Tidal", "Upland", "Vantage", "Willow", "Atlas", "Beacon", "Copper", "Drift",
+    "Evergreen", "Falcon", "Granite", "Helix", "Indigo", "Kestrel", "Larch", "Meridian",
+)
+_COMPANY_TAILS = (
+    "Robotics", "Logistics", "Analytics", "Health", "Foods", "Energy", "Freight", "Labs",
+    "Capital", "Biotech", "Retail", "Systems", "Media", "Aerospace", "Insurance", "Pharma",
+    "Telecom", "Outdoor", "Textiles", "Mobility", "Software", "Learning", "Dental", "Marine",
+)
+_FIRST_NAMES = (
+    "Jane", "Omar", "Priya", "Lukas", "Sofia", "Kenji", "Amara", "Mateo", "Chloe", "Arjun",
+    "Ingrid", "Tomasz", "Grace", "Rafael", "Aisha", "Daniel", "Mei", "Oliver", "Fatima", "Liam",
+    "Elena", "Kwame", "Hannah", "Yusuf", "Claire", "Nikhil", "Sara", "Jonas", "Leila", "Marcus",
+)
+_LAST_NAMES = (
+    "Doe", "Haddad", "Raman", "Becker", "Rossi", "Tanaka", "Okafor", "Alvarez", "Martin", "Mehta",
+    "Larsen", "Nowak", "Kim", "Costa", "Bello", "Fischer", "Wong", "Hughes", "Rahman", "Murphy",
+    "Petrova", "Mensah", "Schmidt", "Demir", "Dubois", "Iyer", "Lindqvist", "Weber", "Karimi", "Reid",
+)
+_PARTNERS = (
+    "Brightline Consulting", "Northgate Partners", "Cobalt Systems Integration",
+    "Meridian Channel Group", "Tidewater Solutions", "Pinecrest Digital",
+)
+_ONBOARDING_MANAGERS = (
+    "maya.chen", "liam.oconnor", "ana.souza", "felix.brandt", "hana.sato", "noah.williams",
+)
+
+_COUNTRIES: dict[str, tuple[tuple[str, str, float], ...]] = {
+    # region -> (top-level domain, currency, weight)
+    "NA": ((".com", "USD", 0.7), (".io", "USD", 0.2), (".ca", "USD", 0.1)),
+    "EMEA": ((".de", "EUR", 0.3), (".co.uk", "GBP", 0.3), (".fr", "EUR", 0.2), (".nl", "EUR", 0.2)),
+    "APAC": ((".com.au", "AUD", 0.5), (".co.nz", "AUD", 0.2), (".sg", "USD", 0.3)),
+    "LATAM": ((".com.br", "USD", 0.6), (".mx", "USD", 0.4)),
+}
+_SALES_REPS: dict[str, tuple[str, ...]] = {
+    "NA": ("7001", "7002", "7003"),
+    "EMEA": ("7101", "7102"),
+    "APAC": ("7201", "7202"),
+    "LATAM": ("7001", "7003"),
+}
+_AMOUNT_RANGES: dict[str, tuple[int, int, int]] = {
+    # tier -> (low, high, step) in whole currency units
+    "enterprise": (60_000, 420_000, 1_000),
+    "smb": (4_800, 36_000, 100),
+    "partner": (18_000, 120_000, 500),
+}
+_ADDON_ODDS: dict[str, dict[str, float]] = {
+    "enterprise": {"sso": 0.15, "premium_support": 0.35, "sandbox_env": 0.25, "data_migration": 0.2},
+    "smb": {"premium_support": 0.15, "sandbox_env": 0.05, "training_pack": 0.2},
+    "partner": {"premium_support": 0.2, "training_pack": 0.3},
+}
+_DEAL_LABELS = {"enterprise": "Enterprise Annual", "smb": "Growth Plan", "partner": "Partner Resale"}
+
+
+@dataclass
+class _Draft:
+    """One deal under construction, with the true signing time kept aside.
+
+    The true time survives even when the ``closedate`` property is corrupted,
+    so drafts can still be ordered and numbered consistently.
+    """
+
+    signed_at: datetime
+    properties: dict[str, str | None]
+
+
+def generate_orders(
+    count: int,
+    seed: int,
+    start: date,
+    bad_ratio: float = 0.0,
+    open_deals: int | None = None,
+) -> list[dict[str, str | None]]:
+    """Return ``count`` signed orders plus a few deals in other stages.
+
+    ``count`` is the number of ``closedwon`` deals, ``round(count * bad_ratio)``
+    of which are broken (each marked with ``sandbox_defect``).  ``open_deals``
+    deals in other stages are added (default ``count // 10``).  Close dates
+    fall on business days from ``start`` on.  The same arguments always give
+    the same list.
+    """
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    if not 0.0 <= bad_ratio <= 1.0:
+        raise ValueError("bad_ratio must be between 0 and 1")
+    rng = random.Random(seed)
+    names = _Names(rng)
+    days = _business_days(start, max(5, (count * 3) // 5))
+    drafts = [_signed_order(rng, next(names), at) for at in _signing_times(rng, days, count)]
+    _number_orders(rng, drafts)
+    _inject_defects(rng, drafts, round(count * bad_ratio))
+    extra = open_deals if open_deals is not None else count // 10
+    drafts += [_open_deal(rng, next(names), days) for _ in range(extra)]
+    drafts.sort(key=lambda d: d.signed_at)
+    return [d.properties for d in drafts]
+
+
+class _Names:
+    """Unique, plausible company names in a seeded order.
+
+    Names are numbered ("Acme Robotics 2") only once all combinations are used,
+    so large data sets keep the uniqueness an intake may rely on.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        combos = [f"{h} {t}" for h in _COMPANY_HEADS for t in _COMPANY_TAILS]
+        rng.shuffle(combos)
+        self._combos = combos
+        self._index = 0
+
+    def __iter__(self) -> _Names:
+        return self
+
+    def __next__(self) -> str:
+        base = self._combos[self._index % len(self._combos)]
+        lap = self._index // len(self._combos)
+        self._index += 1
+        return base if lap == 0 else f"{base} {lap + 1}"
+
+
+def _business_days(start: date, count: int) -> list[date]:
+    """The first ``count`` weekdays on or after ``start``."""
+    days: list[date] = []
+    day = start
+    while len(days) < count:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def _signing_times(rng: random.Random, days: list[date], count: int) -> list[datetime]:
+    """Signing times spread over ``days`` in office hours (UTC), sorted.
+
+    The caller sizes ``days`` for one or two orders per business day, as a
+    mid-size sales team closes.
+    """
+    times = []
+    for _ in range(count):
+        day = rng.choice(days)
+        clock = time(hour=rng.randint(9, 17), minute=rng.randint(0, 59))
+        times.append(datetime.combine(day, clock, tzinfo=UTC))
+    return sorted(times)
+
+
+def iso_z(moment: datetime) -> str:
+    """Format a UTC datetime the way HubSpot does: ``2026-11-02T14:03:00.000Z``."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _weighted(rng: random.Random, options: tuple[tuple[str, str, float], ...]) -> tuple[str, str]:
+    """Pick a (top-level domain, currency) pair by weight."""
+    tld, currency, _ = rng.choices(options, weights=[o[2] for o in options])[0]
+    return tld, currency
+
+
+def _slug(name: str) -> str:
+    """Company name to the label of its web domain (``Acme Robotics`` -> ``acme-robotics``)."""
+    return "-".join(part for part in "".join(c if c.isalnum() else " " for c in name.lower()).split())
+
+
+def _amount(rng: random.Random, tier: str) -> int:
+    """Contract value for a tier, rounded as sales reps quote it."""
+    low, high, step = _AMOUNT_RANGES[tier]
+    return rng.randrange(low, high + 1, step)
+
+
+def _segment(tier: str, amount: int) -> str:
+    """Segment implied by tier and deal size, as sales-ops assigns it."""
+    if tier == "enterprise":
+        return "strategic" if amount >= 200_000 else "large"
+    if tier == "smb":
+        return "startup" if amount < 12_000 else "commercial"
+    return "channel"
+
+
+def _addons(rng: random.Random, tier: str) -> str | None:
+    """Multi-select value (``sso;premium_support``) or ``None`` when nothing was sold."""
+    odds = _ADDON_ODDS[tier]
+    chosen = [name for name in ADDONS if rng.random() < odds.get(name, 0.0)]
+    return ";".join(chosen) or None
+
+
+def _base_deal(rng: random.Random, company: str, region: str, tier: str) -> dict[str, str | None]:
+    """Properties every deal has, whatever its stage."""
+    tld, currency = _weighted(rng, _COUNTRIES[region])
+    domain = _slug(company) + tld
+    first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+    amount = _amount(rng, tier)
+    return {
+        "dealname": f"{company} - {_DEAL_LABELS[tier]}",
+        "pipeline": "default",
+        "amount": f"{amount:.2f}",
+        "deal_currency_code": currency,
+        "hubspot_owner_id": rng.choice(_SALES_REPS[region]),
+        "onboarding_tier": tier,
+        "company_name": company,
+        "company_domain": domain,
+        "region": region,
+        "segment": _segment(tier, amount),
+        "primary_contact_name": f"{first} {last}",
+        "primary_contact_email": f"{first}.{last}@{domain}".lower(),
+        "addons": _addons(rng, tier),
+        "partner_name": rng.choice(_PARTNERS) if tier == "partner" else None,
+        "onboarding_owner_email": None,
+        "committed_go_live_date": None,
+    }
+
+
+def _signed_order(rng: random.Random, company: str, signed_at: datetime) -> _Draft:
+    """A clean ``closedwon`` deal signed at ``signed_at`` (order number set later)."""
+    tier = rng.choices(TIERS, weights=(0.3, 0.5, 0.2))[0]
+    region = rng.choices(REGIONS, weights=(0.5, 0.3, 0.2))[0]
+    props = _base_deal(rng, company, region, tier)
+    created = signed_at - timedelta(days=rng.randint(7, 120), hours=rng.randint(0, 6))
+    props.update(dealstage="closedwon", closedate=iso_z(signed_at), createdate=iso_z(created))
+    if rng.random() < 0.08:
+        props["onboarding_owner_email"] = f"{rng.choice(_ONBOARDING_MANAGERS)}@{VENDOR_DOMAIN}"
+    if rng.random() < 0.12:
+        go_live = signed_at.date() + timedelta(days=rng.randint(30, 120))
+        props["committed_go_live_date"] = go_live.isoformat()
+    return _Draft(signed_at, props)
+
+
+def _open_deal(rng: random.Random, company: str, days: list[date]) -> _Draft:
+    """A deal in another stage: no order number, expected close date only."""
+    tier = rng.choices(TIERS, weights=(0.3, 0.5, 0.2))[0]
+    region = rng.choices(REGIONS, weights=(0.5, 0.3, 0.2))[0]
+    props = _base_deal(rng, company, region, tier)
+    touched = datetime.combine(rng.choice(days), time(rng.randint(9, 17), rng.randint(0, 59)), UTC)
+    expected = touched + timedelta(days=rng.randint(10, 60))
+    created = touched - timedelta(days=rng.randint(5, 60))
+    props.update(
+        dealstage=rng.choice(OPEN_STAGES),
+        closedate=iso_z(expected),
+        createdate=iso_z(created),
+        order_number=None,
+    )
+    return _Draft(touched, props)
+
+
+def _number_orders(rng: random.Random, drafts: list[_Draft]) -> None:
+    """Give signed orders increasing order numbers with the gaps real numbering has."""
+    sequence = rng.randint(100, 400)
+    for draft in drafts:
+        sequence += rng.randint(1, 3)
+        draft.properties["order_number"] = f"SO-{draft.signed_at.year}-{sequence:05d}"
+
+
+def _inject_defects(rng: random.Random, drafts: list[_Draft], bad: int) -> None:
+    """Break ``bad`` orders, cycling through every defect kind before repeating one."""
+    if bad == 0:
+        return
+    positions = sorted(rng.sample(range(len(drafts)), bad))
+    kinds = list(DEFECTS)
+    rng.shuffle(kinds)
+    assigned = [kinds[i % len(kinds)] for i in range(bad)]
+    # A duplicate needs an earlier order to copy, so give it the latest position.
+    if "duplicate_order_number" in assigned:
+        assigned.remove("duplicate_order_number")
+        assigned.append("duplicate_order_number")
+    for position, kind in zip(positions, assigned, strict=True):
+        if kind == "duplicate_order_number" and position == 0:
+            kind = "missing_tier"
+        _break(rng, drafts, position, kind)
+
+
+def _break(rng: random.Random, drafts: list[_Draft], position: int, kind: str) -> None:
+    """Apply one defect to the draft at ``position`` and mark it."""
+    props = drafts[position].properties
+    first, last = (props["primary_contact_name"] or "Jane Doe").split(" ", 1)
+    domain = props["company_domain"] or "example.org"
+    signed = drafts[position].signed_at
+    if kind == "missing_tier":
+        props["onboarding_tier"] = None
+    elif kind == "unknown_tier":
+        props["onboarding_tier"] = "platinum"
+    elif kind == "bad_contact_email":
+        props["primary_contact_email"] = rng.choice(
+            (f"{first}.{last}@".lower(), f"{first.lower()} at {domain}", f"{first}.{last}@@{domain}".lower())
+        )
+    elif kind == "unparsable_closedate":
+        props["closedate"] = f"31/{rng.choice((4, 6, 9, 11)):02d}/{signed.year}"
+    elif kind == "region_without_owner":
+        props["region"] = "LATAM"
+        props["deal_currency_code"] = "USD"
+    elif kind == "go_live_before_close":
+        props["committed_go_live_date"] = (signed.date() - timedelta(days=rng.randint(3, 30))).isoformat()
+    elif kind == "duplicate_order_number":
+        _duplicate(rng, drafts, position)
+    props["sandbox_defect"] = kind
+
+
+def _duplicate(rng: random.Random, drafts: list[_Draft], position: int) -> None:
+    """Reuse an earlier order's number with conflicting data.
+
+    Half the time it is the same customer at a different amount (a re-keyed
+    order), otherwise another customer entirely (a copy-paste slip).
+    """
+    original = drafts[rng.randrange(position)].properties
+    props = drafts[position].properties
+    props["order_number"] = original["order_number"]
+    if rng.random() < 0.5:
+        for key in ("company_name", "company_domain", "region", "dealname", "deal_currency_code"):
+            props[key] = original[key]
+        old = float(original["amount"] or 0)
+        props["amount"] = f"{round(old * rng.choice((0.8, 0.9, 1.1, 1.25)), -2):.2f}"

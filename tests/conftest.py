@@ -1,0 +1,184 @@
+"""Shared test fixtures: a real PostgreSQL, a real Airflow metadata database and
+the sandbox served over real HTTP on loopback.
+
+PostgreSQL is started from the pip wheel for the session, unless
+``TEST_DATABASE_URL`` points at a server (a role allowed to create databases).
+Each test gets its own freshly migrated onboarding database, cloned from a
+template, so tests never see each other's rows.
+
+Airflow reads its configuration when first imported, so the environment is set
+in ``pytest_configure``, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_DB = "onboarding_test_template"
+AIRFLOW_DB = "airflow_test"
+
+_state: dict[str, Any] = {}
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def _admin_url() -> str:
+    return _with_database(_state["server_url"], "postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        raise pytest.UsageError("the suite shares one database server per session; run without xdist")
+    tmp = Path(tempfile.mkdtemp(prefix="onboarding-tests-"))
+    _state["tmp"] = tmp
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if server_url is None:
+        from include.localstack.postgres import EmbeddedPostgres
+
+        pg = EmbeddedPostgres(tmp / "pg")
+        pg.start()
+        _state["pg"] = pg
+        server_url = pg.dsn("postgres")
+    _state["server_url"] = server_url
+
+    import psycopg
+
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        for name in (TEMPLATE_DB, AIRFLOW_DB):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+
+    from include.onboarding.store import connect_dsn, migrate
+
+    with connect_dsn(_with_database(server_url, TEMPLATE_DB)) as conn:
+        migrate(conn)
+
+    airflow_home = tmp / "airflow"
+    airflow_home.mkdir()
+    parts = urlsplit(_with_database(server_url, AIRFLOW_DB))
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": urlunsplit(("postgresql+psycopg",) + tuple(parts)[1:]),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    pg = _state.get("pg")
+    if pg is not None:
+        pg.stop()
+    tmp = _state.get("tmp")
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def _postgres_conn_json(url: str) -> str:
+    parts = urlsplit(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": parts.hostname,
+            "port": parts.port or 5432,
+            "login": parts.username,
+            "password": parts.password,
+            "schema": parts.path.lstrip("/"),
+        }
+    )
+
+
+@pytest.fixture
+def database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated onboarding database, also exposed as connection ``onboarding_db``."""
+    import psycopg
+
+    name = f"onboarding_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"'.encode())
+    url = _with_database(_state["server_url"], name)
+    monkeypatch.setenv("AIRFLOW_CONN_ONBOARDING_DB", _postgres_conn_json(url))
+    yield url
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Any]:
+    from include.onboarding.store import Store, connect_dsn
+
+    conn = connect_dsn(database_url)
+    yield Store(conn)
+    conn.close()
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Any]:
+    from include.sandbox.server import SandboxServer
+
+    server = SandboxServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The sandbox, emptied, with connection ``crm_api`` pointing at it."""
+    sandbox_server.state.reset(orders=0)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRM_API",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": sandbox_server.port,
+                "schema": "http",
+                "password": "test-token",
+            }
+        ),
+    )
+    return sandbox_server
+
+
+# --------------------------------------------------------------------------- airflow
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's metadata database, migrated once per session (for ``dag.test()``)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

@@ -1,0 +1,134 @@
+"""Tier configuration: the shipped tiers load and genuinely differ; every kind of
+bad file is refused with a message naming the file and the field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from include.onboarding.config import DEFAULT_CONFIG_DIR, ConfigError, OrderFacts, load_config
+
+
+def test_shipped_tiers_load_and_differ() -> None:
+    config = load_config()
+    assert set(config.tiers) == {"enterprise", "smb", "partner"}
+    ent, smb, partner = config.tiers["enterprise"], config.tiers["smb"], config.tiers["partner"]
+    assert ent.activation_target_business_days > partner.activation_target_business_days > smb.activation_target_business_days
+    assert {a.key for a in ent.approvals} == {"deal_desk", "security_review"}
+    assert "signed_dpa" in {i.key for i in ent.checklist} and "signed_dpa" not in {i.key for i in smb.checklist}
+    assert partner.handoff_to_role == "partner_manager" and smb.handoff_to_role == "support_lead"
+
+
+def test_sso_addon_adds_checklist_item_and_step() -> None:
+    ent = load_config().tiers["enterprise"]
+    plain = OrderFacts(region="NA", addons=())
+    sso = OrderFacts(region="NA", addons=("sso",))
+    assert "sso_metadata" not in {i.key for i in ent.checklist_for(plain)}
+    assert "sso_metadata" in {i.key for i in ent.checklist_for(sso)}
+    assert "sso_connection" not in {s.key for s in ent.steps_for(plain)}
+    assert "sso_connection" in {s.key for s in ent.steps_for(sso)}
+
+
+def test_region_conditions_pick_the_right_tax_id() -> None:
+    ent = load_config().tiers["enterprise"]
+    assert {i.key for i in ent.checklist_for(OrderFacts(region="EMEA"))} >= {"billing_tax_id"}
+    assert "billing_tax_id" not in {i.key for i in ent.checklist_for(OrderFacts(region="NA"))}
+
+
+def test_small_smb_orders_skip_deal_desk() -> None:
+    smb = load_config().tiers["smb"]
+    assert smb.approvals_for(OrderFacts(region="NA", amount=5000)) == []
+    assert [a.key for a in smb.approvals_for(OrderFacts(region="NA", amount=30000))] == ["deal_desk"]
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, target)
+    return target
+
+
+def _edit(path: Path, change: object) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)  # type: ignore[operator]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "expected"),
+    [
+        (
+            "tiers/smb.yaml",
+            lambda d: d["checklist"][0].update(mandatory=True),
+            "checklist[0].mandatory: unknown field",
+        ),
+        (
+            "tiers/enterprise.yaml",
+            lambda d: d.update(stages=[s for s in d["stages"] if s["key"] != "setup"]),
+            "stages: no owner for stage 'setup'",
+        ),
+        (
+            "tiers/partner.yaml",
+            lambda d: d["setup_steps"][2].update(depends_on=["ticket_creation"]),
+            "setup_steps[2].depends_on: unknown step 'ticket_creation'",
+        ),
+        (
+            "tiers/enterprise.yaml",
+            lambda d: d["setup_steps"][0].update(depends_on=["kickoff"]),
+            "setup_steps: dependency cycle",
+        ),
+        (
+            "tiers/smb.yaml",
+            lambda d: d["stages"][3].update(owner_role="night_shift"),
+            "stages[3].owner_role: role 'night_shift' is not defined",
+        ),
+        (
+            "tiers/enterprise.yaml",
+            lambda d: d["checklist"][0].update(type="phone_number"),
+            "checklist[0].type: Input should be",
+        ),
+        (
+            "settings.yaml",
+            lambda d: d["roles"]["implementation_lead"].pop("APAC"),
+            "tiers/enterprise.yaml: stages[3].owner_role: nobody holds role 'implementation_lead' in region 'APAC'",
+        ),
+        (
+            "settings.yaml",
+            lambda d: d["people"][2].update(manager="ghost@example.com"),
+            "people[2].manager: 'ghost@example.com' is not in people",
+        ),
+    ],
+    ids=["unknown-field", "stage-without-owner", "unknown-dependency", "cycle", "unknown-role", "bad-type",
+         "role-unheld-in-region", "unknown-manager"],
+)  # fmt: skip
+def test_bad_config_is_refused_naming_file_and_field(config_copy: Path, file: str, change: object, expected: str) -> None:
+    _edit(config_copy / file, change)
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(config_copy)
+    message = str(excinfo.value)
+    # The file named is the edited one, or the tier that relies on what the edit removed.
+    blamed = expected.split(": ")[0] if expected.startswith("tiers/") else file
+    assert message.startswith(str(config_copy / blamed) + ": ")
+    assert expected.removeprefix(blamed + ": ") in message
+
+
+def test_invalid_yaml_is_refused(config_copy: Path) -> None:
+    (config_copy / "tiers" / "smb.yaml").write_text("tier: smb\nstages: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"smb\.yaml: not valid YAML"):
+        load_config(config_copy)
+
+
+def test_tier_name_must_match_file(config_copy: Path) -> None:
+    shutil.copy(config_copy / "tiers" / "smb.yaml", config_copy / "tiers" / "midmarket.yaml")
+    with pytest.raises(ConfigError, match=r"midmarket\.yaml: tier: 'smb' must match the file name"):
+        load_config(config_copy)
+
+
+def test_adding_a_tier_file_adds_a_tier(config_copy: Path) -> None:
+    data = yaml.safe_load((config_copy / "tiers" / "smb.yaml").read_text())
+    data.update(tier="startup", crm_tier_values=["startup_program"])
+    (config_copy / "tiers" / "startup.yaml").write_text(yaml.safe_dump(data))
+    assert set(load_config(config_copy).tiers) == {"enterprise", "smb", "partner", "startup"}

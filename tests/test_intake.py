@@ -1,0 +1,340 @@
+"""Signed-order intake against the sandbox CRM over real HTTP, into real PostgreSQL.
+
+Each test runs the pickup's three steps (pull, process, commit) exactly as the
+DAG's tasks do, and checks what the brief cares about: every signed order is
+picked up once, bad orders are quarantined with their reasons without holding
+up good ones, and a failed pickup loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pytest
+
+from include.onboarding import intake
+from include.onboarding.clock import FixedClock
+from include.onboarding.config import OnboardingConfig, load_config
+from include.onboarding.connections import CRM_API
+from include.onboarding.crm import CrmClient
+from include.onboarding.http import ApiClient, ApiError
+from include.onboarding.store import Store
+from tests.factories import deal_properties
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+
+def _config(**intake_overrides: Any) -> OnboardingConfig:
+    config = load_config()
+    if not intake_overrides:
+        return config
+    settings = config.settings.model_copy(
+        update={"intake": config.settings.intake.model_copy(update=intake_overrides)}
+    )
+    return config.model_copy(update={"settings": settings})
+
+
+def _crm(config: OnboardingConfig, max_attempts: int = 4) -> CrmClient:
+    api = ApiClient(CRM_API, system="crm", max_attempts=max_attempts, backoff_base=0.01, timeout=5)
+    return CrmClient(api, signed_stage=config.settings.intake.signed_stage, page_size=config.settings.intake.page_size)
+
+
+def pickup(store: Store, config: OnboardingConfig, batch_id: str, crm: CrmClient | None = None) -> dict[str, Any]:
+    clock = FixedClock(NOW)
+    intake.pull_orders(store, crm or _crm(config), config, batch_id, clock)
+    processed = intake.process_batch(store, config, batch_id, clock)
+    committed = intake.commit_batch(store, config, batch_id, clock)
+    return {**processed.counts(), "watermark": committed["watermark"], "created_keys": processed.created_keys}
+
+
+def _onboardings(store: Store) -> list[dict[str, Any]]:
+    return store.query("SELECT * FROM onboarding.onboardings ORDER BY crm_deal_id::bigint")
+
+
+def _quarantine(store: Store) -> dict[str, list[str]]:
+    rows = store.query("SELECT crm_deal_id, reasons FROM onboarding.quarantined_orders WHERE status = 'open'")
+    return {r["crm_deal_id"]: [f"{x['field']}: {x['problem']}" for x in r["reasons"]] for r in rows}
+
+
+def _searches(sandbox: Any) -> list[dict[str, Any]]:
+    return [r for r in sandbox.state.requests("crm") if r["path"].endswith("/search")]
+
+
+# --------------------------------------------------------------------------- good orders
+
+
+def test_signed_orders_become_onboardings_with_named_owner_and_target(store: Store, sandbox: Any) -> None:
+    state = sandbox.state
+    ent = state.upsert_deal(deal_properties(region="NA"))
+    # Signed Friday 18 Dec 2026 in London: 10 business days skip Christmas Day, the
+    # Boxing Day substitute (Mon 28th) and New Year's Day -> Wednesday 6 Jan 2027.
+    smb = state.upsert_deal(
+        deal_properties(
+            onboarding_tier="smb", segment="commercial", region="EMEA", closedate="2026-12-18T10:00:00.000Z"
+        )
+    )
+    partner = state.upsert_deal(
+        deal_properties(onboarding_tier="reseller", segment="channel", region="APAC", partner_name="Kestrel IT")
+    )
+    committed = state.upsert_deal(deal_properties(committed_go_live_date="2026-12-01"))
+    state.upsert_deal(deal_properties(dealstage="contractsent"))  # not signed: not picked up
+
+    result = pickup(store, load_config(), "run-1")
+
+    assert result["created"] == 4 and result["quarantined"] == 0
+    rows = {r["crm_deal_id"]: r for r in _onboardings(store)}
+    assert set(rows) == {ent["id"], smb["id"], partner["id"], committed["id"]}
+    assert rows[ent["id"]]["owner_email"] == "priya.shah@example.com"  # enterprise NA onboarding manager
+    assert rows[smb["id"]]["owner_email"] == "sam.okafor@example.com"
+    assert rows[partner["id"]]["tier"] == "partner"
+    assert rows[partner["id"]]["owner_email"] == "ines.duarte@example.com"
+    assert rows[smb["id"]]["activation_target"] == date(2027, 1, 6)
+    assert rows[smb["id"]]["target_source"] == "tier_default"
+    assert rows[committed["id"]]["activation_target"] == date(2026, 12, 1)
+    assert rows[committed["id"]]["target_source"] == "committed"
+    for row in rows.values():
+        assert row["stage"] == "intake" and row["status"] == "open"
+        assert row["onboarding_key"] == f"hubspot-{row['crm_deal_id']}"
+
+    history = store.query("SELECT onboarding_id, stage, owner_email FROM onboarding.stage_history WHERE exited_at IS NULL")
+    assert len(history) == 4 and all(h["stage"] == "intake" and h["owner_email"] for h in history)
+    events = store.events_for(rows[ent["id"]]["onboarding_key"])
+    assert [e["event_type"] for e in events] == ["onboarding.created", "stage.entered"]
+    assert events[0]["details"]["activation_target"] == rows[ent["id"]]["activation_target"].isoformat()
+    assert events[1]["stage_owner"] == "priya.shah@example.com"
+
+
+def test_pickup_pages_through_the_crm(store: Store, sandbox: Any) -> None:
+    for _ in range(250):
+        sandbox.state.upsert_deal(deal_properties())
+    result = pickup(store, _config(page_size=100), "run-paging")
+    assert result["created"] == 250
+    assert len(_searches(sandbox)) == 3  # 100 + 100 + 50
+    assert store.scalar("SELECT count(DISTINCT crm_deal_id) FROM onboarding.onboardings") == 250
+
+
+# --------------------------------------------------------------------------- bad orders
+
+
+BAD_ORDERS = {
+    "missing-tier": ({"onboarding_tier": None}, "onboarding_tier: missing"),
+    "unknown-tier": ({"onboarding_tier": "platinum"}, "onboarding_tier: unknown tier 'platinum'"),
+    "no-owner-region": ({"region": "LATAM"}, "region: no owner resolvable: region 'LATAM'"),
+    "unknown-owner": (
+        {"onboarding_owner_email": "nobody@example.com"},
+        "owner: no owner resolvable: onboarding_owner_email 'nobody@example.com' is not in the people directory",
+    ),
+    "bad-date": ({"closedate": "31/11/2026"}, "closedate: '31/11/2026' is not an ISO 8601"),
+    "bad-email": ({"primary_contact_email": "jane.doe@"}, "primary_contact_email: 'jane.doe@' is not a valid email"),
+    "target-before-signing": (
+        {"committed_go_live_date": "2026-10-01"},
+        "committed_go_live_date: 2026-10-01 is before the order was signed (2026-11-02)",
+    ),
+    "partner-without-partner": (
+        {"onboarding_tier": "partner", "segment": "channel", "partner_name": None},
+        "partner_name: missing",
+    ),
+}
+
+
+def test_bad_orders_are_quarantined_with_reasons_and_good_ones_still_land(store: Store, sandbox: Any) -> None:
+    state = sandbox.state
+    good = [state.upsert_deal(deal_properties()) for _ in range(3)]
+    bad = {name: state.upsert_deal(deal_properties(**change)) for name, (change, _) in BAD_ORDERS.items()}
+
+    result = pickup(store, load_config(), "run-mixed")
+
+    assert result["created"] == 3
+    assert result["quarantined"] == len(BAD_ORDERS)
+    assert {r["crm_deal_id"] for r in _onboardings(store)} == {d["id"] for d in good}
+    quarantined = _quarantine(store)
+    for name, (_, expected) in BAD_ORDERS.items():
+        reasons = quarantined[bad[name]["id"]]
+        assert any(expected in reason for reason in reasons), (name, reasons)
+    visible = intake.open_quarantine(store)
+    assert len(visible) == len(BAD_ORDERS)
+    events = store.query("SELECT subject FROM onboarding.events WHERE event_type = 'order.quarantined'")
+    assert {e["subject"] for e in events} == {f"order:hubspot-{d['id']}" for d in bad.values()}
+
+
+def test_every_problem_of_an_order_is_reported_at_once(store: Store, sandbox: Any) -> None:
+    deal = sandbox.state.upsert_deal(
+        deal_properties(onboarding_tier="platinum", primary_contact_email="jane at acme.com", closedate="tomorrow")
+    )
+    pickup(store, load_config(), "run-many-problems")
+    fields = {reason.split(":")[0] for reason in _quarantine(store)[deal["id"]]}
+    assert fields == {"onboarding_tier", "primary_contact_email", "closedate"}
+
+
+def test_garbled_records_are_quarantined_not_fatal(store: Store, sandbox: Any) -> None:
+    good = sandbox.state.upsert_deal(deal_properties())
+    config = load_config()
+    clock = FixedClock(NOW)
+    intake.pull_orders(store, _crm(config), config, "run-garbled", clock)
+    # A record the CRM sent without its properties (a broken export) sits in the batch too.
+    with store.transaction() as cur:
+        cur.execute(
+            """INSERT INTO onboarding.intake_batch_orders (batch_id, position, crm_deal_id, record)
+               VALUES ('run-garbled', 999, '424242', '{"id": "424242", "properties": "n/a"}')"""
+        )
+    summary = intake.process_batch(store, config, "run-garbled", clock)
+    assert summary.created == 1 and summary.quarantined == 1
+    assert _quarantine(store)["424242"] == ["record: not a CRM deal object (no 'properties' mapping)"]
+    assert [r["crm_deal_id"] for r in _onboardings(store)] == [good["id"]]
+
+
+def test_duplicate_order_number_with_conflicting_data_is_quarantined(store: Store, sandbox: Any) -> None:
+    state = sandbox.state
+    order = deal_properties(order_number="SO-2026-77777", amount="50000")
+    first = state.upsert_deal(order)
+    re_entered = state.upsert_deal(order)  # the same order keyed in twice
+    conflicting = state.upsert_deal({**order, "amount": "90000"})
+
+    result = pickup(store, load_config(), "run-dupes")
+
+    assert [r["crm_deal_id"] for r in _onboardings(store)] == [first["id"]]
+    assert result["duplicates"] == 1 and result["quarantined"] == 1
+    reasons = _quarantine(store)[conflicting["id"]]
+    assert reasons == [
+        f"order_number: duplicate of hubspot-{first['id']} (same order number 'SO-2026-77777') with conflicting data"
+    ]
+    ignored = store.events_for(f"order:hubspot-{re_entered['id']}")
+    assert [e["event_type"] for e in ignored] == ["order.duplicate_ignored"]
+
+
+def test_a_fixed_order_leaves_quarantine_on_the_next_pickup(store: Store, sandbox: Any) -> None:
+    deal = sandbox.state.upsert_deal(deal_properties(onboarding_tier="platinum"))
+    config = _config(lookback_minutes=0)
+    pickup(store, config, "run-a")
+    assert deal["id"] in _quarantine(store)
+
+    sandbox.state.upsert_deal({"onboarding_tier": "enterprise"}, deal_id=deal["id"])
+    result = pickup(store, config, "run-b")
+
+    assert result["created"] == 1 and result["quarantine_resolved"] == 1
+    assert _quarantine(store) == {}
+    row = store.query("SELECT status, resolution FROM onboarding.quarantined_orders WHERE crm_deal_id = %s", (deal["id"],))
+    assert row[0]["status"] == "resolved" and f"hubspot-{deal['id']}" in row[0]["resolution"]
+
+
+def test_changes_to_a_running_onboarding(store: Store, sandbox: Any) -> None:
+    deal = sandbox.state.upsert_deal(deal_properties())
+    config = _config(lookback_minutes=0)
+    pickup(store, config, "run-1")
+
+    sandbox.state.upsert_deal({"primary_contact_email": "new.contact@northwind.example"}, deal_id=deal["id"])
+    assert pickup(store, config, "run-2")["updated"] == 1
+    row = _onboardings(store)[0]
+    assert row["primary_contact_email"] == "new.contact@northwind.example"
+
+    # A tier change after onboarding started is a conflict for a person, not a silent rewrite.
+    sandbox.state.upsert_deal({"onboarding_tier": "smb", "segment": "commercial"}, deal_id=deal["id"])
+    result = pickup(store, config, "run-3")
+    assert result["quarantined"] == 1
+    assert _onboardings(store)[0]["tier"] == "enterprise"
+    assert any("conflicts with onboarding" in r for r in _quarantine(store)[deal["id"]])
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+def test_rerunning_a_pickup_creates_no_duplicates(store: Store, sandbox: Any) -> None:
+    for _ in range(5):
+        sandbox.state.upsert_deal(deal_properties())
+    sandbox.state.upsert_deal(deal_properties(onboarding_tier="platinum"))
+    config = load_config()
+
+    first = pickup(store, config, "run-x")
+    events_after_first = store.scalar("SELECT count(*) FROM onboarding.events")
+    again = pickup(store, config, "run-x")  # the same run cleared and re-run
+    later = pickup(store, config, "run-y")  # the next scheduled pickup re-reads the look-back window
+
+    assert first["created"] == 5 and first["quarantined"] == 1
+    assert again["created"] == 0 and later["created"] == 0
+    assert store.scalar("SELECT count(*) FROM onboarding.onboardings") == 5
+    assert store.scalar("SELECT count(*) FROM onboarding.quarantined_orders") == 1
+    assert store.scalar("SELECT count(*) FROM onboarding.stage_history") == 5
+    # Re-runs add only their own pickup record, never a second copy of an order's events.
+    assert store.scalar("SELECT count(*) FROM onboarding.events") == events_after_first + 1
+    assert store.scalar("SELECT seen_in_batches FROM onboarding.quarantined_orders") == 2
+
+
+def test_the_watermark_limits_a_pickup_to_what_changed(store: Store, sandbox: Any) -> None:
+    config = _config(lookback_minutes=0)
+    for _ in range(3):
+        sandbox.state.upsert_deal(deal_properties())
+    first = pickup(store, config, "run-1")
+    newest = sandbox.state.upsert_deal(deal_properties())
+
+    second = pickup(store, config, "run-2")
+
+    assert first["fetched"] == 3
+    # GTE on the watermark re-reads the last deal of run-1 (unchanged) plus the new one.
+    assert second["fetched"] == 2 and second["created"] == 1 and second["unchanged"] == 1
+    assert second["watermark"] == datetime.fromisoformat(newest["properties"]["hs_lastmodifieddate"].replace("Z", "+00:00")).isoformat()
+
+
+# --------------------------------------------------------------------------- CRM faults
+
+
+def _fault(sandbox: Any, **plan: Any) -> None:
+    from include.sandbox.faults import FaultPlan
+
+    sandbox.state.set_faults("crm", FaultPlan(**plan))
+
+
+def test_rate_limits_are_retried_after_the_time_the_crm_asks(store: Store, sandbox: Any) -> None:
+    for _ in range(3):
+        sandbox.state.upsert_deal(deal_properties())
+    _fault(sandbox, rate_limit=2, retry_after=1)
+
+    result = pickup(store, load_config(), "run-429")
+
+    assert result["created"] == 3
+    log = _searches(sandbox)
+    assert [r["status"] for r in log] == [429, 429, 200]
+    for earlier, later in zip(log, log[1:]):
+        assert later["monotonic"] - earlier["monotonic"] >= 0.95  # Retry-After: 1 honoured
+
+
+def test_server_errors_and_garbled_pages_are_retried(store: Store, sandbox: Any) -> None:
+    for _ in range(3):
+        sandbox.state.upsert_deal(deal_properties())
+    _fault(sandbox, server_error=1, malformed_json=1)
+
+    result = pickup(store, load_config(), "run-flaky")
+
+    assert result["created"] == 3
+    assert [r["status"] for r in _searches(sandbox)] == [500, 200, 200]
+
+
+def test_a_failed_pickup_leaves_the_watermark_and_loses_nothing(store: Store, sandbox: Any) -> None:
+    config = _config(lookback_minutes=0)
+    sandbox.state.upsert_deal(deal_properties())
+    pickup(store, config, "run-ok")
+    watermark = store.scalar("SELECT high_water FROM onboarding.intake_watermarks")
+    for _ in range(2):
+        sandbox.state.upsert_deal(deal_properties())
+
+    _fault(sandbox, server_error=10)
+    with pytest.raises(ApiError, match="server error 500"):
+        intake.pull_orders(store, _crm(config, max_attempts=3), config, "run-down", FixedClock(NOW))
+    with pytest.raises(RuntimeError, match="not processed: the watermark stays"):
+        intake.commit_batch(store, config, "run-down", FixedClock(NOW))
+    assert store.scalar("SELECT high_water FROM onboarding.intake_watermarks") == watermark
+
+    sandbox.state.clear_faults()
+    result = pickup(store, config, "run-recovered")
+    assert result["created"] == 2
+    assert store.scalar("SELECT count(*) FROM onboarding.onboardings") == 3
+
+
+def test_other_client_errors_fail_fast_with_the_crm_message(store: Store, sandbox: Any) -> None:
+    config = _config(page_size=100)
+    crm = _crm(config)
+    crm.page_size = 500  # HubSpot refuses limits above 200
+    with pytest.raises(ApiError, match=r"refused with 400: .*200") as excinfo:
+        intake.pull_orders(store, crm, config, "run-400", FixedClock(NOW))
+    assert excinfo.value.status == 400
+    assert len(_searches(sandbox)) == 1  # not retried

@@ -1,0 +1,90 @@
+"""The onboarding store on real PostgreSQL: migrations are versioned and idempotent,
+and the audit trail is append-only, enforced by the database itself."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from include.onboarding.store import MIGRATIONS_DIR, Event, MigrationError, Store, connect_dsn, migrate
+
+
+def _table_names(store: Store) -> set[str]:
+    rows = store.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'onboarding'")
+    return {r["table_name"] for r in rows}
+
+
+def test_migrations_apply_once_and_twice_changes_nothing(store: Store) -> None:
+    # The fixture database is already migrated: a second run applies nothing.
+    before = store.query("SELECT version, checksum, applied_at FROM onboarding.schema_migrations ORDER BY version")
+    assert migrate(store.conn) == []
+    after = store.query("SELECT version, checksum, applied_at FROM onboarding.schema_migrations ORDER BY version")
+    assert before == after and len(after) >= 1
+    assert {
+        "onboardings", "checklist_items", "approvals", "setup_steps", "stage_history", "escalations",
+        "quarantined_orders", "events", "intake_watermarks", "intake_batches",
+    } <= _table_names(store)  # fmt: skip
+
+
+def test_migrations_on_an_empty_database(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA onboarding CASCADE")
+    with connect_dsn(database_url) as conn:
+        assert migrate(conn) == [1]
+        assert migrate(conn) == []
+
+
+def test_editing_an_applied_migration_is_refused(store: Store, tmp_path: Path) -> None:
+    edited = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, edited)
+    first = sorted(edited.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited after release\n")
+    with pytest.raises(MigrationError, match="was changed after it was applied"):
+        migrate(store.conn, edited)
+
+
+def _append_event(store: Store) -> int:
+    with store.transaction() as cur:
+        Store.record_events(
+            cur,
+            [
+                Event(
+                    subject="hubspot-1",
+                    event_type="test.recorded",
+                    actor="tester",
+                    occurred_at=datetime(2026, 11, 2, tzinfo=timezone.utc),
+                    details={"n": 1},
+                    dedupe_key="test:1",
+                )
+            ],
+        )
+    return int(store.scalar("SELECT id FROM onboarding.events WHERE dedupe_key = 'test:1'"))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE onboarding.events SET actor = 'someone else' WHERE id = %s",
+        "DELETE FROM onboarding.events WHERE id = %s",
+        "TRUNCATE onboarding.events",
+    ],
+    ids=["update", "delete", "truncate"],
+)
+def test_audit_events_cannot_be_changed_or_removed(store: Store, statement: str) -> None:
+    event_id = _append_event(store)
+    params: Any = (event_id,) if "%s" in statement else None
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        store.conn.execute(statement, params)
+    row = store.query("SELECT actor FROM onboarding.events WHERE id = %s", (event_id,))
+    assert row == [{"actor": "tester"}]
+
+
+def test_an_event_is_recorded_once_per_dedupe_key(store: Store) -> None:
+    _append_event(store)
+    _append_event(store)
+    assert store.scalar("SELECT count(*) FROM onboarding.events WHERE dedupe_key = 'test:1'") == 1
