@@ -87,6 +87,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    airflow_settings = sys.modules.get("airflow.settings")
+    if airflow_settings is not None:  # close Airflow's pool before its server goes away
+        airflow_settings.dispose_orm()
     pg = _state.get("pg")
     if pg is not None:
         pg.stop()

@@ -16,7 +16,11 @@ def test_shipped_tiers_load_and_differ() -> None:
     config = load_config()
     assert set(config.tiers) == {"enterprise", "smb", "partner"}
     ent, smb, partner = config.tiers["enterprise"], config.tiers["smb"], config.tiers["partner"]
-    assert ent.activation_target_business_days > partner.activation_target_business_days > smb.activation_target_business_days
+    assert (
+        ent.activation_target_business_days
+        > partner.activation_target_business_days
+        > smb.activation_target_business_days
+    )
     assert {a.key for a in ent.approvals} == {"deal_desk", "security_review"}
     assert "signed_dpa" in {i.key for i in ent.checklist} and "signed_dpa" not in {i.key for i in smb.checklist}
     assert partner.handoff_to_role == "partner_manager" and smb.handoff_to_role == "support_lead"
@@ -104,7 +108,9 @@ def _edit(path: Path, change: object) -> None:
     ids=["unknown-field", "stage-without-owner", "unknown-dependency", "cycle", "unknown-role", "bad-type",
          "role-unheld-in-region", "unknown-manager"],
 )  # fmt: skip
-def test_bad_config_is_refused_naming_file_and_field(config_copy: Path, file: str, change: object, expected: str) -> None:
+def test_bad_config_is_refused_naming_file_and_field(
+    config_copy: Path, file: str, change: object, expected: str
+) -> None:
     _edit(config_copy / file, change)
     with pytest.raises(ConfigError) as excinfo:
         load_config(config_copy)

@@ -107,11 +107,7 @@ def interpolate(text: str) -> str:
             end = _closing_brace(text, index + 2)
             out.append(_expand(text[index + 2 : end]))
             index = end + 1
-        elif (
-            text[index] == "$"
-            and index + 1 < len(text)
-            and (text[index + 1].isalpha() or text[index + 1] == "_")
-        ):
+        elif text[index] == "$" and index + 1 < len(text) and (text[index + 1].isalpha() or text[index + 1] == "_"):
             index += 1
             while index < len(text) and (text[index].isalnum() or text[index] == "_"):
                 index += 1
@@ -124,9 +120,7 @@ def interpolate(text: str) -> str:
 def load_compose() -> dict:
     document = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
     assert isinstance(document, dict), f"{COMPOSE_FILE.name} is not a YAML mapping"
-    assert isinstance(document.get("services"), dict), (
-        f"{COMPOSE_FILE.name} has no services"
-    )
+    assert isinstance(document.get("services"), dict), f"{COMPOSE_FILE.name} has no services"
     return document
 
 
@@ -139,18 +133,13 @@ def environment(service: dict) -> dict[str, str]:
     raw = service.get("environment") or {}
     if isinstance(raw, list):
         raw = dict(item.split("=", 1) if "=" in item else (item, "") for item in raw)
-    return {
-        key: interpolate("" if value is None else str(value))
-        for key, value in raw.items()
-    }
+    return {key: interpolate("" if value is None else str(value)) for key, value in raw.items()}
 
 
 def airflow_services(all_services: dict[str, dict]) -> dict[str, dict]:
     """The Airflow components: the required ones and any other configured like them."""
     names = set(AIRFLOW_SERVICES) | {
-        name
-        for name, service in all_services.items()
-        if "AIRFLOW__CORE__EXECUTOR" in environment(service)
+        name for name, service in all_services.items() if "AIRFLOW__CORE__EXECUTOR" in environment(service)
     }
     return {name: all_services[name] for name in sorted(names) if name in all_services}
 
@@ -190,9 +179,7 @@ def depends_on(service: dict) -> dict[str, str]:
 
 def command_words(service: dict) -> list[str]:
     command = service.get("command") or []
-    return (
-        command.split() if isinstance(command, str) else [str(word) for word in command]
-    )
+    return command.split() if isinstance(command, str) else [str(word) for word in command]
 
 
 def option(words: list[str], flag: str) -> str | None:
@@ -258,10 +245,7 @@ def connection_host(fields: dict) -> str:
 def default_connections() -> dict[str, dict]:
     """Every required connection as the apiserver container sees it by default."""
     env = environment(services()["airflow-apiserver"])
-    return {
-        conn_id: parse_connection(env[f"AIRFLOW_CONN_{conn_id.upper()}"])
-        for conn_id in REQUIRED_CONNECTIONS
-    }
+    return {conn_id: parse_connection(env[f"AIRFLOW_CONN_{conn_id.upper()}"]) for conn_id in REQUIRED_CONNECTIONS}
 
 
 def pinned_airflow_version(path: Path) -> str | None:
@@ -300,17 +284,12 @@ def test_every_service_of_the_deployment_is_defined() -> None:
 
 def test_airflow_runs_with_the_celery_executor_on_redis() -> None:
     document = load_compose()
-    assert (
-        environment(document["x-airflow-common"])["AIRFLOW__CORE__EXECUTOR"]
-        == "CeleryExecutor"
-    )
+    assert environment(document["x-airflow-common"])["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     problems = []
     for name, service in airflow_services(document["services"]).items():
         env = environment(service)
         if env.get("AIRFLOW__CORE__EXECUTOR") != "CeleryExecutor":
-            problems.append(
-                f"{name}: executor is {env.get('AIRFLOW__CORE__EXECUTOR')!r}"
-            )
+            problems.append(f"{name}: executor is {env.get('AIRFLOW__CORE__EXECUTOR')!r}")
         broker = urlsplit(env.get("AIRFLOW__CELERY__BROKER_URL", ""))
         if broker.scheme != "redis" or broker.hostname != "redis":
             problems.append(f"{name}: Celery broker is not the redis service")
@@ -338,25 +317,14 @@ def test_airflow_services_and_sandbox_run_the_image_built_from_the_dockerfile() 
         service = all_services.get(name, {})
         build = service.get("build")
         context = build.get("context", ".") if isinstance(build, dict) else build
-        dockerfile = (
-            build.get("dockerfile", "Dockerfile")
-            if isinstance(build, dict)
-            else "Dockerfile"
-        )
-        if (
-            context is None
-            or (COMPOSE_FILE.parent / interpolate(str(context))).resolve() != REPO
-        ):
-            problems.append(
-                f"{name}: not built from this repository (build: {build!r})"
-            )
+        dockerfile = build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile"
+        if context is None or (COMPOSE_FILE.parent / interpolate(str(context))).resolve() != REPO:
+            problems.append(f"{name}: not built from this repository (build: {build!r})")
         elif (REPO / dockerfile).resolve() != DOCKERFILE:
             problems.append(f"{name}: built from {dockerfile}, not {DOCKERFILE.name}")
         images.add(interpolate(str(service.get("image", ""))))
     assert not problems, "\n".join(problems)
-    assert len(images) == 1, (
-        f"Airflow services and the sandbox should share one image tag, got {images}"
-    )
+    assert len(images) == 1, f"Airflow services and the sandbox should share one image tag, got {images}"
 
 
 def test_airflow_services_mount_dags_plugins_and_include() -> None:
@@ -368,28 +336,21 @@ def test_airflow_services_mount_dags_plugins_and_include() -> None:
             if source is None:
                 problems.append(f"{name}: nothing mounted at {target}")
             elif host_path(source) != REPO / folder:
-                problems.append(
-                    f"{name}: {target} is mounted from {source!r}, not ./{folder}"
-                )
+                problems.append(f"{name}: {target} is mounted from {source!r}, not ./{folder}")
     assert not problems, "\n".join(problems)
 
 
 def test_airflow_services_can_import_the_include_package() -> None:
     problems = []
     for name, service in airflow_services(services()).items():
-        entries = [
-            entry.rstrip("/")
-            for entry in environment(service).get("PYTHONPATH", "").split(":")
-        ]
+        entries = [entry.rstrip("/") for entry in environment(service).get("PYTHONPATH", "").split(":")]
         if AIRFLOW_HOME not in entries:
             problems.append(f"{name}: PYTHONPATH {entries} lacks {AIRFLOW_HOME}")
     assert not problems, "\n".join(problems)
 
 
 def test_every_required_connection_is_set_for_every_airflow_service() -> None:
-    assert REQUIRED_CONNECTIONS, (
-        "no connections listed in include.onboarding.connections"
-    )
+    assert REQUIRED_CONNECTIONS, "no connections listed in include.onboarding.connections"
     problems = []
     for name, service in airflow_services(services()).items():
         env = environment(service)
@@ -404,10 +365,7 @@ def test_every_required_connection_is_set_for_every_airflow_service() -> None:
                 problems.append(f"{name}: {variable} does not parse: {error}")
                 continue
             if fields["conn_type"] != conn_type:
-                problems.append(
-                    f"{name}: {variable} is of type {fields['conn_type']!r}, "
-                    f"not {conn_type!r}"
-                )
+                problems.append(f"{name}: {variable} is of type {fields['conn_type']!r}, not {conn_type!r}")
             if not connection_host(fields):
                 problems.append(f"{name}: {variable} names no host")
     assert not problems, "\n".join(problems)
@@ -420,14 +378,9 @@ def test_connections_default_to_services_of_this_deployment() -> None:
     for conn_id, fields in default_connections().items():
         host = connection_host(fields)
         if host not in all_services:
-            problems.append(
-                f"{conn_id}: default host {host!r} is no service of {COMPOSE_FILE.name}"
-            )
+            problems.append(f"{conn_id}: default host {host!r} is no service of {COMPOSE_FILE.name}")
         if host == SANDBOX and str(fields.get("port")) != str(sandbox_port):
-            problems.append(
-                f"{conn_id}: port {fields.get('port')!r}, "
-                f"but the sandbox listens on {sandbox_port!r}"
-            )
+            problems.append(f"{conn_id}: port {fields.get('port')!r}, but the sandbox listens on {sandbox_port!r}")
     assert not problems, "\n".join(problems)
 
 
@@ -435,9 +388,7 @@ def test_onboarding_store_is_its_own_database_not_airflow_metadata() -> None:
     all_services = services()
     fields = default_connections()[ONBOARDING_DB]
     store = environment(all_services[ONBOARDING_DB_SERVICE])
-    metadata_url = environment(all_services["airflow-apiserver"])[
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
-    ]
+    metadata_url = environment(all_services["airflow-apiserver"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
     assert urlsplit(metadata_url).hostname == METADATA_DB
     assert connection_host(fields) == ONBOARDING_DB_SERVICE, (
@@ -448,23 +399,11 @@ def test_onboarding_store_is_its_own_database_not_airflow_metadata() -> None:
     assert fields.get("login") == store["POSTGRES_USER"]
     assert fields.get("password") == store["POSTGRES_PASSWORD"]
 
-    store_volumes = {
-        source
-        for source in mounts(all_services[ONBOARDING_DB_SERVICE]).values()
-        if not host_path(source)
-    }
-    metadata_volumes = {
-        source
-        for source in mounts(all_services[METADATA_DB]).values()
-        if not host_path(source)
-    }
+    store_volumes = {source for source in mounts(all_services[ONBOARDING_DB_SERVICE]).values() if not host_path(source)}
+    metadata_volumes = {source for source in mounts(all_services[METADATA_DB]).values() if not host_path(source)}
     assert store_volumes, f"{ONBOARDING_DB_SERVICE} keeps its data in no named volume"
-    assert not store_volumes & metadata_volumes, (
-        "the onboarding store shares a volume with the metadata DB"
-    )
-    assert store_volumes <= set(load_compose().get("volumes") or {}), (
-        "undeclared named volume"
-    )
+    assert not store_volumes & metadata_volumes, "the onboarding store shares a volume with the metadata DB"
+    assert store_volumes <= set(load_compose().get("volumes") or {}), "undeclared named volume"
 
 
 def test_airflow_components_reach_the_api_server_with_one_shared_secret() -> None:
@@ -484,15 +423,11 @@ def test_airflow_components_reach_the_api_server_with_one_shared_secret() -> Non
         secrets.add(env.get("AIRFLOW__API_AUTH__JWT_SECRET", ""))
         metadata = urlsplit(env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
         if metadata.hostname != METADATA_DB:
-            problems.append(
-                f"{name}: metadata database is not the {METADATA_DB} service"
-            )
+            problems.append(f"{name}: metadata database is not the {METADATA_DB} service")
     assert not problems, "\n".join(problems)
     assert "" not in secrets, "the JWT secret is not set for every component"
     assert len(secrets) == 1, "the JWT secret differs between components"
-    assert "8080:8080" in [
-        str(port) for port in all_services["airflow-apiserver"].get("ports", [])
-    ]
+    assert "8080:8080" in [str(port) for port in all_services["airflow-apiserver"].get("ports", [])]
 
     init = environment(all_services[AIRFLOW_INIT])
     assert init.get("_AIRFLOW_DB_MIGRATE") == "true"
@@ -503,17 +438,12 @@ def test_sandbox_serves_the_fake_saas_apis_from_the_include_package() -> None:
     sandbox = services()[SANDBOX]
     words = command_words(sandbox)
     assert words[:3] == ["python", "-m", "include.sandbox"], words
-    assert option(words, "--host") == "0.0.0.0", (
-        "the sandbox must listen beyond its own container"
-    )
+    assert option(words, "--host") == "0.0.0.0", "the sandbox must listen beyond its own container"
     port = option(words, "--port")
     assert port, "the sandbox command sets no --port"
     assert port.isdigit(), port
     assert sandbox.get("working_dir") == AIRFLOW_HOME
-    assert (
-        host_path(mounts(sandbox).get(f"{AIRFLOW_HOME}/include", ""))
-        == REPO / "include"
-    )
+    assert host_path(mounts(sandbox).get(f"{AIRFLOW_HOME}/include", "")) == REPO / "include"
     test = sandbox["healthcheck"]["test"]
     probe = " ".join(test) if isinstance(test, list) else test
     assert f"localhost:{port}/_sandbox/health" in probe, probe
@@ -521,11 +451,7 @@ def test_sandbox_serves_the_fake_saas_apis_from_the_include_package() -> None:
 
 def test_long_running_services_have_healthchecks() -> None:
     all_services = services()
-    unchecked = [
-        name
-        for name in LONG_RUNNING_SERVICES
-        if not has_healthcheck(all_services.get(name, {}))
-    ]
+    unchecked = [name for name in LONG_RUNNING_SERVICES if not has_healthcheck(all_services.get(name, {}))]
     assert not unchecked, f"services without a healthcheck: {unchecked}"
 
 
@@ -539,25 +465,13 @@ def test_dependencies_name_existing_services_and_valid_conditions() -> None:
                 problems.append(f"{name} depends on undefined service {dependency!r}")
                 continue
             if condition not in DEPENDS_ON_CONDITIONS:
-                problems.append(
-                    f"{name}: unknown condition {condition!r} on {dependency}"
-                )
+                problems.append(f"{name}: unknown condition {condition!r} on {dependency}")
             if condition == "service_healthy" and not has_healthcheck(target):
-                problems.append(
-                    f"{name} needs {dependency} healthy, but it has no healthcheck"
-                )
-            if condition == "service_completed_successfully" and target.get(
-                "restart"
-            ) in ("always", "unless-stopped"):
-                problems.append(
-                    f"{name} waits for {dependency} to exit, but it restarts forever"
-                )
-            if target.get("profiles") and not set(target["profiles"]) & set(
-                service.get("profiles") or []
-            ):
-                problems.append(
-                    f"{name} depends on {dependency}, which only starts with a profile"
-                )
+                problems.append(f"{name} needs {dependency} healthy, but it has no healthcheck")
+            if condition == "service_completed_successfully" and target.get("restart") in ("always", "unless-stopped"):
+                problems.append(f"{name} waits for {dependency} to exit, but it restarts forever")
+            if target.get("profiles") and not set(target["profiles"]) & set(service.get("profiles") or []):
+                problems.append(f"{name} depends on {dependency}, which only starts with a profile")
     assert not problems, "\n".join(problems)
 
 
@@ -574,10 +488,7 @@ def test_airflow_components_start_after_their_databases_and_init() -> None:
         }
         for dependency, condition in expected.items():
             if needs.get(dependency) != condition:
-                problems.append(
-                    f"{name}: should wait for {dependency} ({condition}), "
-                    f"has {needs.get(dependency)!r}"
-                )
+                problems.append(f"{name}: should wait for {dependency} ({condition}), has {needs.get(dependency)!r}")
     assert not problems, "\n".join(problems)
 
 
@@ -589,19 +500,13 @@ def test_dockerfile_extends_the_airflow_image_pinned_in_requirements() -> None:
         assert path.is_file(), f"the Dockerfile installs {path.name}, which is missing"
     version = pinned_airflow_version(REQUIREMENTS)
     assert version, f"{REQUIREMENTS.name} pins no apache-airflow version"
-    assert pinned_airflow_version(CONSTRAINTS) == version, (
-        f"{CONSTRAINTS.name} pins another apache-airflow"
-    )
+    assert pinned_airflow_version(CONSTRAINTS) == version, f"{CONSTRAINTS.name} pins another apache-airflow"
 
     instructions = dockerfile_instructions()
-    froms = [
-        arguments.split()[0] for keyword, arguments in instructions if keyword == "FROM"
-    ]
+    froms = [arguments.split()[0] for keyword, arguments in instructions if keyword == "FROM"]
     assert froms, "the Dockerfile has no FROM"
     base = froms[0]
-    assert base == f"apache/airflow:{version}" or base.startswith(
-        f"apache/airflow:{version}-python"
-    ), base
+    assert base == f"apache/airflow:{version}" or base.startswith(f"apache/airflow:{version}-python"), base
 
 
 def test_dockerfile_installs_requirements_under_the_constraints_as_airflow() -> None:
@@ -613,9 +518,7 @@ def test_dockerfile_installs_requirements_under_the_constraints_as_airflow() -> 
         for word in arguments.split()[:-1]
         if not word.startswith("--")
     }
-    assert {REQUIREMENTS.name, CONSTRAINTS.name} <= copied, (
-        f"the Dockerfile copies only {sorted(copied)}"
-    )
+    assert {REQUIREMENTS.name, CONSTRAINTS.name} <= copied, f"the Dockerfile copies only {sorted(copied)}"
 
     user = "airflow"  # the base image's default user
     installs = []
@@ -624,23 +527,11 @@ def test_dockerfile_installs_requirements_under_the_constraints_as_airflow() -> 
             user = arguments.split(":")[0]
         elif keyword == "RUN" and "pip install" in arguments:
             words = arguments.split()
-            requirement_files = {
-                PurePosixPath(words[i + 1]).name
-                for i, w in enumerate(words[:-1])
-                if w == "-r"
-            }
-            constraint_files = {
-                PurePosixPath(words[i + 1]).name
-                for i, w in enumerate(words[:-1])
-                if w == "-c"
-            }
+            requirement_files = {PurePosixPath(words[i + 1]).name for i, w in enumerate(words[:-1]) if w == "-r"}
+            constraint_files = {PurePosixPath(words[i + 1]).name for i, w in enumerate(words[:-1]) if w == "-c"}
             if REQUIREMENTS.name in requirement_files:
                 installs.append((user, constraint_files))
     assert installs, f"no RUN pip install -r {REQUIREMENTS.name}"
     for install_user, constraint_files in installs:
-        assert CONSTRAINTS.name in constraint_files, (
-            f"{REQUIREMENTS.name} is installed without -c {CONSTRAINTS.name}"
-        )
-        assert install_user == "airflow", (
-            f"packages are installed as {install_user!r}; the image expects airflow"
-        )
+        assert CONSTRAINTS.name in constraint_files, f"{REQUIREMENTS.name} is installed without -c {CONSTRAINTS.name}"
+        assert install_user == "airflow", f"packages are installed as {install_user!r}; the image expects airflow"

@@ -29,9 +29,7 @@ def _config(**intake_overrides: Any) -> OnboardingConfig:
     config = load_config()
     if not intake_overrides:
         return config
-    settings = config.settings.model_copy(
-        update={"intake": config.settings.intake.model_copy(update=intake_overrides)}
-    )
+    settings = config.settings.model_copy(update={"intake": config.settings.intake.model_copy(update=intake_overrides)})
     return config.model_copy(update={"settings": settings})
 
 
@@ -97,7 +95,9 @@ def test_signed_orders_become_onboardings_with_named_owner_and_target(store: Sto
         assert row["stage"] == "intake" and row["status"] == "open"
         assert row["onboarding_key"] == f"hubspot-{row['crm_deal_id']}"
 
-    history = store.query("SELECT onboarding_id, stage, owner_email FROM onboarding.stage_history WHERE exited_at IS NULL")
+    history = store.query(
+        "SELECT onboarding_id, stage, owner_email FROM onboarding.stage_history WHERE exited_at IS NULL"
+    )
     assert len(history) == 4 and all(h["stage"] == "intake" and h["owner_email"] for h in history)
     events = store.events_for(rows[ent["id"]]["onboarding_key"])
     assert [e["event_type"] for e in events] == ["onboarding.created", "stage.entered"]
@@ -214,7 +214,9 @@ def test_a_fixed_order_leaves_quarantine_on_the_next_pickup(store: Store, sandbo
 
     assert result["created"] == 1 and result["quarantine_resolved"] == 1
     assert _quarantine(store) == {}
-    row = store.query("SELECT status, resolution FROM onboarding.quarantined_orders WHERE crm_deal_id = %s", (deal["id"],))
+    row = store.query(
+        "SELECT status, resolution FROM onboarding.quarantined_orders WHERE crm_deal_id = %s", (deal["id"],)
+    )
     assert row[0]["status"] == "resolved" and f"hubspot-{deal['id']}" in row[0]["resolution"]
 
 
@@ -272,7 +274,10 @@ def test_the_watermark_limits_a_pickup_to_what_changed(store: Store, sandbox: An
     assert first["fetched"] == 3
     # GTE on the watermark re-reads the last deal of run-1 (unchanged) plus the new one.
     assert second["fetched"] == 2 and second["created"] == 1 and second["unchanged"] == 1
-    assert second["watermark"] == datetime.fromisoformat(newest["properties"]["hs_lastmodifieddate"].replace("Z", "+00:00")).isoformat()
+    assert (
+        second["watermark"]
+        == datetime.fromisoformat(newest["properties"]["hs_lastmodifieddate"].replace("Z", "+00:00")).isoformat()
+    )
 
 
 # --------------------------------------------------------------------------- CRM faults
@@ -294,7 +299,7 @@ def test_rate_limits_are_retried_after_the_time_the_crm_asks(store: Store, sandb
     assert result["created"] == 3
     log = _searches(sandbox)
     assert [r["status"] for r in log] == [429, 429, 200]
-    for earlier, later in zip(log, log[1:]):
+    for earlier, later in zip(log, log[1:], strict=False):
         assert later["monotonic"] - earlier["monotonic"] >= 0.95  # Retry-After: 1 honoured
 
 

@@ -131,7 +131,10 @@ class EmbeddedPostgres:
         import stat
 
         utils = _pgserver_utils()
-        ensure_folder_permissions, ensure_prefix_permissions = utils.ensure_folder_permissions, utils.ensure_prefix_permissions
+        ensure_folder_permissions, ensure_prefix_permissions = (
+            utils.ensure_folder_permissions,
+            utils.ensure_prefix_permissions,
+        )
         entry = pwd.getpwnam(user)
         ensure_prefix_permissions(self.root)
         bin_dir = _bin_dir()

@@ -11,7 +11,7 @@ timestamps come from a :class:`Clock`, so tests and demos can fix or move time.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 
@@ -23,7 +23,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(timezone.utc)
 
 
 class FixedClock:
@@ -50,5 +50,5 @@ def default_clock() -> Clock:
         return SystemClock()
     if spec.startswith("fixed:"):
         at = datetime.fromisoformat(spec.removeprefix("fixed:"))
-        return FixedClock(at if at.tzinfo else at.replace(tzinfo=UTC))
+        return FixedClock(at if at.tzinfo else at.replace(tzinfo=timezone.utc))
     raise ValueError(f"ONBOARDING_CLOCK: unknown clock {spec!r} (use 'system' or 'fixed:<ISO timestamp>')")

@@ -92,8 +92,7 @@ class Region(Model):
             holidays.country_holidays(self.country, subdiv=self.subdivision, years=2026)
         except NotImplementedError as exc:
             raise ValueError(
-                f"no holiday calendar for country {self.country!r}"
-                f" subdivision {self.subdivision!r}: {exc}"
+                f"no holiday calendar for country {self.country!r} subdivision {self.subdivision!r}: {exc}"
             ) from exc
         return self
 
@@ -177,9 +176,7 @@ class Condition(Model):
             return False
         if self.segment_in is not None and order.segment not in self.segment_in:
             return False
-        if self.amount_at_least is not None and (order.amount or 0) < self.amount_at_least:
-            return False
-        return True
+        return self.amount_at_least is None or (order.amount or 0) >= self.amount_at_least
 
 
 class OrderFacts(BaseModel):

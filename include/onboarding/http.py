@@ -193,7 +193,9 @@ class ApiClient:
                 retry_after=wait,
             )
         if status >= 500:
-            raise ApiError(self.system, f"{where}: server error {status}: {_error_text(response)}", status=status, retryable=True)
+            raise ApiError(
+                self.system, f"{where}: server error {status}: {_error_text(response)}", status=status, retryable=True
+            )
         if status >= 400 and status not in ok_statuses:
             raise ApiError(self.system, f"{where}: refused with {status}: {_error_text(response)}", status=status)
         if not response.content:
@@ -213,9 +215,9 @@ class ApiClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, ApiError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_retry_after)
+            return float(min(exc.retry_after, self.max_retry_after))
         backoff = self.backoff_base * (2 ** (state.attempt_number - 1))
-        return min(self.backoff_max, backoff) * (0.8 + 0.4 * random.random())
+        return float(min(self.backoff_max, backoff) * (0.8 + 0.4 * random.random()))
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

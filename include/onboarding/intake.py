@@ -19,7 +19,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ from include.onboarding.store import SCHEMA, Event, Store, fingerprint
 log = logging.getLogger(__name__)
 
 ACTOR = "system:intake"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 CHUNK = 500
 
 # Fields that define the deal commercially.  Once an onboarding has started, a
@@ -139,7 +139,7 @@ def _text(props: dict[str, Any], name: str) -> str | None:
 
 def _parse_timestamp(raw: str) -> datetime:
     moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
@@ -165,7 +165,9 @@ def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
 
     stage = _text(props, "dealstage")
     if stage != config.settings.intake.signed_stage:
-        problems.append(Problem("dealstage", f"{stage!r} is not the signed stage {config.settings.intake.signed_stage!r}"))
+        problems.append(
+            Problem("dealstage", f"{stage!r} is not the signed stage {config.settings.intake.signed_stage!r}")
+        )
 
     tier_value = _text(props, "onboarding_tier")
     tier = config.tier_for_crm_value(tier_value) if tier_value else None
@@ -190,7 +192,10 @@ def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
         problems.append(Problem("region", "missing: cannot choose an owner or a holiday calendar"))
     elif region not in config.settings.regions:
         problems.append(
-            Problem("region", f"no owner resolvable: region {region!r} is not served (known: {', '.join(config.settings.regions)})")
+            Problem(
+                "region",
+                f"no owner resolvable: region {region!r} is not served (known: {', '.join(config.settings.regions)})",
+            )
         )
 
     segment = _text(props, "segment")
@@ -401,8 +406,9 @@ def process_batch(store: Store, config: OnboardingConfig, batch_id: str, clock: 
         _apply(store, config, list(unidentified), batch_id, clock, summary)
     with store.transaction() as cur:
         cur.execute(
-            f"""UPDATE {SCHEMA}.intake_batches SET status = CASE WHEN status = 'committed' THEN status ELSE 'processed' END,
-                       counts = %s WHERE batch_id = %s""",
+            f"""UPDATE {SCHEMA}.intake_batches
+                SET status = CASE WHEN status = 'committed' THEN status ELSE 'processed' END, counts = %s
+                WHERE batch_id = %s""",
             (Jsonb(summary.counts()), batch_id),
         )
     log.info("intake batch %s: %s", batch_id, summary.counts())
@@ -456,7 +462,11 @@ def _apply(
                 [t for t in ((known or {}).get("crm_modified_at"), quarantined_newest.get(verdict.crm_deal_id)) if t],
                 default=None,
             )
-            if newest_known is not None and verdict.crm_modified_at is not None and verdict.crm_modified_at < newest_known:
+            if (
+                newest_known is not None
+                and verdict.crm_modified_at is not None
+                and verdict.crm_modified_at < newest_known
+            ):
                 summary.stale += 1  # an older version re-read by the look-back window
                 continue
             if isinstance(verdict, Rejected):
@@ -520,7 +530,9 @@ def _apply(
         Store.record_events(cur, events)
 
 
-def _update_existing(cur: Any, order: Order, known: dict[str, Any], now: datetime, events: list[Event]) -> bool | Rejected:
+def _update_existing(
+    cur: Any, order: Order, known: dict[str, Any], now: datetime, events: list[Event]
+) -> bool | Rejected:
     """Apply a CRM change to a running onboarding: True if updated, False if unchanged."""
     if known["order_fingerprint"] == order.fingerprint:
         return False
@@ -537,7 +549,11 @@ def _update_existing(cur: Any, order: Order, known: dict[str, Any], now: datetim
             order.crm_deal_id,
             order.order_number,
             order.crm_modified_at,
-            (Problem(conflicts[0], f"conflicts with onboarding {known['onboarding_key']} already under way ({changes})"),),
+            (
+                Problem(
+                    conflicts[0], f"conflicts with onboarding {known['onboarding_key']} already under way ({changes})"
+                ),
+            ),
             order.payload,
         )
     cur.execute(
@@ -621,14 +637,26 @@ def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: dateti
     cur.executemany(
         f"""INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
             VALUES (%s, %s, %s, %s, %s, %s)""",
-        [(ids[o.key], Stage.INTAKE.value, intake_owner[o.key].email, intake_owner[o.key].role, now, "signed order picked up") for o in created],
+        [
+            (
+                ids[o.key],
+                Stage.INTAKE.value,
+                intake_owner[o.key].email,
+                intake_owner[o.key].role,
+                now,
+                "signed order picked up",
+            )
+            for o in created
+        ],
     )
     for o in created:
         owner = intake_owner[o.key]
-        common = {"subject": o.key, "onboarding_id": ids[o.key], "actor": ACTOR, "occurred_at": now}
         events.append(
             Event(
-                **common,
+                subject=o.key,
+                onboarding_id=ids[o.key],
+                actor=ACTOR,
+                occurred_at=now,
                 event_type="onboarding.created",
                 stage=Stage.INTAKE.value,
                 stage_owner=owner.email,
@@ -643,7 +671,10 @@ def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: dateti
         )
         events.append(
             Event(
-                **common,
+                subject=o.key,
+                onboarding_id=ids[o.key],
+                actor=ACTOR,
+                occurred_at=now,
                 event_type="stage.entered",
                 stage=Stage.INTAKE.value,
                 stage_owner=owner.email,
@@ -654,7 +685,9 @@ def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: dateti
     return [o.key for o in created]
 
 
-def _quarantine(cur: Any, source: str, rejected: list[Rejected], batch_id: str, now: datetime, events: list[Event]) -> int:
+def _quarantine(
+    cur: Any, source: str, rejected: list[Rejected], batch_id: str, now: datetime, events: list[Event]
+) -> int:
     if not rejected:
         return 0
     for item in rejected:
@@ -666,17 +699,17 @@ def _quarantine(cur: Any, source: str, rejected: list[Rejected], batch_id: str, 
             (now, source, item.crm_deal_id, item.fingerprint),
         )
         cur.execute(
-            f"""INSERT INTO {SCHEMA}.quarantined_orders (
+            f"""INSERT INTO {SCHEMA}.quarantined_orders AS q (
                     crm_source, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,
                     first_seen_at, last_seen_at, first_batch_id, last_batch_id)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (crm_source, crm_deal_id, payload_fingerprint) DO UPDATE SET
                     last_seen_at = EXCLUDED.last_seen_at,
-                    seen_in_batches = {SCHEMA}.quarantined_orders.seen_in_batches
-                        + CASE WHEN {SCHEMA}.quarantined_orders.last_batch_id = EXCLUDED.last_batch_id THEN 0 ELSE 1 END,
+                    seen_in_batches = q.seen_in_batches + CASE WHEN q.last_batch_id = EXCLUDED.last_batch_id
+                                                               THEN 0 ELSE 1 END,
                     last_batch_id = EXCLUDED.last_batch_id,
                     reasons = EXCLUDED.reasons,
-                    status = CASE WHEN {SCHEMA}.quarantined_orders.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
+                    status = CASE WHEN q.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
                     resolved_at = NULL, resolution = NULL""",
             (
                 source, item.crm_deal_id, item.order_number, item.crm_modified_at, Jsonb(item.record),
@@ -698,7 +731,9 @@ def _quarantine(cur: Any, source: str, rejected: list[Rejected], batch_id: str, 
     return len(rejected)
 
 
-def _resolve_quarantine(cur: Any, source: str, deal_id: str, now: datetime, resolution: str, events: list[Event]) -> int:
+def _resolve_quarantine(
+    cur: Any, source: str, deal_id: str, now: datetime, resolution: str, events: list[Event]
+) -> int:
     cur.execute(
         f"""UPDATE {SCHEMA}.quarantined_orders SET status = 'resolved', resolved_at = %s, resolution = %s
             WHERE crm_source = %s AND crm_deal_id = %s AND status = 'open' RETURNING id""",

@@ -31,7 +31,7 @@ HANG_POLL_SECONDS = 0.05
 """How often a hanging request checks whether it was released."""
 
 
-class FaultKind(enum.StrEnum):
+class FaultKind(str, enum.Enum):
     """Which fault a request received (as listed in the request log)."""
 
     RATE_LIMIT = "rate_limit"
@@ -41,7 +41,7 @@ class FaultKind(enum.StrEnum):
     TIMEOUT = "timeout"
 
 
-class ErrorKind(enum.StrEnum):
+class ErrorKind(str, enum.Enum):
     """Vendor-neutral error classes; each system maps them to its own body."""
 
     VALIDATION = "validation"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 TIERS = ("enterprise", "smb", "partner")
 """Onboarding tiers the company sells; anything else is a defect."""
@@ -54,32 +54,144 @@ VENDOR_DOMAIN = "example.com"
 """Mail domain of the company's own staff (onboarding managers)."""
 
 _COMPANY_HEADS = (
-    "Acme", "Northwind", "Bluefin", "Cedar", "Harbor", "Ironclad", "Juniper", "Keystone",
-    "Lumen", "Maple", "Nimbus", "Orchard", "Pioneer", "Quarry", "Redwood", "Summit",
-    "Tidal", "Upland", "Vantage", "Willow", "Atlas", "Beacon", "Copper", "Drift",
-    "Evergreen", "Falcon", "Granite", "Helix", "Indigo", "Kestrel", "Larch", "Meridian",
+    "Acme",
+    "Northwind",
+    "Bluefin",
+    "Cedar",
+    "Harbor",
+    "Ironclad",
+    "Juniper",
+    "Keystone",
+    "Lumen",
+    "Maple",
+    "Nimbus",
+    "Orchard",
+    "Pioneer",
+    "Quarry",
+    "Redwood",
+    "Summit",
+    "Tidal",
+    "Upland",
+    "Vantage",
+    "Willow",
+    "Atlas",
+    "Beacon",
+    "Copper",
+    "Drift",
+    "Evergreen",
+    "Falcon",
+    "Granite",
+    "Helix",
+    "Indigo",
+    "Kestrel",
+    "Larch",
+    "Meridian",
 )
 _COMPANY_TAILS = (
-    "Robotics", "Logistics", "Analytics", "Health", "Foods", "Energy", "Freight", "Labs",
-    "Capital", "Biotech", "Retail", "Systems", "Media", "Aerospace", "Insurance", "Pharma",
-    "Telecom", "Outdoor", "Textiles", "Mobility", "Software", "Learning", "Dental", "Marine",
+    "Robotics",
+    "Logistics",
+    "Analytics",
+    "Health",
+    "Foods",
+    "Energy",
+    "Freight",
+    "Labs",
+    "Capital",
+    "Biotech",
+    "Retail",
+    "Systems",
+    "Media",
+    "Aerospace",
+    "Insurance",
+    "Pharma",
+    "Telecom",
+    "Outdoor",
+    "Textiles",
+    "Mobility",
+    "Software",
+    "Learning",
+    "Dental",
+    "Marine",
 )
 _FIRST_NAMES = (
-    "Jane", "Omar", "Priya", "Lukas", "Sofia", "Kenji", "Amara", "Mateo", "Chloe", "Arjun",
-    "Ingrid", "Tomasz", "Grace", "Rafael", "Aisha", "Daniel", "Mei", "Oliver", "Fatima", "Liam",
-    "Elena", "Kwame", "Hannah", "Yusuf", "Claire", "Nikhil", "Sara", "Jonas", "Leila", "Marcus",
+    "Jane",
+    "Omar",
+    "Priya",
+    "Lukas",
+    "Sofia",
+    "Kenji",
+    "Amara",
+    "Mateo",
+    "Chloe",
+    "Arjun",
+    "Ingrid",
+    "Tomasz",
+    "Grace",
+    "Rafael",
+    "Aisha",
+    "Daniel",
+    "Mei",
+    "Oliver",
+    "Fatima",
+    "Liam",
+    "Elena",
+    "Kwame",
+    "Hannah",
+    "Yusuf",
+    "Claire",
+    "Nikhil",
+    "Sara",
+    "Jonas",
+    "Leila",
+    "Marcus",
 )
 _LAST_NAMES = (
-    "Doe", "Haddad", "Raman", "Becker", "Rossi", "Tanaka", "Okafor", "Alvarez", "Martin", "Mehta",
-    "Larsen", "Nowak", "Kim", "Costa", "Bello", "Fischer", "Wong", "Hughes", "Rahman", "Murphy",
-    "Petrova", "Mensah", "Schmidt", "Demir", "Dubois", "Iyer", "Lindqvist", "Weber", "Karimi", "Reid",
+    "Doe",
+    "Haddad",
+    "Raman",
+    "Becker",
+    "Rossi",
+    "Tanaka",
+    "Okafor",
+    "Alvarez",
+    "Martin",
+    "Mehta",
+    "Larsen",
+    "Nowak",
+    "Kim",
+    "Costa",
+    "Bello",
+    "Fischer",
+    "Wong",
+    "Hughes",
+    "Rahman",
+    "Murphy",
+    "Petrova",
+    "Mensah",
+    "Schmidt",
+    "Demir",
+    "Dubois",
+    "Iyer",
+    "Lindqvist",
+    "Weber",
+    "Karimi",
+    "Reid",
 )
 _PARTNERS = (
-    "Brightline Consulting", "Northgate Partners", "Cobalt Systems Integration",
-    "Meridian Channel Group", "Tidewater Solutions", "Pinecrest Digital",
+    "Brightline Consulting",
+    "Northgate Partners",
+    "Cobalt Systems Integration",
+    "Meridian Channel Group",
+    "Tidewater Solutions",
+    "Pinecrest Digital",
 )
 _ONBOARDING_MANAGERS = (
-    "maya.chen", "liam.oconnor", "ana.souza", "felix.brandt", "hana.sato", "noah.williams",
+    "maya.chen",
+    "liam.oconnor",
+    "ana.souza",
+    "felix.brandt",
+    "hana.sato",
+    "noah.williams",
 )
 
 _COUNTRIES: dict[str, tuple[tuple[str, str, float], ...]] = {
@@ -196,13 +308,13 @@ def _signing_times(rng: random.Random, days: list[date], count: int) -> list[dat
     for _ in range(count):
         day = rng.choice(days)
         clock = time(hour=rng.randint(9, 17), minute=rng.randint(0, 59))
-        times.append(datetime.combine(day, clock, tzinfo=UTC))
+        times.append(datetime.combine(day, clock, tzinfo=timezone.utc))
     return sorted(times)
 
 
 def iso_z(moment: datetime) -> str:
     """Format a UTC datetime the way HubSpot does: ``2026-11-02T14:03:00.000Z``."""
-    moment = moment.astimezone(UTC)
+    moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -285,7 +397,7 @@ def _open_deal(rng: random.Random, company: str, days: list[date]) -> _Draft:
     tier = rng.choices(TIERS, weights=(0.3, 0.5, 0.2))[0]
     region = rng.choices(REGIONS, weights=(0.5, 0.3, 0.2))[0]
     props = _base_deal(rng, company, region, tier)
-    touched = datetime.combine(rng.choice(days), time(rng.randint(9, 17), rng.randint(0, 59)), UTC)
+    touched = datetime.combine(rng.choice(days), time(rng.randint(9, 17), rng.randint(0, 59)), timezone.utc)
     expected = touched + timedelta(days=rng.randint(10, 60))
     created = touched - timedelta(days=rng.randint(5, 60))
     props.update(

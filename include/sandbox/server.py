@@ -15,9 +15,9 @@ import time
 import urllib.error
 import urllib.request
 from types import TracebackType
-from typing import Self
 
 import uvicorn
+from typing_extensions import Self
 
 from include.sandbox.app import create_app
 from include.sandbox.state import SandboxState

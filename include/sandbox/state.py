@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from include.sandbox.faults import FaultKind, FaultPlan
@@ -30,7 +30,7 @@ SYSTEM_MANAGED = frozenset({"hs_object_id", "hs_lastmodifieddate"})
 
 def ms_to_iso(ms: int) -> str:
     """Milliseconds since the epoch to HubSpot's ISO form (``...T14:03:00.000Z``)."""
-    return iso_z(datetime.fromtimestamp(ms / 1000, tz=UTC))
+    return iso_z(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))
 
 
 def parse_timestamp(value: str) -> datetime | None:
@@ -41,12 +41,12 @@ def parse_timestamp(value: str) -> datetime | None:
     """
     text = value.strip()
     if text.lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def to_property_value(value: object) -> str | None:
@@ -255,7 +255,7 @@ class SandboxState:
                 system=system,
                 method=method,
                 path=path,
-                at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 monotonic=time.monotonic(),
                 fault=plan.take() if plan else None,
             )

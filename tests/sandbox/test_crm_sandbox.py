@@ -178,7 +178,13 @@ def test_incremental_search_returns_only_closedwon_with_requested_properties(
     assert stamps == sorted(stamps)
     for result in body["results"]:
         assert set(result["properties"]) == {
-            "dealname", "order_number", "amount", "addons", "hs_object_id", "createdate", "hs_lastmodifieddate",
+            "dealname",
+            "order_number",
+            "amount",
+            "addons",
+            "hs_object_id",
+            "createdate",
+            "hs_lastmodifieddate",
         }
         assert all(v is None or isinstance(v, str) for v in result["properties"].values())
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", result["updatedAt"])
@@ -215,12 +221,33 @@ def test_watermark_picks_up_updated_deals_only() -> None:
 
 
 def test_operators_and_groups(client: Client, state: SandboxState) -> None:
-    a = state.upsert_deal({"dealname": "Acme", "amount": "9000.00", "region": "NA", "addons": "sso;sandbox_env",
-                           "closedate": "2026-10-05T10:00:00.000Z"})["id"]
-    b = state.upsert_deal({"dealname": "Bolt", "amount": "48000.00", "region": "EMEA", "addons": None,
-                           "closedate": "2026-11-05T10:00:00.000Z"})["id"]
-    c = state.upsert_deal({"dealname": "Cove", "amount": "120000.00", "region": "APAC",
-                           "addons": "premium_support", "partner_name": "Northgate Partners"})["id"]
+    a = state.upsert_deal(
+        {
+            "dealname": "Acme",
+            "amount": "9000.00",
+            "region": "NA",
+            "addons": "sso;sandbox_env",
+            "closedate": "2026-10-05T10:00:00.000Z",
+        }
+    )["id"]
+    b = state.upsert_deal(
+        {
+            "dealname": "Bolt",
+            "amount": "48000.00",
+            "region": "EMEA",
+            "addons": None,
+            "closedate": "2026-11-05T10:00:00.000Z",
+        }
+    )["id"]
+    c = state.upsert_deal(
+        {
+            "dealname": "Cove",
+            "amount": "120000.00",
+            "region": "APAC",
+            "addons": "premium_support",
+            "partner_name": "Northgate Partners",
+        }
+    )["id"]
 
     def where(*groups: list[dict[str, Any]]) -> list[str]:
         body = {"filterGroups": [{"filters": g} for g in groups], "limit": 50}
@@ -256,8 +283,9 @@ def test_descending_sort_breaks_ties_by_id(client: Client, state: SandboxState) 
 
 
 def test_faults_are_served_in_order_and_logged(client: Client) -> None:
-    client.admin("POST", "/faults", {"system": "crm", "rate_limit": 2, "retry_after": 3, "server_error": 1,
-                                     "malformed_json": 1})
+    client.admin(
+        "POST", "/faults", {"system": "crm", "rate_limit": 2, "retry_after": 3, "server_error": 1, "malformed_json": 1}
+    )
     first = client.search({})
     assert first.headers["Retry-After"] == "3"
     body = assert_hubspot_error(first, 429, "RATE_LIMITS")
@@ -272,7 +300,11 @@ def test_faults_are_served_in_order_and_logged(client: Client) -> None:
     assert client.search({}).json() == {"total": 0, "results": []}
     log = client.admin("GET", "/requests?system=crm")
     assert [(r["status"], r["fault"]) for r in log] == [
-        (429, "rate_limit"), (429, "rate_limit"), (500, "server_error"), (200, "malformed_json"), (200, None),
+        (429, "rate_limit"),
+        (429, "rate_limit"),
+        (500, "server_error"),
+        (200, "malformed_json"),
+        (200, None),
     ]
     assert all(r["path"] == SEARCH and r["method"] == "POST" for r in log)
 

@@ -1,0 +1,56 @@
+# Customer onboarding automation on Apache Airflow 3.
+#
+#   make demo    run the intake against the sandbox CRM on an embedded PostgreSQL
+#   make test    lint, type-check and run the whole test suite
+#   make stop    stop anything the demo left running
+#
+# Everything installs into ./.venv from requirements*.txt, pinned by constraints.txt.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: install demo stop test lint typecheck pytest lock clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (set PYTHON=...)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m include.localstack demo
+
+stop: install
+	$(PY) -m include.localstack stop
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --select AIR dags include plugins
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+pytest: install
+	$(PY) -m pytest
+
+test: lint typecheck pytest
+
+# Re-resolve the runtime dependencies and rewrite constraints.txt (the lock).
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install $(PIP_FLAGS) --upgrade pip
+	.lock-venv/bin/pip install $(PIP_FLAGS) -r requirements.txt
+	( echo "# Full lock of requirements.txt, resolved by 'make lock'. Install with -c constraints.txt."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | LC_ALL=C sort -f ) > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,229 @@
+"""The local stack: embedded PostgreSQL, the sandbox, and Airflow pointed at both.
+
+State lives in ``.local/`` (``ONBOARDING_LOCAL_DIR`` to move it): the database
+cluster, Airflow's home and the sandbox's pid file.  Starting twice reuses what
+is running; :func:`stop` stops every process the stack started, by process
+group, so nothing is left behind.
+
+External PostgreSQL: set ``ONBOARDING_DATABASE_URL`` (a libpq URL of the
+onboarding database) or ``AIRFLOW_CONN_ONBOARDING_DB`` (an Airflow connection,
+URI or JSON) and no embedded server is started.  Airflow's own metadata then
+goes to ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` if set, otherwise to a database
+called ``airflow`` on the same server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from include.localstack.postgres import EmbeddedPostgres, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SANDBOX_TOKEN = "sandbox-token"
+
+
+def local_dir() -> Path:
+    return Path(os.environ.get("ONBOARDING_LOCAL_DIR") or ROOT / ".local").resolve()
+
+
+@dataclass(frozen=True)
+class Databases:
+    onboarding_url: str
+    airflow_sqlalchemy_url: str
+    embedded: bool
+
+
+def _url_from_airflow_conn(value: str) -> str:
+    """Turn an ``AIRFLOW_CONN_*`` value (URI or JSON) into a libpq URL."""
+    if value.lstrip().startswith("{"):
+        data = json.loads(value)
+        login = quote(data.get("login") or "", safe="")
+        password = quote(data.get("password") or "", safe="")
+        auth = f"{login}:{password}@" if password else (f"{login}@" if login else "")
+        port = f":{data['port']}" if data.get("port") else ""
+        return f"postgresql://{auth}{data.get('host') or 'localhost'}{port}/{data.get('schema') or 'postgres'}"
+    parts = urlsplit(value)
+    return urlunsplit(("postgresql",) + tuple(parts)[1:])
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+def _sqlalchemy(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql+psycopg",) + tuple(parts)[1:])
+
+
+def _airflow_conn_json(url: str) -> str:
+    parts = urlsplit(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": parts.hostname,
+            "port": parts.port or 5432,
+            "login": unquote(parts.username) if parts.username else None,
+            "password": unquote(parts.password) if parts.password else None,
+            "schema": parts.path.lstrip("/"),
+        }
+    )
+
+
+def ensure_databases() -> Databases:
+    """Start the embedded server unless an external one is configured; create the databases."""
+    import psycopg
+
+    external = os.environ.get("ONBOARDING_DATABASE_URL")
+    if not external and os.environ.get("AIRFLOW_CONN_ONBOARDING_DB"):
+        external = _url_from_airflow_conn(os.environ["AIRFLOW_CONN_ONBOARDING_DB"])
+    if external:
+        airflow_url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+        if not airflow_url:
+            airflow_db = _with_database(external, "airflow")
+            _create_database(_with_database(external, "postgres"), "airflow")
+            airflow_url = _sqlalchemy(airflow_db)
+        with psycopg.connect(external, connect_timeout=10):
+            pass
+        return Databases(external, airflow_url, embedded=False)
+    pg = EmbeddedPostgres(local_dir() / "postgres")
+    pg.start()
+    for name in ("onboarding", "airflow"):
+        pg.ensure_database(name)
+    return Databases(pg.dsn("onboarding"), _sqlalchemy(pg.dsn("airflow")), embedded=True)
+
+
+def _create_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+
+
+def airflow_env(dbs: Databases, sandbox_port: int | None) -> dict[str, str]:
+    """Environment for Airflow processes of the local stack."""
+    home = local_dir() / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dbs.airflow_sqlalchemy_url,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW_CONN_ONBOARDING_DB": _airflow_conn_json(dbs.onboarding_url),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+    )
+    if sandbox_port is not None and "AIRFLOW_CONN_CRM_API" not in os.environ:
+        env["AIRFLOW_CONN_CRM_API"] = json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": sandbox_port,
+                "schema": "http",
+                "password": SANDBOX_TOKEN,
+            }
+        )
+    return env
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _pid_file(name: str) -> Path:
+    return local_dir() / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_process_group(name: str, timeout: float = 10) -> bool:
+    """Stop a process the stack started, with everything it spawned.  True if one was running."""
+    path = _pid_file(name)
+    if not path.exists():
+        return False
+    pid = int(path.read_text().strip() or 0)
+    path.unlink()
+    if pid <= 0 or not _alive(pid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def start_sandbox(orders: int, seed: int, bad_ratio: float) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start the sandbox in its own process group and wait until it answers."""
+    stop_process_group("sandbox")
+    port = free_port()
+    log = open(local_dir() / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "include.sandbox", "--host", "127.0.0.1", "--port", str(port),
+            "--seed", str(seed), "--orders", str(orders), "--bad-ratio", str(bad_ratio), "--token", SANDBOX_TOKEN,
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    _pid_file("sandbox").write_text(str(proc.pid))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/health", timeout=2):
+                return port, proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox did not start; see {local_dir() / 'sandbox.log'}") from None
+            time.sleep(0.2)
+
+
+def sandbox_call(port: int, method: str, path: str, body: object | None = None) -> object:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def stop(keep_database: bool = False) -> list[str]:
+    """Stop the sandbox and, unless asked to keep it, the embedded PostgreSQL."""
+    stopped = []
+    if stop_process_group("sandbox"):
+        stopped.append("sandbox")
+    pg = EmbeddedPostgres(local_dir() / "postgres")
+    if not keep_database and (pg.data / "postmaster.pid").exists():
+        pg.stop()
+        stopped.append("postgres")
+    return stopped

@@ -1,0 +1,68 @@
+"""DAG integrity: every DAG file imports cleanly, carries an owner, retries and
+tags, and a broken configuration shows up as an import error (never as DAGs
+silently vanishing)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from include.onboarding.config import DEFAULT_CONFIG_DIR
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+
+
+def _dagbag(folder: Path = DAGS):  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(folder))
+
+
+@pytest.fixture(scope="module")
+def dagbag():  # type: ignore[no-untyped-def]
+    return _dagbag()
+
+
+def test_every_dag_imports(dagbag) -> None:  # type: ignore[no-untyped-def]
+    assert dagbag.import_errors == {}
+    assert "onboarding_intake" in dagbag.dag_ids
+
+
+def test_every_dag_has_owner_retries_tags_and_docs(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.doc_md, f"{dag_id} has no doc_md for the UI"
+        for task in dag.tasks:
+            assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
+            assert task.retries >= 1, f"{dag_id}.{task.task_id} does not retry"
+
+
+def test_intake_runs_one_pickup_at_a_time_on_its_schedule(dagbag) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags["onboarding_intake"]
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert dag.timetable.expression == "*/15 * * * *"
+    assert [t.task_id for t in dag.topological_sort()] == ["pull_signed_orders", "process_orders", "commit_watermark"]
+
+
+def test_the_intake_schedule_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONBOARDING_INTAKE_SCHEDULE", "0 * * * *")
+    assert _dagbag().dags["onboarding_intake"].timetable.expression == "0 * * * *"
+
+
+def test_a_broken_tier_file_is_an_import_error_naming_file_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    smb = config / "tiers" / "smb.yaml"
+    smb.write_text(smb.read_text().replace("critical: true", "critical: true, mandatory: yes", 1))
+    monkeypatch.setenv("ONBOARDING_CONFIG_DIR", str(config))
+
+    bag = _dagbag()
+
+    assert "onboarding_intake" not in bag.dag_ids
+    (error,) = bag.import_errors.values()
+    assert f"{smb}: checklist[0].mandatory: unknown field" in error
