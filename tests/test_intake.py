@@ -252,7 +252,8 @@ def test_rerunning_a_pickup_creates_no_duplicates(store: Store, sandbox: Any) ->
     again = pickup(store, config, "run-x")  # the same run cleared and re-run
     later = pickup(store, config, "run-y")  # the next scheduled pickup re-reads the look-back window
 
-    assert first["created"] == 5 and first["quarantined"] == 1
+    assert first["created"] == 5 and first["quarantined"] == first["newly_quarantined"] == 1
+    assert again["newly_quarantined"] == 0 and later["newly_quarantined"] == 0
     assert again["created"] == 0 and later["created"] == 0
     assert store.scalar("SELECT count(*) FROM onboarding.onboardings") == 5
     assert store.scalar("SELECT count(*) FROM onboarding.quarantined_orders") == 1

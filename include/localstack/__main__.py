@@ -96,7 +96,8 @@ def _report(onboarding_url: str, sandbox_port: int) -> None:
         counts = batch["counts"]
         print(
             f"Pickup {batch['batch_id']}: fetched {batch['fetched']}, created {counts.get('created', 0)}, "
-            f"unchanged {counts.get('unchanged', 0)}, quarantined {counts.get('quarantined', 0)}, "
+            f"unchanged {counts.get('unchanged', 0)}, newly quarantined {counts.get('newly_quarantined', 0)} "
+            f"(in quarantine {counts.get('quarantined', 0)}), "
             f"duplicates ignored {counts.get('duplicates', 0)}"
         )
     print(f"Audit events recorded: {events}; watermark now {watermark}")

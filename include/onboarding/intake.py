@@ -326,6 +326,8 @@ class ProcessSummary:
     stale: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    """Orders of this batch in quarantine (new or still waiting on a fix)."""
+    newly_quarantined: int = 0
     quarantine_resolved: int = 0
     created_keys: list[str] = field(default_factory=list)
 
@@ -526,7 +528,8 @@ def _apply(
             summary.quarantine_resolved += _resolve_quarantine(
                 cur, source, order.crm_deal_id, now, f"a corrected version became onboarding {order.key}", events
             )
-        summary.quarantined += _quarantine(cur, source, to_quarantine, batch_id, now, events)
+        summary.quarantined += len(to_quarantine)
+        summary.newly_quarantined += _quarantine(cur, source, to_quarantine, batch_id, now, events)
         Store.record_events(cur, events)
 
 
@@ -688,8 +691,8 @@ def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: dateti
 def _quarantine(
     cur: Any, source: str, rejected: list[Rejected], batch_id: str, now: datetime, events: list[Event]
 ) -> int:
-    if not rejected:
-        return 0
+    """Record rejected orders; return how many were not already in quarantine as they are."""
+    new = 0
     for item in rejected:
         reasons = [{"field": p.field, "problem": p.problem} for p in item.problems]
         cur.execute(
@@ -710,12 +713,15 @@ def _quarantine(
                     last_batch_id = EXCLUDED.last_batch_id,
                     reasons = EXCLUDED.reasons,
                     status = CASE WHEN q.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
-                    resolved_at = NULL, resolution = NULL""",
+                    resolved_at = NULL, resolution = NULL
+                RETURNING (xmax = 0) AS inserted""",
             (
                 source, item.crm_deal_id, item.order_number, item.crm_modified_at, Jsonb(item.record),
                 item.fingerprint, Jsonb(reasons), now, now, batch_id, batch_id,
             ),
         )  # fmt: skip
+        row = cur.fetchone()
+        new += int(bool(row and row["inserted"]))
         log.warning("quarantined order %s-%s: %s", source, item.crm_deal_id, "; ".join(map(str, item.problems)))
         events.append(
             Event(
@@ -728,7 +734,7 @@ def _quarantine(
                 dedupe_key=f"order.quarantined:{source}:{item.crm_deal_id}:{item.fingerprint}",
             )
         )
-    return len(rejected)
+    return new
 
 
 def _resolve_quarantine(

@@ -185,13 +185,18 @@ _PARTNERS = (
     "Tidewater Solutions",
     "Pinecrest Digital",
 )
+# Onboarding managers a sales rep may name on the deal: the people of the
+# sample company directory (include/config/settings.yaml), plus one who has
+# since left, as happens in real CRMs.
 _ONBOARDING_MANAGERS = (
-    "maya.chen",
-    "liam.oconnor",
-    "ana.souza",
+    "priya.shah",
+    "lukas.berger",
+    "mei.tanaka",
+    "sam.okafor",
+    "ines.duarte",
+    "priya.shah",
+    "lukas.berger",
     "felix.brandt",
-    "hana.sato",
-    "noah.williams",
 )
 
 _COUNTRIES: dict[str, tuple[tuple[str, str, float], ...]] = {
