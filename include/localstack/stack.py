@@ -150,13 +150,13 @@ def _pid_file(name: str) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        # A process that exited but was not reaped (a zombie) is not running.
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stop_process_group(name: str, timeout: float = 10) -> bool:

@@ -462,11 +462,13 @@ def _check_against_settings(path: Path, tier: TierConfig, settings: Settings) ->
 
 
 M = TypeVar("M", bound=BaseModel)
+# libyaml's safe loader when available: DAG files load this config at every parse.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _parse(path: Path, model: type[M]) -> M:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
