@@ -101,20 +101,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # --------------------------------------------------------------------------- database
 
 
-def _postgres_conn_json(url: str) -> str:
-    parts = urlsplit(url)
-    return json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": parts.hostname,
-            "port": parts.port or 5432,
-            "login": parts.username,
-            "password": parts.password,
-            "schema": parts.path.lstrip("/"),
-        }
-    )
-
-
 @pytest.fixture
 def database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, migrated onboarding database, also exposed as connection ``onboarding_db``."""
@@ -124,7 +110,9 @@ def database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     with psycopg.connect(_admin_url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"'.encode())
     url = _with_database(_state["server_url"], name)
-    monkeypatch.setenv("AIRFLOW_CONN_ONBOARDING_DB", _postgres_conn_json(url))
+    from include.localstack.stack import postgres_connection_json
+
+    monkeypatch.setenv("AIRFLOW_CONN_ONBOARDING_DB", postgres_connection_json(url))
     yield url
     with psycopg.connect(_admin_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())

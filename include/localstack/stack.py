@@ -66,7 +66,8 @@ def _sqlalchemy(url: str) -> str:
     return urlunsplit(("postgresql+psycopg",) + tuple(parts)[1:])
 
 
-def _airflow_conn_json(url: str) -> str:
+def postgres_connection_json(url: str) -> str:
+    """An ``AIRFLOW_CONN_*`` value (JSON) for the PostgreSQL database at a libpq URL."""
     parts = urlsplit(url)
     return json.dumps(
         {
@@ -125,7 +126,7 @@ def airflow_env(dbs: Databases, sandbox_port: int | None) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW_CONN_ONBOARDING_DB": _airflow_conn_json(dbs.onboarding_url),
+            "AIRFLOW_CONN_ONBOARDING_DB": postgres_connection_json(dbs.onboarding_url),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
