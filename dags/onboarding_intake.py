@@ -10,6 +10,9 @@ named owner and an activation target in business days.
 | `pull_signed_orders` | Reads the deals changed since the last successful pickup (the watermark, minus a short look-back) from the CRM connection `crm_api`, page by page, and stages them under this run's id. Rate limits (429 + `Retry-After`), 5xx, timeouts and garbled pages are retried. |
 | `process_orders` | Validates each order. Good ones are created (or updated) idempotently; bad ones are **quarantined with every reason** (missing or unknown tier, no owner for the region, bad dates or emails, a duplicate order number with conflicting data). One bad order never blocks the rest. |
 | `commit_watermark` | Moves the watermark forward, only after processing succeeded. |
+| `runs_to_start` | Lists every open onboarding without a run yet (up to 1,000 a pickup; the rest follow at the next). An account whose tier file was removed is not started: it is marked blocked with the reason. |
+| `start_onboarding_runs` | Starts one run of `onboarding_<tier>` per account, mapped and named by run id `onboarding__<onboarding key>`. A repeat finds the run already there and starts nothing. |
+| `record_runs_started` | Notes in the store which run carries each account. |
 
 **Safe to clear or re-run**: a rerun re-reads the same orders and creates no
 duplicates. **If a pickup fails**, the watermark stays put and the next pickup
@@ -25,7 +28,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import TriggerRule, dag, get_current_context, task
 
 from include.onboarding.config import load_config
 
@@ -67,7 +71,28 @@ def onboarding_intake() -> None:
 
         return intake.commit_batch(runtime.open_store(), runtime.config(), processed["batch_id"], runtime.clock())
 
-    commit_watermark(process_orders(pull_signed_orders()))
+    @task
+    def runs_to_start() -> list[dict[str, Any]]:
+        from include.onboarding import intake, runtime
+
+        return intake.runs_to_start(runtime.open_store(), runtime.config(), runtime.clock())
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def record_runs_started(runs: list[dict[str, Any]]) -> int:
+        from include.onboarding import intake, runtime
+
+        return intake.mark_runs_started(runtime.open_store(), runs, runtime.clock())
+
+    committed = commit_watermark(process_orders(pull_signed_orders()))
+    runs = runs_to_start()
+    committed >> runs
+    started = TriggerDagRunOperator.partial(
+        task_id="start_onboarding_runs",
+        skip_when_already_exists=True,
+        wait_for_completion=False,
+        map_index_template="{{ task.trigger_run_id }}",
+    ).expand_kwargs(runs)
+    started >> record_runs_started(runs)
 
 
 onboarding_intake()

@@ -106,8 +106,26 @@ class Person(Model):
     """Email of the person escalations climb to after this one."""
 
 
+class RunSettings(Model):
+    """How the per-account runs of the tier DAGs wait and call out."""
+
+    poke_seconds: float = Field(default=300, gt=0)
+    """How often a waiting sensor looks again (``ONBOARDING_POKE_SECONDS`` overrides)."""
+    input_timeout_days: float = Field(default=30, gt=0)
+    """How long the checklist sensors wait for the customer before failing (and escalating)."""
+    approval_timeout_days: float = Field(default=10, gt=0)
+    provisioning_timeout_hours: float = Field(default=24, gt=0)
+    max_active_runs: int = Field(default=500, ge=1)
+    """Concurrent onboardings per tier; most of them are waiting on people, not using workers."""
+    ticket_project: str = "ONB"
+    """Jira project key for implementation tickets."""
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    max_retry_after_seconds: float = Field(default=120, gt=0)
+
+
 class Settings(Model):
     intake: IntakeSettings = IntakeSettings()
+    runs: RunSettings = RunSettings()
     regions: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], Region]
     people: list[Person]
     roles: dict[Key, dict[str, str]]
@@ -239,6 +257,7 @@ class StepKind(str, Enum):
     JIRA_SUBTASK = "jira_subtask"
     STRIPE_CUSTOMER = "stripe_customer"
     SCIM_USER = "scim_user"
+    TENANT = "tenant"
     HTTP = "http"
 
 
@@ -331,6 +350,12 @@ class TierConfig(Model):
         cycle = _find_cycle({s.key: s.depends_on for s in self.setup_steps})
         if cycle:
             raise ValueError(f"setup_steps: dependency cycle {' -> '.join(cycle)}")
+        kinds = {s.key: s.kind for s in self.setup_steps}
+        for i, step in enumerate(self.setup_steps):
+            if step.kind is StepKind.JIRA_SUBTASK and not any(kinds[d] is StepKind.JIRA_ISSUE for d in step.depends_on):
+                raise ValueError(f"setup_steps[{i}].depends_on: a jira_subtask needs a jira_issue step as its parent")
+        if sum(1 for s in self.setup_steps if s.kind is StepKind.TENANT) > 1:
+            raise ValueError("setup_steps: at most one step of kind 'tenant' (the account's tenant)")
         return self
 
     def stage(self, stage: Stage) -> StageConfig | None:

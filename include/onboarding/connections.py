@@ -13,8 +13,24 @@ ONBOARDING_DB = "onboarding_db"
 CRM_API = "crm_api"
 """CRM with signed orders, in the HubSpot CRM v3 deals-search shape."""
 
+FORMS_API = "forms_api"
+"""Customer portal: the structured checklist request, submissions, customer messages."""
+
+TICKETING_API = "ticketing_api"
+"""Jira Cloud: implementation tickets and kickoff sub-tasks."""
+
+BILLING_API = "billing_api"
+"""Stripe: the billing profile (customer)."""
+
+PROVISIONING_API = "provisioning_api"
+"""The product's provisioning: tenants, SCIM 2.0 users, SSO connections."""
+
 REQUIRED_CONNECTIONS: dict[str, str] = {
     ONBOARDING_DB: "postgres",
     CRM_API: "http",
+    FORMS_API: "http",
+    TICKETING_API: "http",
+    BILLING_API: "http",
+    PROVISIONING_API: "http",
 }
 """Connection id -> Airflow connection type, for every connection the DAGs need."""

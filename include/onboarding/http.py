@@ -117,12 +117,14 @@ class ApiClient:
         endpoint: str,
         *,
         json_body: Any = None,
+        form_body: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         ok_statuses: tuple[int, ...] = (),
     ) -> ApiResponse:
         """Send one logical request, retrying transient failures.
 
+        ``json_body`` is sent as JSON, ``form_body`` form-encoded (Stripe).
         Statuses in ``ok_statuses`` (for example 409 for "already exists") are
         returned to the caller instead of raised.
         """
@@ -136,7 +138,7 @@ class ApiClient:
         )
         for attempt in retrying:
             with attempt:
-                return self._send(method, endpoint, json_body, params, headers, ok_statuses)
+                return self._send(method, endpoint, json_body, form_body, params, headers, ok_statuses)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     # -- internals ----------------------------------------------------------------------
@@ -157,6 +159,7 @@ class ApiClient:
         method: str,
         endpoint: str,
         json_body: Any,
+        form_body: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         ok_statuses: tuple[int, ...],
@@ -169,10 +172,14 @@ class ApiClient:
         if params and method.upper() != "GET":
             kwargs["params"] = dict(params)
         where = f"{self.system} {method.upper()} {endpoint}"
+        if method.upper() == "GET":
+            data: Any = dict(params) if params else None
+        else:
+            data = dict(form_body) if form_body is not None else None
         try:
             response: requests.Response = hook.run(
                 endpoint,
-                data=dict(params) if params and method.upper() == "GET" else None,
+                data=data,
                 headers=all_headers,
                 extra_options={"check_response": False, "timeout": self.timeout},
                 **kwargs,

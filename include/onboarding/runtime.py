@@ -7,16 +7,47 @@ from __future__ import annotations
 
 from include.onboarding.clock import Clock, default_clock
 from include.onboarding.config import OnboardingConfig, load_config
-from include.onboarding.connections import CRM_API, ONBOARDING_DB
+from include.onboarding.connections import (
+    BILLING_API,
+    CRM_API,
+    FORMS_API,
+    ONBOARDING_DB,
+    PROVISIONING_API,
+    TICKETING_API,
+)
 from include.onboarding.crm import CrmClient
 from include.onboarding.http import ApiClient
 from include.onboarding.store import Store, connect, migrate
 
+SYSTEMS = {
+    CRM_API: "crm",
+    FORMS_API: "forms",
+    TICKETING_API: "ticketing",
+    BILLING_API: "billing",
+    PROVISIONING_API: "provisioning",
+}
+
+_open: dict[str, tuple[str, Store]] = {}
+
 
 def open_store(conn_id: str = ONBOARDING_DB) -> Store:
-    """A store on the ``onboarding_db`` connection, migrated to the current schema."""
+    """A store on the ``onboarding_db`` connection, migrated to the current schema.
+
+    One connection per process and connection definition: sensors poke many
+    times, and a process that runs several tasks must not pile up connections.
+    """
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    identity = PostgresHook(postgres_conn_id=conn_id).get_uri()
+    cached = _open.get(conn_id)
+    if cached is not None:
+        known_identity, store = cached
+        if known_identity == identity and not store.conn.closed and not store.conn.broken:
+            return store
+        store.conn.close()
     store = Store(connect(conn_id))
     migrate(store.conn)
+    _open[conn_id] = (identity, store)
     return store
 
 
@@ -28,12 +59,22 @@ def config() -> OnboardingConfig:
     return load_config()
 
 
+def api(conn_id: str, cfg: OnboardingConfig) -> ApiClient:
+    runs = cfg.settings.runs
+    return ApiClient(
+        conn_id,
+        system=SYSTEMS.get(conn_id, conn_id),
+        max_attempts=runs.max_attempts,
+        max_retry_after=runs.max_retry_after_seconds,
+    )
+
+
 def crm_client(cfg: OnboardingConfig) -> CrmClient:
     intake = cfg.settings.intake
-    api = ApiClient(
+    client = ApiClient(
         CRM_API,
         system="crm",
         max_attempts=intake.max_attempts,
         max_retry_after=intake.max_retry_after_seconds,
     )
-    return CrmClient(api, signed_stage=intake.signed_stage, page_size=intake.page_size)
+    return CrmClient(client, signed_stage=intake.signed_stage, page_size=intake.page_size)

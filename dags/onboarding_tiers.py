@@ -1,0 +1,227 @@
+"""One DAG per tier, generated from ``include/config/tiers/*.yaml``.
+
+Each run of ``onboarding_<tier>`` carries one account (run id
+``onboarding__<onboarding key>``), started by the intake.  Adding a tier file
+adds a DAG; a broken tier file is an import error naming the file and field.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, PokeReturnValue, TriggerRule, get_current_context, get_parsing_context, task
+
+from include.onboarding.config import OnboardingConfig, TierConfig, load_config
+
+CONFIG = load_config()  # local YAML only
+RUNS = CONFIG.settings.runs
+POKE_SECONDS = float(os.environ.get("ONBOARDING_POKE_SECONDS") or RUNS.poke_seconds)
+
+
+def _key() -> str:
+    conf = get_current_context()["dag_run"].conf or {}
+    key = conf.get("onboarding_key")
+    if not key:
+        raise ValueError("this run has no 'onboarding_key' in its conf; runs are started by onboarding_intake")
+    return str(key)
+
+
+def _doc(tier: TierConfig, config: OnboardingConfig) -> str:
+    stages = "\n".join(
+        f"| {s.key.value} | {s.owner_role} (`{config.settings.holder(s.owner_role, tier.regions[0])}` in"
+        f" {tier.regions[0]}) | {s.sla_business_days:g} business days"
+        f"{' (paused while waiting on the customer)' if s.clock_pauses_on_customer else ''} |"
+        for s in tier.stages
+    )
+    items = "\n".join(
+        f"- `{i.key}`: {i.label} ({i.type.value}{', **critical**' if i.critical else ''}"
+        f"{', only when ' + i.when.model_dump_json(exclude_none=True) if i.when else ''})"
+        for i in tier.checklist
+    )
+    approvals = "\n".join(f"- `{a.key}`: {a.label} (by {a.approver_role})" for a in tier.approvals) or "- none"
+    steps = "\n".join(
+        f"- `setup_{s.key}`: {s.label} ({s.kind.value}"
+        f"{', after ' + ', '.join(s.depends_on) if s.depends_on else ''}"
+        f"{', only when ' + s.when.model_dump_json(exclude_none=True) if s.when else ''})"
+        for s in tier.setup_steps
+    )
+    return f"""
+### {tier.display_name} onboarding
+
+{tier.description}
+
+**One run = one account.** The run id is `onboarding__<onboarding key>`; its conf
+carries the key. Everything the run learns is in the onboarding store
+(`onboarding.onboardings`, `checklist_items`, `approvals`, `setup_steps`,
+`events`), so any task can be cleared and re-run safely.
+
+**Activation target**: {tier.activation_target_business_days} business days from signing,
+unless the order carries a committed go-live date.
+
+**Path**: plan the checklist, send it to the customer (`forms_api`), wait for every
+item (`wait_for_input`, one mapped sensor per item, named by the item), wait for the
+internal approvals, pass the readiness gate, run setup in order, wait for
+provisioning, tell the customer, hand the account to the {tier.handoff_to_role},
+mark it live.
+
+**Checklist**
+
+{items}
+
+**Approvals** (approve with `python -m include.onboarding.approvals approve <key> <approval> --by <email>`)
+
+{approvals}
+
+**Setup steps** (exactly once each, in dependency order)
+
+{steps}
+
+**Stages, owners and SLAs**
+
+| stage | owner role | SLA |
+| --- | --- | --- |
+{stages}
+"""
+
+
+def build(tier: TierConfig) -> DAG:
+    with DAG(
+        dag_id=f"onboarding_{tier.tier}",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=RUNS.max_active_runs,
+        max_active_tasks=RUNS.max_active_runs * 4,
+        default_args={"owner": "onboarding-ops", "retries": 3, "retry_delay": timedelta(minutes=2)},
+        params={
+            "onboarding_key": Param(type="string", description="the onboarding to carry, e.g. hubspot-18000000001")
+        },
+        tags=["onboarding", f"tier:{tier.tier}"],
+        doc_md=_doc(tier, CONFIG),
+    ) as dag:
+
+        @task
+        def plan_checklist() -> list[str]:
+            from include.onboarding import lifecycle, runtime
+
+            return lifecycle.plan(runtime.open_store(), runtime.config(), _key(), runtime.clock().now(), "system:plan")
+
+        @task
+        def request_inputs() -> str:
+            from include.onboarding import checklist, runtime
+            from include.onboarding.connections import FORMS_API
+
+            cfg = runtime.config()
+            return checklist.request_inputs(
+                runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(), runtime.clock().now()
+            )
+
+        @task.sensor(
+            mode="reschedule",
+            poke_interval=POKE_SECONDS,
+            timeout=RUNS.input_timeout_days * 86400,
+            map_index_template="{{ item_key }}",
+        )
+        def wait_for_input(item_key: str) -> PokeReturnValue:
+            from include.onboarding import checklist, runtime
+            from include.onboarding.connections import FORMS_API
+
+            get_current_context()["item_key"] = item_key  # type: ignore[typeddict-unknown-key]
+            cfg = runtime.config()
+            done = checklist.poll_item(
+                runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(), item_key, runtime.clock().now()
+            )
+            return PokeReturnValue(is_done=done)
+
+        @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=RUNS.approval_timeout_days * 86400)
+        def wait_for_approvals() -> PokeReturnValue:
+            from include.onboarding import approvals, runtime
+
+            done = approvals.poll(runtime.open_store(), runtime.config(), _key(), runtime.clock().now())
+            return PokeReturnValue(is_done=done)
+
+        @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+        def readiness_gate() -> None:
+            """Setup and customer commitments stay blocked until every critical input and approval is in."""
+            from include.onboarding import lifecycle, runtime
+
+            store, key, now = runtime.open_store(), _key(), runtime.clock().now()
+            problems = lifecycle.readiness_problems(store, key)
+            if problems:
+                reason = "; ".join(problems)
+                lifecycle.set_blocked(store, key, reason, now)
+                lifecycle.record(
+                    store, key, "gate.blocked", now, "system:gate", {"problems": problems},
+                    dedupe=f"gate.blocked:{key}:{get_current_context()['ti'].try_number}",
+                )  # fmt: skip
+                raise RuntimeError(f"onboarding {key} is not ready for setup: {reason}")
+            lifecycle.set_blocked(store, key, None, now)
+            lifecycle.record(store, key, "gate.passed", now, "system:gate", {}, dedupe=f"gate.passed:{key}")
+
+        @task
+        def setup_step(step_key: str) -> str | None:
+            from include.onboarding import runtime, setup_steps
+
+            cfg = runtime.config()
+            return setup_steps.run_step(
+                runtime.open_store(), cfg, _key(), step_key, lambda conn: runtime.api(conn, cfg), runtime.clock().now()
+            )
+
+        @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=RUNS.provisioning_timeout_hours * 3600)
+        def wait_for_provisioning() -> PokeReturnValue:
+            from include.onboarding import golive, runtime
+
+            cfg = runtime.config()
+            done = golive.poll_provisioning(
+                runtime.open_store(), cfg, _key(), lambda conn: runtime.api(conn, cfg), runtime.clock().now()
+            )
+            return PokeReturnValue(is_done=done)
+
+        @task
+        def notify_customer() -> str:
+            from include.onboarding import golive, runtime
+            from include.onboarding.connections import FORMS_API
+
+            cfg = runtime.config()
+            return golive.notify_customer(
+                runtime.open_store(), cfg, _key(), runtime.api(FORMS_API, cfg), runtime.clock().now()
+            )
+
+        @task
+        def hand_off() -> str:
+            from include.onboarding import golive, runtime
+
+            return golive.hand_off(runtime.open_store(), runtime.config(), _key(), runtime.clock().now())
+
+        @task
+        def mark_live() -> dict[str, Any]:
+            from include.onboarding import golive, runtime
+
+            return golive.mark_live(runtime.open_store(), runtime.config(), _key(), runtime.clock().now())
+
+        items = plan_checklist()
+        sent = request_inputs()
+        waits = wait_for_input.expand(item_key=items)
+        items >> sent >> waits
+        gate = readiness_gate()
+        waits >> wait_for_approvals() >> gate
+
+        steps = {s.key: setup_step.override(task_id=f"setup_{s.key}")(step_key=s.key) for s in tier.setup_steps}
+        for s in tier.setup_steps:
+            for dep in s.depends_on:
+                steps[dep] >> steps[s.key]
+            if not s.depends_on:
+                gate >> steps[s.key]
+        provisioned = wait_for_provisioning()
+        leaves = [steps[s.key] for s in tier.setup_steps if not any(s.key in o.depends_on for o in tier.setup_steps)]
+        leaves >> provisioned >> notify_customer() >> hand_off() >> mark_live()
+    return dag
+
+
+_wanted = get_parsing_context().dag_id
+for _tier in CONFIG.tiers.values():
+    _dag_id = f"onboarding_{_tier.tier}"
+    if _wanted is None or _wanted == _dag_id:  # when one DAG's task runs, build only that DAG
+        globals()[_dag_id] = build(_tier)

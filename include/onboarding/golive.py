@@ -1,0 +1,223 @@
+"""The last mile: wait for provisioning, tell the customer, hand the account over, mark it live.
+
+An account is live only when every setup step is done (or does not apply),
+the customer has been sent the go-live notice, and ownership has passed to
+the post-onboarding owner, all recorded in the audit trail.  Its time to value
+is then known from the trail alone: signed, first value (setup complete), live.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from include.onboarding import lifecycle
+from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.http import ApiClient
+from include.onboarding.owners import stage_owner
+from include.onboarding.setup_steps import ClientFor, tenant_status
+from include.onboarding.store import SCHEMA, Event, Store
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:go-live"
+
+
+class ProvisioningFailed(RuntimeError):
+    pass
+
+
+class NotReadyToGoLive(RuntimeError):
+    pass
+
+
+def _events(store: Store, onboarding_id: int, event_type: str) -> list[dict[str, Any]]:
+    return store.query(
+        f"SELECT * FROM {SCHEMA}.events WHERE onboarding_id = %s AND event_type = %s ORDER BY id",
+        (onboarding_id, event_type),
+    )
+
+
+def _steps(store: Store, onboarding_id: int) -> list[dict[str, Any]]:
+    return store.query(
+        f"SELECT step_key, kind, status, external_id FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s ORDER BY id",
+        (onboarding_id,),
+    )
+
+
+def poll_provisioning(store: Store, config: OnboardingConfig, key: str, client_for: ClientFor, now: datetime) -> bool:
+    """True once the tenant reports active; raises if provisioning failed."""
+    ob = lifecycle.load(store, key)
+    steps = _steps(store, ob.id)
+    unfinished = [s["step_key"] for s in steps if s["status"] not in ("done", "skipped")]
+    if unfinished:
+        raise NotReadyToGoLive(f"onboarding {key}: setup steps not done: {', '.join(unfinished)}")
+    if not _events(store, ob.id, "setup.completed"):
+        lifecycle.record(
+            store, key, "setup.completed", now, ACTOR,
+            {"steps": {s["step_key"]: s["external_id"] for s in steps if s["status"] == "done"}},
+            dedupe=f"setup.completed:{key}",
+        )  # fmt: skip
+    lifecycle.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "setup calls complete")
+    status, error = tenant_status(store, key, client_for)
+    if status == "failed":
+        raise ProvisioningFailed(f"onboarding {key}: tenant provisioning failed: {error or 'no reason given'}")
+    if status != "active":
+        return False
+    lifecycle.record(store, key, "provisioning.done", now, ACTOR, {"status": status}, dedupe=f"provisioning.done:{key}")
+    return True
+
+
+def notify_customer(store: Store, config: OnboardingConfig, key: str, forms: ApiClient, now: datetime) -> str:
+    """Send the go-live notice listing what was set up; once."""
+    ob = lifecycle.load(store, key)
+    sent = _events(store, ob.id, "customer.notified")
+    if sent:
+        return str(sent[0]["details"]["message_id"])
+    if not _events(store, ob.id, "provisioning.done"):
+        raise NotReadyToGoLive(f"onboarding {key}: provisioning has not reported done")
+    lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "provisioning done")
+    tier = lifecycle.tier_of(config, ob)
+    labels = {s.key: s.label for s in tier.setup_steps}
+    done = [s for s in _steps(store, ob.id) if s["status"] == "done"]
+    lines = [f"- {labels.get(s['step_key'], s['step_key'])}: {s['external_id']}" for s in done]
+    body = (
+        f"Hello {ob.primary_contact_name or ''},\n\n{ob.account_name} is live. This is what we set up:\n"
+        + "\n".join(lines)
+        + f"\n\nYour onboarding manager, {ob.owner_email}, will introduce your next point of contact."
+    )
+    response = forms.request(
+        "POST",
+        "/api/v1/messages",
+        json_body={
+            "external_ref": key,
+            "to": ob.primary_contact_email,
+            "subject": f"{ob.account_name} is live",
+            "body": body,
+        },
+        headers={"Idempotency-Key": f"{key}:go-live-notice"},
+    ).body
+    message_id = str(response.get("id")) if isinstance(response, dict) and response.get("id") else "unknown"
+    lifecycle.record(
+        store, key, "customer.notified", now, ACTOR,
+        {"message_id": message_id, "to": ob.primary_contact_email, "set_up": [s["step_key"] for s in done]},
+        dedupe=f"customer.notified:{key}",
+    )  # fmt: skip
+    return message_id
+
+
+def announce(config: OnboardingConfig, email: str, text: str) -> bool:
+    """Post to a person's Slack webhook.  False if the person has no Slack connection configured."""
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    person = config.settings.people_by_email.get(email)
+    if person is None or not person.slack_connection:
+        return False
+    response = SlackWebhookHook(slack_webhook_conn_id=person.slack_connection).send(
+        text=text,
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    )
+    status = getattr(response, "status_code", 200)
+    if status >= 400:
+        raise RuntimeError(
+            f"Slack webhook {person.slack_connection} answered {status}: {getattr(response, 'body', '')}"
+        )
+    return True
+
+
+def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) -> str:
+    """Pass the account to its post-onboarding owner, record it, and tell them."""
+    ob = lifecycle.load(store, key)
+    if not _events(store, ob.id, "customer.notified"):
+        raise NotReadyToGoLive(f"onboarding {key}: the customer has not been told it is live")
+    tier = lifecycle.tier_of(config, ob)
+    lifecycle.advance(store, config, key, Stage.HANDOFF, now, ACTOR, "customer notified")
+    new_owner = stage_owner(config.settings, tier, Stage.LIVE, ob.region, lifecycle.named_owner(ob, tier))
+    with store.transaction() as cur:
+        cur.execute(
+            f"UPDATE {SCHEMA}.onboardings SET post_owner_email = %s, updated_at = %s WHERE id = %s",
+            (new_owner.email, now, ob.id),
+        )
+        Store.record_events(
+            cur,
+            [
+                Event(
+                    subject=key,
+                    onboarding_id=ob.id,
+                    event_type="ownership.handed_off",
+                    actor=ob.owner_email,
+                    occurred_at=now,
+                    stage=Stage.HANDOFF.value,
+                    stage_owner=ob.stage_owner_email,
+                    details={"from": ob.owner_email, "to": new_owner.email, "role": new_owner.role},
+                    dedupe_key=f"ownership.handed_off:{key}",
+                )
+            ],
+        )
+    if not _events(store, ob.id, "handoff.announced"):
+        text = (
+            f"*{ob.account_name}* ({ob.key}, {tier.display_name}) is live and now yours as {new_owner.role}. "
+            f"Handed over by {ob.owner_email}."
+        )
+        delivered = announce(config, new_owner.email, text)
+        lifecycle.record(
+            store, key, "handoff.announced", now, ACTOR,
+            {"to": new_owner.email, "delivered": delivered, "channel": "slack" if delivered else "none configured"},
+            dedupe=f"handoff.announced:{key}",
+        )  # fmt: skip
+    return new_owner.email
+
+
+def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -> dict[str, Any]:
+    """Close the onboarding unit, only when setup, customer communication and handoff are all logged."""
+    ob = lifecycle.load(store, key)
+    if ob.status == "live":
+        return {"onboarding_key": key, "live_at": ob.live_at.isoformat() if ob.live_at else None}
+    missing = [
+        what
+        for what, event in (
+            ("setup complete", "setup.completed"),
+            ("customer notified", "customer.notified"),
+            ("ownership handed off", "ownership.handed_off"),
+        )
+        if not _events(store, ob.id, event)
+    ]
+    unfinished = [s["step_key"] for s in _steps(store, ob.id) if s["status"] not in ("done", "skipped")]
+    if missing or unfinished:
+        raise NotReadyToGoLive(
+            f"onboarding {key} cannot go live: missing {', '.join(missing + [f'step {u}' for u in unfinished])}"
+        )
+    lifecycle.advance(store, config, key, Stage.LIVE, now, ACTOR, "setup, customer notice and handoff logged")
+    first_value = _events(store, ob.id, "setup.completed")[0]["occurred_at"]
+    with store.transaction() as cur:
+        cur.execute(
+            f"""UPDATE {SCHEMA}.onboardings SET status = 'live', live_at = %s, blocked_reason = NULL, updated_at = %s
+                WHERE id = %s AND status = 'open'""",
+            (now, now, ob.id),
+        )
+        Store.record_events(
+            cur,
+            [
+                Event(
+                    subject=key,
+                    onboarding_id=ob.id,
+                    event_type="onboarding.live",
+                    actor=ACTOR,
+                    occurred_at=now,
+                    stage=Stage.LIVE.value,
+                    stage_owner=ob.post_owner_email,
+                    details={
+                        "signed_at": ob.signed_at.isoformat(),
+                        "first_value_at": first_value.isoformat(),
+                        "live_at": now.isoformat(),
+                        "days_to_first_value": round((first_value - ob.signed_at).total_seconds() / 86400, 2),
+                        "days_to_live": round((now - ob.signed_at).total_seconds() / 86400, 2),
+                        "activation_target": ob.activation_target.isoformat(),
+                        "on_time": now.date() <= ob.activation_target,
+                    },
+                    dedupe_key=f"onboarding.live:{key}",
+                )
+            ],
+        )
+    return {"onboarding_key": key, "live_at": now.isoformat()}

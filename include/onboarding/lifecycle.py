@@ -1,0 +1,312 @@
+"""One onboarding's path through its stages, as recorded in the store.
+
+Every function here is idempotent: it reads the account's state, does what is
+still to be done, and records it.  A cleared or retried task calling it again
+changes nothing that was already done, and never moves an account backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from include.onboarding.config import OnboardingConfig, OrderFacts, Stage, TierConfig
+from include.onboarding.owners import Assignment, stage_owner
+from include.onboarding.store import SCHEMA, Event, Store
+
+STAGE_ORDER = list(Stage)
+
+
+class OnboardingNotFound(LookupError):
+    pass
+
+
+class TierRemoved(RuntimeError):
+    """The account's tier has no configuration any more; a person must move it to another tier."""
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    id: int
+    key: str
+    tier: str
+    region: str
+    segment: str | None
+    addons: tuple[str, ...]
+    amount: float | None
+    account_name: str
+    account_domain: str | None
+    primary_contact_name: str | None
+    primary_contact_email: str
+    owner_email: str
+    stage: Stage
+    stage_owner_email: str
+    status: str
+    signed_at: datetime
+    activation_target: date
+    forms_request_id: str | None
+    post_owner_email: str | None
+    live_at: datetime | None
+
+    @property
+    def facts(self) -> OrderFacts:
+        return OrderFacts(region=self.region, segment=self.segment, addons=self.addons, amount=self.amount)
+
+    def template_fields(self) -> dict[str, Any]:
+        """Fields a configured HTTP step may use in its payload template."""
+        return {
+            "onboarding_key": self.key,
+            "account_name": self.account_name,
+            "account_domain": self.account_domain or "",
+            "tier": self.tier,
+            "region": self.region,
+            "primary_contact_email": self.primary_contact_email,
+            "owner_email": self.owner_email,
+            "activation_target": self.activation_target.isoformat(),
+        }
+
+
+def load(store: Store, key: str) -> Onboarding:
+    rows = store.query(f"SELECT * FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,))
+    if not rows:
+        raise OnboardingNotFound(f"no onboarding {key!r} in the store")
+    r = rows[0]
+    return Onboarding(
+        id=r["id"],
+        key=r["onboarding_key"],
+        tier=r["tier"],
+        region=r["region"],
+        segment=r["segment"],
+        addons=tuple(r["addons"] or ()),
+        amount=float(r["amount"]) if r["amount"] is not None else None,
+        account_name=r["account_name"],
+        account_domain=r["account_domain"],
+        primary_contact_name=r["primary_contact_name"],
+        primary_contact_email=r["primary_contact_email"],
+        owner_email=r["owner_email"],
+        stage=Stage(r["stage"]),
+        stage_owner_email=r["stage_owner_email"],
+        status=r["status"],
+        signed_at=r["signed_at"],
+        activation_target=r["activation_target"],
+        forms_request_id=r["forms_request_id"],
+        post_owner_email=r["post_owner_email"],
+        live_at=r["live_at"],
+    )
+
+
+def tier_of(config: OnboardingConfig, onboarding: Onboarding) -> TierConfig:
+    tier = config.tiers.get(onboarding.tier)
+    if tier is None:
+        raise TierRemoved(
+            f"onboarding {onboarding.key}: tier {onboarding.tier!r} has no configuration file any more"
+            f" (include/config/tiers/{onboarding.tier}.yaml); restore it or move the account to another tier"
+        )
+    return tier
+
+
+def named_owner(onboarding: Onboarding, tier: TierConfig) -> Assignment:
+    return Assignment(onboarding.owner_email, tier.onboarding_owner_role)
+
+
+def advance(
+    store: Store,
+    config: OnboardingConfig,
+    key: str,
+    to: Stage,
+    now: datetime,
+    actor: str,
+    reason: str,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Move an account to stage ``to`` with that stage's owner.  True if it moved.
+
+    Stages only move forward: asking for the current stage or an earlier one
+    (a cleared task re-running) changes nothing.
+    """
+    onboarding = load(store, key)
+    if STAGE_ORDER.index(to) <= STAGE_ORDER.index(onboarding.stage):
+        return False
+    tier = tier_of(config, onboarding)
+    owner = stage_owner(config.settings, tier, to, onboarding.region, named_owner(onboarding, tier))
+    with store.transaction() as cur:
+        cur.execute(
+            f"""UPDATE {SCHEMA}.onboardings
+                SET stage = %s, stage_owner_email = %s, stage_entered_at = %s, updated_at = %s
+                WHERE id = %s AND stage = %s""",
+            (to.value, owner.email, now, now, onboarding.id, onboarding.stage.value),
+        )
+        if cur.rowcount == 0:  # somebody else moved it meanwhile
+            return False
+        cur.execute(
+            f"""UPDATE {SCHEMA}.stage_history SET exited_at = %s
+                WHERE onboarding_id = %s AND exited_at IS NULL""",
+            (now, onboarding.id),
+        )
+        cur.execute(
+            f"""INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
+                VALUES (%s, %s, %s, %s, %s, %s)""",
+            (onboarding.id, to.value, owner.email, owner.role, now, reason),
+        )
+        Store.record_events(
+            cur,
+            [
+                Event(
+                    subject=key,
+                    onboarding_id=onboarding.id,
+                    event_type="stage.entered",
+                    actor=actor,
+                    occurred_at=now,
+                    stage=to.value,
+                    stage_owner=owner.email,
+                    details={"from": onboarding.stage.value, "owner_role": owner.role, "reason": reason}
+                    | (details or {}),
+                    dedupe_key=f"stage.entered:{key}:{to.value}",
+                )
+            ],
+        )
+    return True
+
+
+def record(
+    store: Store, key: str, event_type: str, now: datetime, actor: str, details: dict[str, Any], dedupe: str
+) -> None:
+    """Append one event about an account, at its current stage and owner."""
+    onboarding = load(store, key)
+    with store.transaction() as cur:
+        Store.record_events(
+            cur,
+            [
+                Event(
+                    subject=key,
+                    onboarding_id=onboarding.id,
+                    event_type=event_type,
+                    actor=actor,
+                    occurred_at=now,
+                    stage=onboarding.stage.value,
+                    stage_owner=onboarding.stage_owner_email,
+                    details=details,
+                    dedupe_key=dedupe,
+                )
+            ],
+        )
+
+
+def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor: str) -> list[str]:
+    """Write the account's checklist, approvals and setup steps (tier + per-account conditions).
+
+    Returns the checklist item keys, in configuration order.
+    """
+    onboarding = load(store, key)
+    tier = tier_of(config, onboarding)
+    items = tier.checklist_for(onboarding.facts)
+    approvals = tier.approvals_for(onboarding.facts)
+    steps = tier.steps_for(onboarding.facts)
+    with store.transaction() as cur:
+        cur.executemany(
+            f"""INSERT INTO {SCHEMA}.checklist_items (onboarding_id, item_key, label, item_type, critical, updated_at)
+                VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (onboarding_id, item_key) DO NOTHING""",
+            [(onboarding.id, i.key, i.label, i.type.value, i.critical, now) for i in items],
+        )
+        if approvals:
+            cur.executemany(
+                f"""INSERT INTO {SCHEMA}.approvals (onboarding_id, approval_key, label, approver_role, requested_at)
+                    VALUES (%s, %s, %s, %s, %s) ON CONFLICT (onboarding_id, approval_key) DO NOTHING""",
+                [(onboarding.id, a.key, a.label, a.approver_role, now) for a in approvals],
+            )
+        applicable = {s.key for s in steps}
+        cur.executemany(
+            f"""INSERT INTO {SCHEMA}.setup_steps
+                    (onboarding_id, step_key, kind, status, idempotency_key, depends_on, updated_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (onboarding_id, step_key) DO NOTHING""",
+            [
+                (
+                    onboarding.id,
+                    s.key,
+                    s.kind.value,
+                    "pending" if s.key in applicable else "skipped",
+                    f"{key}:{s.key}",
+                    [d for d in s.depends_on],
+                    now,
+                )
+                for s in tier.setup_steps
+            ],
+        )
+        Store.record_events(
+            cur,
+            [
+                Event(
+                    subject=key,
+                    onboarding_id=onboarding.id,
+                    event_type="checklist.planned",
+                    actor=actor,
+                    occurred_at=now,
+                    stage=onboarding.stage.value,
+                    stage_owner=onboarding.stage_owner_email,
+                    details={
+                        "items": [{"key": i.key, "critical": i.critical} for i in items],
+                        "approvals": [a.key for a in approvals],
+                        "steps": [s.key for s in steps],
+                        "skipped_steps": sorted({s.key for s in tier.setup_steps} - applicable),
+                    },
+                    dedupe_key=f"checklist.planned:{key}",
+                )
+            ],
+        )
+    rows = store.query(
+        f"SELECT item_key FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s ORDER BY id", (onboarding.id,)
+    )
+    return [r["item_key"] for r in rows]
+
+
+def completeness(store: Store, key: str) -> dict[str, int]:
+    """Checklist counts by status for one account (received, verified, rejected, missing, ...)."""
+    rows = store.query(
+        f"""SELECT c.status, count(*) AS n FROM {SCHEMA}.checklist_items c
+            JOIN {SCHEMA}.onboardings o ON o.id = c.onboarding_id
+            WHERE o.onboarding_key = %s GROUP BY c.status""",
+        (key,),
+    )
+    counts = {"missing": 0, "received": 0, "verified": 0, "rejected": 0, "waived": 0}
+    counts.update({r["status"]: int(r["n"]) for r in rows})
+    return counts
+
+
+def readiness_problems(store: Store, key: str) -> list[str]:
+    """Why setup may not start yet: unverified critical inputs and missing approvals."""
+    onboarding = load(store, key)
+    problems = [
+        f"critical input {r['item_key']!r} ({r['label']}) is {r['status']}"
+        + (f": {r['rejection_reason']}" if r["rejection_reason"] and r["status"] == "rejected" else "")
+        for r in store.query(
+            f"""SELECT item_key, label, status, rejection_reason FROM {SCHEMA}.checklist_items
+                WHERE onboarding_id = %s AND critical AND status NOT IN ('verified', 'waived') ORDER BY id""",
+            (onboarding.id,),
+        )
+    ]
+    problems += [
+        f"approval {r['approval_key']!r} ({r['label']}) is {r['status']}"
+        for r in store.query(
+            f"""SELECT approval_key, label, status FROM {SCHEMA}.approvals
+                WHERE onboarding_id = %s AND status <> 'approved' ORDER BY id""",
+            (onboarding.id,),
+        )
+    ]
+    if not store.query(f"SELECT 1 FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s", (onboarding.id,)):
+        problems.append("the checklist was never planned")
+    return problems
+
+
+def set_blocked(store: Store, key: str, reason: str | None, now: datetime) -> None:
+    with store.transaction() as cur:
+        cur.execute(
+            f"UPDATE {SCHEMA}.onboardings SET blocked_reason = %s, updated_at = %s WHERE onboarding_key = %s",
+            (reason, now, key),
+        )
+
+
+def jsonb(value: Any) -> Jsonb:
+    return Jsonb(value)
