@@ -27,7 +27,12 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 def test_every_dag_imports(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert "onboarding_intake" in dagbag.dag_ids
+    assert {"onboarding_intake", "onboarding_enterprise", "onboarding_smb", "onboarding_partner"} <= set(dagbag.dag_ids)
+
+
+# A failed readiness gate is a verdict (critical inputs missing), not a glitch: retrying it
+# would only delay the failure callback that tells the owner.  It is cleared once fixed.
+VERDICT_TASKS = {"readiness_gate"}
 
 
 def test_every_dag_has_owner_retries_tags_and_docs(dagbag) -> None:  # type: ignore[no-untyped-def]
@@ -36,7 +41,7 @@ def test_every_dag_has_owner_retries_tags_and_docs(dagbag) -> None:  # type: ign
         assert dag.doc_md, f"{dag_id} has no doc_md for the UI"
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
-            assert task.retries >= 1, f"{dag_id}.{task.task_id} does not retry"
+            assert task.retries >= 1 or task.task_id in VERDICT_TASKS, f"{dag_id}.{task.task_id} does not retry"
 
 
 def test_intake_runs_one_pickup_at_a_time_on_its_schedule(dagbag) -> None:  # type: ignore[no-untyped-def]
@@ -44,7 +49,14 @@ def test_intake_runs_one_pickup_at_a_time_on_its_schedule(dagbag) -> None:  # ty
     assert dag.max_active_runs == 1
     assert dag.catchup is False
     assert dag.timetable.expression == "*/15 * * * *"
-    assert [t.task_id for t in dag.topological_sort()] == ["pull_signed_orders", "process_orders", "commit_watermark"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "pull_signed_orders",
+        "process_orders",
+        "commit_watermark",
+        "runs_to_start",
+        "start_onboarding_runs",
+        "record_runs_started",
+    ]
 
 
 def test_the_intake_schedule_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,6 +75,8 @@ def test_a_broken_tier_file_is_an_import_error_naming_file_and_field(
 
     bag = _dagbag()
 
-    assert "onboarding_intake" not in bag.dag_ids
-    (error,) = bag.import_errors.values()
-    assert f"{smb}: checklist[0].mandatory: unknown field" in error
+    # Every DAG that reads the configuration shows the same import error in the UI.
+    assert not any(dag_id.startswith("onboarding_") for dag_id in bag.dag_ids)
+    assert {Path(f).name for f in bag.import_errors} == {"onboarding_intake.py", "onboarding_tiers.py"}
+    for error in bag.import_errors.values():
+        assert f"{smb}: checklist[0].mandatory: unknown field" in error

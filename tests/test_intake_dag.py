@@ -43,3 +43,19 @@ def test_the_intake_dag_picks_up_orders_and_a_cleared_run_adds_nothing(
     batch = store.query("SELECT status, fetched FROM onboarding.intake_batches WHERE batch_id = %s", (first.run_id,))
     assert batch == [{"status": "committed", "fetched": 5}]
     assert store.scalar("SELECT batch_id FROM onboarding.intake_watermarks") == first.run_id
+
+    # One tier run per new onboarding, named after it; the re-run started no second one.
+    keys = [r["onboarding_key"] for r in store.query("SELECT onboarding_key, run_id FROM onboarding.onboardings")]
+    assert store.query("SELECT DISTINCT run_id IS NOT NULL AS started FROM onboarding.onboardings") == [
+        {"started": True}
+    ]
+    assert _tier_runs() == sorted(f"onboarding__{k}" for k in keys)
+
+
+def _tier_runs() -> list[str]:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return sorted(session.scalars(select(DagRun.run_id).where(DagRun.dag_id == "onboarding_enterprise")))

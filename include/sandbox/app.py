@@ -137,14 +137,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         system = system_for(request.url.path, app.state.systems)
         if system is None:
             return JSONResponse({"detail": exc.message or exc.kind.value}, exc.status_code, exc.headers)
-        return system.error_response(exc)
+        return system.error_response(exc, request.url.path)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         system = system_for(request.url.path, app.state.systems)
         if system is None:
             return await request_validation_exception_handler(request, exc)
-        return system.error_response(VendorError(400, ErrorKind.VALIDATION, _describe(exc)))
+        return system.error_response(VendorError(400, ErrorKind.VALIDATION, _describe(exc)), request.url.path)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -154,7 +154,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         kind = _KIND_BY_STATUS.get(exc.status_code, ErrorKind.VALIDATION)
         if exc.status_code >= 500:
             kind = ErrorKind.INTERNAL
-        return system.error_response(VendorError(exc.status_code, kind, str(exc.detail)))
+        return system.error_response(VendorError(exc.status_code, kind, str(exc.detail)), request.url.path)
 
     app.add_exception_handler(VendorError, on_vendor_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

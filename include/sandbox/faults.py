@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
@@ -51,8 +51,17 @@ class ErrorKind(str, enum.Enum):
     INTERNAL = "internal"
 
 
+ErrorBody = dict[str, Any] | str
+"""A vendor's error body: JSON, or plain text for vendors that answer in text."""
+
+
 class VendorError(Exception):
-    """Raised by a vendor router; rendered in that vendor's error shape."""
+    """Raised by a vendor router; rendered in that vendor's error shape.
+
+    ``body``, when given, is the complete vendor body (for errors carrying more
+    than a message, such as Stripe's ``param`` or SCIM's ``scimType``);
+    otherwise the system renders one from ``kind`` and ``message``.
+    """
 
     def __init__(
         self,
@@ -60,16 +69,21 @@ class VendorError(Exception):
         kind: ErrorKind,
         message: str | None = None,
         headers: dict[str, str] | None = None,
+        body: ErrorBody | None = None,
     ) -> None:
         super().__init__(message or kind.value)
         self.status_code = status_code
         self.kind = kind
         self.message = message
         self.headers = headers or {}
+        self.body = body
 
 
-ErrorRenderer = Callable[[ErrorKind, str | None], dict[str, Any]]
-"""(error kind, message or ``None`` for the vendor's usual one) -> JSON body."""
+ErrorRenderer = Callable[[ErrorKind, str | None], ErrorBody]
+"""(error kind, message or ``None`` for the vendor's usual one) -> error body."""
+
+ErrorResponder = Callable[[VendorError, str], Response]
+"""(error, request path) -> response, for systems whose APIs differ in error style."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +91,27 @@ class SandboxSystem:
     """What the shared layer needs to know about one simulated system."""
 
     name: str
-    prefix: str
+    prefix: str | tuple[str, ...]
+    """Path prefix(es) of the vendor API; faults and the request log apply to them."""
     router: APIRouter
     render_error: ErrorRenderer
     ledger: Callable[[SandboxState], dict[str, Any]]
     admin_router: APIRouter | None = None
     """Sandbox-only endpoints (seeding etc.), mounted under ``/_sandbox/<name>``."""
+    respond_error: ErrorResponder | None = None
+    """Replaces ``render_error`` when one system serves APIs with different error styles."""
 
     def owns(self, path: str) -> bool:
         """Whether a request path belongs to this system."""
         return path.startswith(self.prefix)
 
-    def error_response(self, error: VendorError) -> JSONResponse:
-        """Render an error the way this vendor would."""
-        body = self.render_error(error.kind, error.message)
+    def error_response(self, error: VendorError, path: str = "") -> Response:
+        """Render an error the way this vendor would (``path``: the request's)."""
+        if self.respond_error is not None:
+            return self.respond_error(error, path)
+        body = error.body if error.body is not None else self.render_error(error.kind, error.message)
+        if isinstance(body, str):
+            return PlainTextResponse(body, status_code=error.status_code, headers=error.headers)
         return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
@@ -195,9 +216,9 @@ class FaultInjector:
         plan = self.state.fault_plan(system.name) or FaultPlan()
         if record.fault is FaultKind.RATE_LIMIT:
             headers = {"Retry-After": str(plan.retry_after)}
-            return system.error_response(VendorError(429, ErrorKind.RATE_LIMIT, headers=headers))
+            return system.error_response(VendorError(429, ErrorKind.RATE_LIMIT, headers=headers), request.url.path)
         if record.fault is FaultKind.SERVER_ERROR:
-            return system.error_response(VendorError(500, ErrorKind.INTERNAL))
+            return system.error_response(VendorError(500, ErrorKind.INTERNAL), request.url.path)
         if record.fault is FaultKind.SLOW:
             await asyncio.sleep(plan.slow_ms / 1000)
         if record.fault is FaultKind.TIMEOUT:
