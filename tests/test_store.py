@@ -35,7 +35,7 @@ def test_migrations_on_an_empty_database(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA onboarding CASCADE")
     with connect_dsn(database_url) as conn:
-        assert migrate(conn) == [1]
+        assert migrate(conn) == [1, 2]
         assert migrate(conn) == []
 
 
