@@ -12,7 +12,6 @@ in ``pytest_configure``, before any test module imports Airflow.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -81,6 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            # Sensors look again every second, so a run's waits take seconds, not hours.
+            "ONBOARDING_POKE_SECONDS": "1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
@@ -142,20 +143,12 @@ def sandbox_server() -> Iterator[Any]:
 
 @pytest.fixture
 def sandbox(sandbox_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The sandbox, emptied, with connection ``crm_api`` pointing at it."""
+    """The sandbox, emptied, with every external connection pointing at it."""
+    from include.localstack.stack import sandbox_connections
+
     sandbox_server.state.reset(orders=0)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CRM_API",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": "127.0.0.1",
-                "port": sandbox_server.port,
-                "schema": "http",
-                "password": "test-token",
-            }
-        ),
-    )
+    for name, value in sandbox_connections(sandbox_server.port).items():
+        monkeypatch.setenv(name, value)
     return sandbox_server
 
 

@@ -130,17 +130,37 @@ def airflow_env(dbs: Databases, sandbox_port: int | None) -> dict[str, str]:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
-    if sandbox_port is not None and "AIRFLOW_CONN_CRM_API" not in os.environ:
-        env["AIRFLOW_CONN_CRM_API"] = json.dumps(
+    if sandbox_port is not None:
+        for name, value in sandbox_connections(sandbox_port).items():
+            env.setdefault(name, value)  # a connection set by the user wins over the sandbox
+    return env
+
+
+def sandbox_connections(port: int) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values pointing every external system at the sandbox on ``port``."""
+    from include.onboarding.config import load_config
+    from include.onboarding.connections import REQUIRED_CONNECTIONS
+
+    http = {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http"}
+    conns = {
+        f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps({**http, "password": SANDBOX_TOKEN})
+        for conn_id, conn_type in REQUIRED_CONNECTIONS.items()
+        if conn_type == "http"
+    }
+    # Jira Cloud authenticates with an account email and an API token (basic auth).
+    conns["AIRFLOW_CONN_TICKETING_API"] = json.dumps(
+        {**http, "login": "onboarding-bot@example.com", "password": SANDBOX_TOKEN}
+    )
+    slack_ids = {p.slack_connection for p in load_config().settings.people if p.slack_connection}
+    for conn_id in sorted(slack_ids):
+        conns[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
             {
-                "conn_type": "http",
-                "host": "127.0.0.1",
-                "port": sandbox_port,
-                "schema": "http",
-                "password": SANDBOX_TOKEN,
+                "conn_type": "slackwebhook",
+                "host": f"http://127.0.0.1:{port}/services",
+                "password": f"T0SANDBOX/B0SANDBOX/{conn_id}",
             }
         )
-    return env
+    return conns
 
 
 # --------------------------------------------------------------------------- processes

@@ -234,7 +234,7 @@ def _equals(field: str, wanted: list[str], negate: bool) -> Predicate:
     def predicate(issue: Values) -> bool:
         values = [v.casefold() for v in issue.get(field, ())]
         hit = any(v in folded for v in values)
-        return bool(values) and not hit if negate else hit
+        return (bool(values) and not hit) if negate else hit
 
     return predicate
 
