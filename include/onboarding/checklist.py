@@ -168,13 +168,9 @@ def poll_item(store: Store, api: ApiClient, config: OnboardingConfig, key: str, 
             (onboarding.id, item_key),
         )
     }
-    account = AccountContext(
-        region=onboarding.region,
-        country=config.settings.regions[onboarding.region].country
-        if onboarding.region in config.settings.regions
-        else None,
-        company_domain=onboarding.account_domain,
-    )
+    # The customer's own country is not on the order (a region spans many countries), so a VAT
+    # number is checked against its own country prefix, not against the region.
+    account = AccountContext(region=onboarding.region, country=None, company_domain=onboarding.account_domain)
     fresh = [s for s in _submissions(api, onboarding.forms_request_id, item_key) if str(s.get("id")) not in seen]
     for raw in fresh:
         _judge(store, api, onboarding, item, raw, account, now, latest=raw is fresh[-1])
