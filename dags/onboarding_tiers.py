@@ -13,11 +13,12 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, PokeReturnValue, TriggerRule, get_current_context, get_parsing_context, task
 
-from include.onboarding.config import OnboardingConfig, TierConfig, load_config
+from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, load_config
 
 CONFIG = load_config()  # local YAML only
 RUNS = CONFIG.settings.runs
 POKE_SECONDS = float(os.environ.get("ONBOARDING_POKE_SECONDS") or RUNS.poke_seconds)
+INPUT_TIMEOUT = float(os.environ.get("ONBOARDING_INPUT_TIMEOUT_SECONDS") or RUNS.input_timeout_days * 86400)
 
 
 def _key() -> str:
@@ -62,8 +63,8 @@ unless the order carries a committed go-live date.
 
 **Path**: plan the checklist, send it to the customer (`forms_api`), wait for every
 item (`wait_for_input`, one mapped sensor per item, named by the item), wait for the
-internal approvals, pass the readiness gate, run setup in order, wait for
-provisioning, tell the customer, hand the account to the {tier.handoff_to_role},
+internal approvals, pass the readiness gate, run setup in order (steps that need
+the tenant wait for provisioning to report it active), tell the customer, hand the account to the {tier.handoff_to_role},
 mark it live.
 
 **Checklist**
@@ -121,7 +122,7 @@ def build(tier: TierConfig) -> DAG:
         @task.sensor(
             mode="reschedule",
             poke_interval=POKE_SECONDS,
-            timeout=RUNS.input_timeout_days * 86400,
+            timeout=INPUT_TIMEOUT,
             map_index_template="{{ item_key }}",
         )
         def wait_for_input(item_key: str) -> PokeReturnValue:
@@ -208,15 +209,25 @@ def build(tier: TierConfig) -> DAG:
         gate = readiness_gate()
         waits >> wait_for_approvals() >> gate
 
+        # Setup runs in the configured dependency order.  Steps that need the tenant wait
+        # until provisioning reports it active; the last steps lead to the customer notice.
         steps = {s.key: setup_step.override(task_id=f"setup_{s.key}")(step_key=s.key) for s in tier.setup_steps}
+        provisioned = wait_for_provisioning()
+        tenant = next((s.key for s in tier.setup_steps if s.kind is StepKind.TENANT), None)
+        if tenant is None:
+            gate >> provisioned
+        else:
+            steps[tenant] >> provisioned
         for s in tier.setup_steps:
-            for dep in s.depends_on:
-                steps[dep] >> steps[s.key]
             if not s.depends_on:
                 gate >> steps[s.key]
-        provisioned = wait_for_provisioning()
+            for dep in s.depends_on:
+                (provisioned if dep == tenant else steps[dep]) >> steps[s.key]
         leaves = [steps[s.key] for s in tier.setup_steps if not any(s.key in o.depends_on for o in tier.setup_steps)]
-        leaves >> provisioned >> notify_customer() >> hand_off() >> mark_live()
+        notice = notify_customer()
+        leaves >> notice
+        provisioned >> notice
+        notice >> hand_off() >> mark_live()
     return dag
 
 

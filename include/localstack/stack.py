@@ -151,6 +151,8 @@ def sandbox_connections(port: int) -> dict[str, str]:
     conns["AIRFLOW_CONN_TICKETING_API"] = json.dumps(
         {**http, "login": "onboarding-bot@example.com", "password": SANDBOX_TOKEN}
     )
+    # Stripe secret keys look like sk_test_...; the sandbox checks the shape, as Stripe does.
+    conns["AIRFLOW_CONN_BILLING_API"] = json.dumps({**http, "password": f"sk_test_{SANDBOX_TOKEN}"})
     slack_ids = {p.slack_connection for p in load_config().settings.people if p.slack_connection}
     for conn_id in sorted(slack_ids):
         conns[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(

@@ -47,19 +47,8 @@ def _steps(store: Store, onboarding_id: int) -> list[dict[str, Any]]:
 
 
 def poll_provisioning(store: Store, config: OnboardingConfig, key: str, client_for: ClientFor, now: datetime) -> bool:
-    """True once the tenant reports active; raises if provisioning failed."""
-    ob = lifecycle.load(store, key)
-    steps = _steps(store, ob.id)
-    unfinished = [s["step_key"] for s in steps if s["status"] not in ("done", "skipped")]
-    if unfinished:
-        raise NotReadyToGoLive(f"onboarding {key}: setup steps not done: {', '.join(unfinished)}")
-    if not _events(store, ob.id, "setup.completed"):
-        lifecycle.record(
-            store, key, "setup.completed", now, ACTOR,
-            {"steps": {s["step_key"]: s["external_id"] for s in steps if s["status"] == "done"}},
-            dedupe=f"setup.completed:{key}",
-        )  # fmt: skip
-    lifecycle.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "setup calls complete")
+    """True once the account's tenant reports active; raises if provisioning failed."""
+    lifecycle.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "tenant requested")
     status, error = tenant_status(store, key, client_for)
     if status == "failed":
         raise ProvisioningFailed(f"onboarding {key}: tenant provisioning failed: {error or 'no reason given'}")
@@ -69,18 +58,32 @@ def poll_provisioning(store: Store, config: OnboardingConfig, key: str, client_f
     return True
 
 
+def _complete_setup(store: Store, key: str, onboarding_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Record the moment setup is complete (first value); refuse while a step is unfinished."""
+    steps = _steps(store, onboarding_id)
+    unfinished = [s["step_key"] for s in steps if s["status"] not in ("done", "skipped")]
+    if unfinished:
+        raise NotReadyToGoLive(f"onboarding {key}: setup steps not done: {', '.join(unfinished)}")
+    if not _events(store, onboarding_id, "provisioning.done"):
+        raise NotReadyToGoLive(f"onboarding {key}: provisioning has not reported done")
+    lifecycle.record(
+        store, key, "setup.completed", now, ACTOR,
+        {"steps": {s["step_key"]: s["external_id"] for s in steps if s["status"] == "done"}},
+        dedupe=f"setup.completed:{key}",
+    )  # fmt: skip
+    return [s for s in steps if s["status"] == "done"]
+
+
 def notify_customer(store: Store, config: OnboardingConfig, key: str, forms: ApiClient, now: datetime) -> str:
     """Send the go-live notice listing what was set up; once."""
     ob = lifecycle.load(store, key)
     sent = _events(store, ob.id, "customer.notified")
     if sent:
         return str(sent[0]["details"]["message_id"])
-    if not _events(store, ob.id, "provisioning.done"):
-        raise NotReadyToGoLive(f"onboarding {key}: provisioning has not reported done")
-    lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "provisioning done")
+    done = _complete_setup(store, key, ob.id, now)
+    lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
     tier = lifecycle.tier_of(config, ob)
     labels = {s.key: s.label for s in tier.setup_steps}
-    done = [s for s in _steps(store, ob.id) if s["status"] == "done"]
     lines = [f"- {labels.get(s['step_key'], s['step_key'])}: {s['external_id']}" for s in done]
     body = (
         f"Hello {ob.primary_contact_name or ''},\n\n{ob.account_name} is live. This is what we set up:\n"

@@ -7,6 +7,11 @@ of the vendor APIs, an admin API under ``/_sandbox`` seeds realistic data,
 schedules faults (rate limits, 5xx, truncated bodies, slow or hanging answers)
 and records every request, so retry and back-off behaviour can be tested.
 
+Systems (one module each, by fault/log name): ``crm`` (HubSpot deals),
+``ticketing`` (Jira Cloud), ``billing`` (Stripe customers), ``provisioning``
+(the product's SCIM 2.0 and tenant APIs), ``forms`` (the customer portal, with
+simulated customers) and ``slack`` (incoming webhooks).
+
 Start it in-process with ``include.sandbox.server.SandboxServer`` or from a
 shell with ``python -m include.sandbox``.
 """

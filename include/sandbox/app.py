@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from include.sandbox import crm
+from include.sandbox import billing, crm, forms, provisioning, slack, ticketing
 from include.sandbox.faults import (
     ErrorKind,
     FaultInjector,
@@ -34,7 +34,14 @@ from include.sandbox.faults import (
 )
 from include.sandbox.state import DEFAULT_START, SandboxState
 
-SYSTEMS: tuple[SandboxSystem, ...] = (crm.SYSTEM,)
+SYSTEMS: tuple[SandboxSystem, ...] = (
+    crm.SYSTEM,
+    ticketing.SYSTEM,
+    billing.SYSTEM,
+    provisioning.SYSTEM,
+    forms.SYSTEM,
+    slack.SYSTEM,
+)
 """Every simulated system; a new system is one module exporting a ``SandboxSystem``."""
 
 _KIND_BY_STATUS = {401: ErrorKind.AUTHENTICATION, 404: ErrorKind.NOT_FOUND, 429: ErrorKind.RATE_LIMIT}

@@ -113,7 +113,7 @@ _COMPANY_TAILS = (
     "Dental",
     "Marine",
 )
-_FIRST_NAMES = (
+FIRST_NAMES = (
     "Jane",
     "Omar",
     "Priya",
@@ -145,7 +145,7 @@ _FIRST_NAMES = (
     "Leila",
     "Marcus",
 )
-_LAST_NAMES = (
+LAST_NAMES = (
     "Doe",
     "Haddad",
     "Raman",
@@ -360,7 +360,7 @@ def _base_deal(rng: random.Random, company: str, region: str, tier: str) -> dict
     """Properties every deal has, whatever its stage."""
     tld, currency = _weighted(rng, _COUNTRIES[region])
     domain = _slug(company) + tld
-    first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     amount = _amount(rng, tier)
     return {
         "dealname": f"{company} - {_DEAL_LABELS[tier]}",

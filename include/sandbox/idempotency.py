@@ -61,6 +61,13 @@ class KeyReused(Exception):
             f"Try using a key other than '{self.key}' if you meant to execute a different request."
         )
 
+    def plain_message(self) -> str:
+        """The refusal in the words of the provisioning and portal APIs."""
+        return (
+            f"Idempotency-Key '{self.key}' was already used for a different request ({self.first_endpoint}, "
+            "other parameters); use a new key for a new request."
+        )
+
 
 def fingerprint(params: object) -> str:
     """A canonical form of request parameters: key order does not matter, list order does."""

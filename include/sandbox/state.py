@@ -4,6 +4,11 @@ One ``SandboxState`` is shared by every simulated system of one app, and by the
 tests driving it from Python, so all access goes through a lock: uvicorn
 serves requests on worker threads while a test may be seeding deals or reading
 the request log at the same moment.
+
+The CRM's deals live here; every other system keeps its data in a store
+defined by its own module (``state.ticketing``, ``state.billing``,
+``state.provisioning``, ``state.forms``, ``state.slack``), sharing this lock
+and clock.  A reset replaces them all.
 """
 
 from __future__ import annotations
@@ -15,8 +20,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+from include.sandbox.billing import BillingStore
 from include.sandbox.faults import FaultKind, FaultPlan
+from include.sandbox.forms import FormsStore
 from include.sandbox.generator import generate_orders, iso_z
+from include.sandbox.provisioning import ProvisioningStore
+from include.sandbox.slack import SlackStore
+from include.sandbox.ticketing import TicketingStore
 
 DEFAULT_START = date(2026, 10, 1)
 """First business day of generated orders when a reset does not say."""
@@ -112,6 +122,11 @@ class RequestRecord:
 class _Store:
     """Everything a reset wipes, kept together so a reset is one assignment."""
 
+    ticketing: TicketingStore
+    billing: BillingStore
+    provisioning: ProvisioningStore
+    forms: FormsStore
+    slack: SlackStore
     deals: dict[str, Deal] = field(default_factory=dict)
     faults: dict[str, FaultPlan] = field(default_factory=dict)
     requests: list[RequestRecord] = field(default_factory=list)
@@ -131,8 +146,58 @@ class SandboxState:
         self.token = token
         self._clock = clock
         self._lock = threading.RLock()
-        self._store = _Store()
+        self._store = self._fresh_store()
         self._hang_epoch = 0
+
+    def _fresh_store(self) -> _Store:
+        """Empty stores for every system, sharing this state's lock and clock."""
+        lock, clock = self._lock, self._clock
+        return _Store(
+            ticketing=TicketingStore(lock, clock),
+            billing=BillingStore(lock, clock),
+            provisioning=ProvisioningStore(lock, clock),
+            forms=FormsStore(lock, clock),
+            slack=SlackStore(lock, clock),
+        )
+
+    # -- systems ---------------------------------------------------------------
+
+    @property
+    def ticketing(self) -> TicketingStore:
+        """Jira: projects and issues."""
+        return self._store.ticketing
+
+    @property
+    def billing(self) -> BillingStore:
+        """Stripe: customers."""
+        return self._store.billing
+
+    @property
+    def provisioning(self) -> ProvisioningStore:
+        """The product: SCIM users, tenants, SSO connections."""
+        return self._store.provisioning
+
+    @property
+    def forms(self) -> FormsStore:
+        """The customer portal: checklist requests, submissions, messages."""
+        return self._store.forms
+
+    @property
+    def slack(self) -> SlackStore:
+        """Slack: messages posted to incoming webhooks."""
+        return self._store.slack
+
+    def ledger(self) -> dict[str, Any]:
+        """What every system holds, as ``GET /_sandbox/ledger`` reports it."""
+        with self._lock:
+            return {
+                "crm": self.crm_ledger(),
+                "ticketing": self.ticketing.ledger(),
+                "billing": self.billing.ledger(),
+                "provisioning": self.provisioning.ledger(),
+                "forms": self.forms.ledger(),
+                "slack": self.slack.ledger(),
+            }
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -143,14 +208,14 @@ class SandboxState:
         bad_ratio: float = 0.0,
         start: date = DEFAULT_START,
     ) -> list[dict[str, Any]]:
-        """Forget everything (deals, faults, request log), then seed ``orders`` orders.
+        """Forget everything (every system's data and settings, faults, request log), then seed ``orders`` orders.
 
         Returns the seeded deals.  Hanging requests are released so a reset
         never waits on a fault injected before it.
         """
         generated = generate_orders(orders, seed=seed, start=start, bad_ratio=bad_ratio)
         with self._lock:
-            self._store = _Store()
+            self._store = self._fresh_store()
             self._hang_epoch += 1
             return [self.upsert_deal(props) for props in generated]
 

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -29,7 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from include.sandbox import jql
-from include.sandbox.common import SystemStore, configured_token, json_body
+from include.sandbox.common import Clock, SystemStore, configured_token, json_body
 from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
 
 if TYPE_CHECKING:
@@ -132,8 +133,8 @@ class _Project:
 class TicketingStore(SystemStore):
     """Projects and issues of one Jira site."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, lock: threading.RLock, clock: Clock) -> None:
+        super().__init__(lock, clock)
         self.search_delay_seconds = 0.0
         """How long a new issue stays invisible to JQL search (0: immediately searchable)."""
         self._projects: dict[str, _Project] = {}
@@ -337,9 +338,7 @@ def _duedate(raw: object, errors: dict[str, str]) -> str | None:
         return None
 
 
-def _parent(
-    store: TicketingStore, raw: object, issuetype: str, project: str, errors: dict[str, str]
-) -> str | None:
+def _parent(store: TicketingStore, raw: object, issuetype: str, project: str, errors: dict[str, str]) -> str | None:
     """The parent's key; sub-tasks need one in their project, other types may only have an epic."""
     wanted = raw.get("key") or raw.get("id") if isinstance(raw, dict) else None
     if wanted is None:
@@ -413,8 +412,10 @@ def _fields(store: TicketingStore, issue: Issue, base: str) -> dict[str, Any]:
 
 
 def _wanted_fields(raw: str | list[str] | None) -> set[str] | None:
-    """Requested field names; ``None`` for all of them (``*all``, ``*navigable``)."""
-    names = raw.split(",") if isinstance(raw, str) else list(raw or [])
+    """Requested field names; ``None`` for all of them (not given, ``*all``, ``*navigable``)."""
+    if raw is None:
+        return None
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
     names = [n.strip() for n in names if n.strip()]
     if any(n in ("*all", "*navigable") for n in names):
         return None
@@ -542,13 +543,21 @@ async def create_issue(request: Request, store: StoreDep) -> JSONResponse:
     return JSONResponse({"id": issue.id, "key": issue.key, "self": f"{base}/rest/api/3/issue/{issue.id}"}, 201)
 
 
+FieldsParam = Annotated[list[str] | None, Query()]
+"""``fields``: comma-separated, repeatable (``fields=summary,labels`` or ``fields=summary&fields=labels``)."""
+
+
+def _field_list(fields: list[str] | None) -> list[str] | None:
+    return None if fields is None else [name for value in fields for name in value.split(",")]
+
+
 @router.get("/issue/{id_or_key}")
-def read_issue(id_or_key: str, request: Request, store: StoreDep, fields: str | None = None) -> dict[str, Any]:
+def read_issue(id_or_key: str, request: Request, store: StoreDep, fields: FieldsParam = None) -> dict[str, Any]:
     """``GET /rest/api/3/issue/{idOrKey}``."""
     issue = store.get(id_or_key)
     if issue is None:
         raise VendorError(404, ErrorKind.NOT_FOUND, NOT_FOUND)
-    return issue_json(store, issue, _base(request), _wanted_fields(fields))
+    return issue_json(store, issue, _base(request), _wanted_fields(_field_list(fields)))
 
 
 @router.get("/search/jql")
@@ -556,7 +565,7 @@ def search_get(
     request: Request,
     store: StoreDep,
     jql_text: Annotated[str, Query(alias="jql")] = "",
-    fields: str | None = None,
+    fields: FieldsParam = None,
     max_results: Annotated[int, Query(alias="maxResults")] = DEFAULT_MAX_RESULTS,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,
     reconcile: Annotated[str | None, Query(alias="reconcileIssues")] = None,
@@ -565,7 +574,7 @@ def search_get(
     reconcile_ids = [int(i) for i in (reconcile or "").split(",") if i.strip().isdigit()]
     body = SearchBody(
         jql=jql_text,
-        fields=fields.split(",") if fields is not None else None,
+        fields=_field_list(fields),
         maxResults=max_results,
         nextPageToken=next_page_token,
         reconcileIssues=reconcile_ids,
