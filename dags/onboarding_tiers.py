@@ -18,6 +18,7 @@ from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, lo
 CONFIG = load_config()  # local YAML only
 RUNS = CONFIG.settings.runs
 POKE_SECONDS = float(os.environ.get("ONBOARDING_POKE_SECONDS") or RUNS.poke_seconds)
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("ONBOARDING_RETRY_DELAY_SECONDS") or 120))
 INPUT_TIMEOUT = float(os.environ.get("ONBOARDING_INPUT_TIMEOUT_SECONDS") or RUNS.input_timeout_days * 86400)
 
 
@@ -95,7 +96,7 @@ def build(tier: TierConfig) -> DAG:
         catchup=False,
         max_active_runs=RUNS.max_active_runs,
         max_active_tasks=RUNS.max_active_runs * 4,
-        default_args={"owner": "onboarding-ops", "retries": 3, "retry_delay": timedelta(minutes=2)},
+        default_args={"owner": "onboarding-ops", "retries": 3, "retry_delay": RETRY_DELAY},
         params={
             "onboarding_key": Param(type="string", description="the onboarding to carry, e.g. hubspot-18000000001")
         },
@@ -163,12 +164,25 @@ def build(tier: TierConfig) -> DAG:
 
         @task
         def setup_step(step_key: str) -> str | None:
+            from airflow.sdk.exceptions import AirflowFailException
+
             from include.onboarding import runtime, setup_steps
+            from include.onboarding.http import ApiError
 
             cfg = runtime.config()
-            return setup_steps.run_step(
-                runtime.open_store(), cfg, _key(), step_key, lambda conn: runtime.api(conn, cfg), runtime.clock().now()
-            )
+            try:
+                return setup_steps.run_step(
+                    runtime.open_store(),
+                    cfg,
+                    _key(),
+                    step_key,
+                    lambda conn: runtime.api(conn, cfg),
+                    runtime.clock().now(),
+                )
+            except ApiError as exc:
+                if exc.retryable:
+                    raise
+                raise AirflowFailException(str(exc)) from exc  # the API refused: retrying repeats the refusal
 
         @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=RUNS.provisioning_timeout_hours * 3600)
         def wait_for_provisioning() -> PokeReturnValue:

@@ -142,7 +142,8 @@ def advance(
         if cur.rowcount == 0:  # somebody else moved it meanwhile
             return False
         cur.execute(
-            f"""UPDATE {SCHEMA}.stage_history SET exited_at = %s
+            # GREATEST: a stage never ends before it began, even if two workers' clocks disagree.
+            f"""UPDATE {SCHEMA}.stage_history SET exited_at = GREATEST(entered_at, %s)
                 WHERE onboarding_id = %s AND exited_at IS NULL""",
             (now, onboarding.id),
         )

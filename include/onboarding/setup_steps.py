@@ -179,13 +179,15 @@ def _tenant(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> tuple[str, st
     return _require_id("provisioning", body), None
 
 
-def _http(api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str) -> tuple[str, str | None]:
+def _http(
+    api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str, done: Mapping[str, str]
+) -> tuple[str, str | None]:
     assert step.http is not None
     spec = step.http
     headers = {spec.idempotency_header: key} if spec.idempotency_header else {}
-    body = api.request(
-        spec.method, spec.endpoint, json_body=_render(spec.payload, ob.template_fields()), headers=headers
-    )
+    # Templates see the account's fields and the ids of finished steps as {step_<key>}.
+    fields = {**ob.template_fields(), **{f"step_{k}": v for k, v in done.items()}}
+    body = api.request(spec.method, spec.endpoint, json_body=_render(spec.payload, fields), headers=headers)
     return _require_id(api.system, body.body, spec.id_path), None
 
 
@@ -290,7 +292,14 @@ def _call(
     if step.kind is StepKind.TENANT:
         return _tenant(client_for(PROVISIONING_API), ob, key)
     assert step.http is not None
-    return _http(client_for(step.http.connection), ob, step, key)
+    done = {
+        r["step_key"]: str(r["external_id"])
+        for r in store.query(
+            f"SELECT step_key, external_id FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s AND status = 'done'",
+            (ob.id,),
+        )
+    }
+    return _http(client_for(step.http.connection), ob, step, key, done)
 
 
 def _failed(

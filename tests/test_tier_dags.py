@@ -1,0 +1,186 @@
+"""Per-tier onboarding runs end to end with ``dag.test()``: the real task runner,
+real PostgreSQL, the sandbox's portal, Jira, Stripe, SCIM and Slack over HTTP.
+
+The simulated customer answers the checklist; an ops person (a thread here)
+decides the approvals in the store as the role holder would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.onboarding import approvals, intake
+from include.onboarding.clock import SystemClock
+from include.onboarding.config import load_config
+from include.onboarding.store import Store, connect_dsn
+from tests.factories import deal_properties
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+
+def _signed(store: Store, sandbox: Any, **props: Any) -> str:
+    """Put one signed order in the CRM, pick it up, return its onboarding key."""
+    deal = sandbox.state.upsert_deal(deal_properties(**props))
+    config = load_config()
+    clock = SystemClock()  # the runs that follow use the system clock too
+    batch = f"pickup-{deal['id']}"
+    from tests.test_intake import _crm
+
+    intake.pull_orders(store, _crm(config), config, batch, clock)
+    intake.process_batch(store, config, batch, clock)
+    intake.commit_batch(store, config, batch, clock)
+    return f"hubspot-{deal['id']}"
+
+
+@pytest.fixture
+def ops(database_url: str) -> Iterator[list[str]]:
+    """An ops person approving every pending approval as its role holder, as soon as it appears."""
+    stop = threading.Event()
+    decided: list[str] = []
+
+    def work() -> None:
+        config = load_config()
+        with connect_dsn(database_url) as conn:
+            store = Store(conn)
+            while not stop.is_set():
+                for row in approvals.pending(store):
+                    by = config.settings.holder(row["approver_role"], row["region"])
+                    assert by is not None
+                    approvals.decide(store, config, row["onboarding_key"], row["approval_key"], True, by, NOW)
+                    decided.append(f"{row['onboarding_key']}:{row['approval_key']}")
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    yield decided
+    stop.set()
+    thread.join(timeout=5)
+
+
+def _run(tier: str, key: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS)).dags[f"onboarding_{tier}"]
+    run_id = intake.run_id_for(key)
+    return dag.test(run_conf={"onboarding_key": key}, logical_date=None, run_after=None), run_id
+
+
+def _ledger_for(sandbox: Any, key: str) -> dict[str, int]:
+    ledger = sandbox.state.ledger()
+    return {
+        "issues": sum(1 for i in ledger["ticketing"]["issues"] if any(key in label for label in i["labels"])),
+        "customers": sum(1 for c in ledger["billing"]["customers"] if c["onboarding_key"] == key),
+        "users": sum(1 for u in ledger["provisioning"]["users"] if u["externalId"] and u["externalId"].startswith(key)),
+        "tenants": sum(1 for t in ledger["provisioning"]["tenants"] if t["external_id"] == key),
+        "sso": len(ledger["provisioning"]["sso_connections"]),
+        "messages": sum(1 for m in ledger["forms"]["messages"] if m.get("external_ref") == key),
+    }
+
+
+def _events(store: Store, key: str) -> list[str]:
+    return [e["event_type"] for e in store.events_for(key)]
+
+
+def test_enterprise_happy_path_goes_live_with_one_of_everything(
+    airflow_db: None, store: Store, sandbox: Any, ops: list[str]
+) -> None:
+    sandbox.state.provisioning.provision_seconds = 0.5
+    key = _signed(store, sandbox, region="EMEA", company_domain="northwind.co.uk")
+
+    run, _ = _run("enterprise", key)
+
+    assert run.state == "success"
+    row = store.query("SELECT status, stage, post_owner_email, live_at FROM onboarding.onboardings")[0]
+    assert row["status"] == "live" and row["stage"] == "live"
+    assert row["post_owner_email"] == "carla.mendes@example.com"
+    assert sorted(ops) == [f"{key}:deal_desk", f"{key}:security_review"]
+    # One ticket and its kickoff sub-task, one billing customer, one tenant, one admin user, one notice.
+    assert _ledger_for(sandbox, key) == {
+        "issues": 2, "customers": 1, "users": 1, "tenants": 1, "sso": 0, "messages": 1,
+    }  # fmt: skip
+    trail = _events(store, key)
+    for expected in (
+        "onboarding.created", "checklist.planned", "checklist.requested", "input.verified", "approval.approved",
+        "gate.passed", "setup.step_completed", "provisioning.done", "setup.completed", "customer.notified",
+        "ownership.handed_off", "handoff.announced", "onboarding.live",
+    ):  # fmt: skip
+        assert expected in trail, expected
+    # Every stage had a named owner, in lifecycle order.
+    history = store.query("SELECT stage, owner_email FROM onboarding.stage_history ORDER BY entered_at, id")
+    assert [h["stage"] for h in history] == [
+        "intake", "collect_inputs", "approvals", "setup", "provisioning", "customer_communication", "handoff", "live",
+    ]  # fmt: skip
+    assert all(h["owner_email"] for h in history)
+    assert history[3]["owner_email"] == "jonas.lind@example.com"  # EMEA implementation lead
+    # The new owner heard about it on their own Slack webhook.
+    posted = sandbox.state.slack.messages()
+    assert any("northwind" in m["text"].lower() or key in m["text"] for m in posted)
+
+
+def test_an_sso_account_gets_the_extra_item_and_step(
+    airflow_db: None, store: Store, sandbox: Any, ops: list[str]
+) -> None:
+    sandbox.state.provisioning.provision_seconds = 0.2
+    key = _signed(
+        store, sandbox, onboarding_tier="smb", segment="commercial", addons="sso", amount="9000",
+        company_domain="kestrel-sso.com",
+    )  # fmt: skip
+
+    run, _ = _run("smb", key)
+
+    assert run.state == "success"
+    items = [r["item_key"] for r in store.query("SELECT item_key FROM onboarding.checklist_items")]
+    assert "sso_metadata" in items
+    steps = {r["step_key"]: r["status"] for r in store.query("SELECT step_key, status FROM onboarding.setup_steps")}
+    assert steps["sso_connection"] == "done"
+    assert _ledger_for(sandbox, key)["sso"] == 1
+    assert ops == []  # an SMB order under 25k needs no deal desk
+
+
+def test_an_invalid_input_is_rejected_with_a_reason_then_corrected(
+    airflow_db: None, store: Store, sandbox: Any, ops: list[str]
+) -> None:
+    sandbox.state.provisioning.provision_seconds = 0.2
+    sandbox.state.forms.set_behaviour("invalid_then_correct")
+    key = _signed(store, sandbox, onboarding_tier="partner", segment="channel", partner_name="Kestrel IT")
+
+    run, _ = _run("partner", key)
+
+    assert run.state == "success"
+    verdicts = store.query(
+        "SELECT verdict, reason FROM onboarding.submissions WHERE item_key = 'partner_contact_email' ORDER BY id"
+    )
+    assert [v["verdict"] for v in verdicts] == ["rejected", "verified"]
+    assert verdicts[0]["reason"]  # a reason the customer can act on
+    rerequests = sandbox.state.ledger()["forms"]["rerequests"]
+    assert any(r["item_key"] == "partner_contact_email" for r in rerequests)
+    assert "input.rerequested" in _events(store, key)
+
+
+def test_a_missing_critical_input_holds_the_gate_and_nothing_is_set_up(
+    airflow_db: None, store: Store, sandbox: Any, ops: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONBOARDING_INPUT_TIMEOUT_SECONDS", "4")
+    sandbox.state.forms.set_behaviour("partial")  # answers only the nice-to-have items
+    key = _signed(store, sandbox, onboarding_tier="smb", segment="commercial", amount="9000")
+
+    run, _ = _run("smb", key)
+
+    assert run.state == "failed"
+    row = store.query("SELECT status, blocked_reason FROM onboarding.onboardings")[0]
+    assert row["status"] == "open"
+    assert "critical input 'billing_contact_email'" in row["blocked_reason"]
+    assert "gate.blocked" in _events(store, key)
+    assert "gate.passed" not in _events(store, key)
+    assert _ledger_for(sandbox, key) == {
+        "issues": 0, "customers": 0, "users": 0, "tenants": 0, "sso": 0, "messages": 0,
+    }  # fmt: skip
+    assert store.scalar("SELECT count(*) FROM onboarding.setup_steps WHERE status = 'done'") == 0
