@@ -214,6 +214,16 @@ def _judge(
     submitted_at = _submitted_at(raw) or now
     outcome = "verified" if verdict.ok else "rejected"
     recorded_value = verdict.value if verdict.ok else _summary(raw)
+    if _status(store, onboarding.id, item.key) == "verified":
+        # The item is already settled: keep the later submission for the record, change nothing.
+        store.conn.execute(
+            f"""INSERT INTO {SCHEMA}.submissions
+                    (onboarding_id, item_key, submission_id, submitted_at, value, verdict, reason, recorded_at)
+                VALUES (%s, %s, %s, %s, %s, 'ignored', 'the item was already verified', %s)
+                ON CONFLICT (onboarding_id, submission_id) DO NOTHING""",
+            (onboarding.id, item.key, submission_id, submitted_at, Jsonb(_summary(raw)), now),
+        )
+        return
     with store.transaction() as cur:
         cur.execute(
             f"""INSERT INTO {SCHEMA}.submissions

@@ -1,0 +1,226 @@
+"""Setup calls happen exactly once per account, whatever fails around them.
+
+Library-level tests of the steps the tier DAG runs: real PostgreSQL, the
+sandbox's Jira, Stripe and SCIM over HTTP, faults injected by the sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from include.onboarding import checklist, intake, lifecycle, runtime, setup_steps
+from include.onboarding.clock import SystemClock
+from include.onboarding.config import load_config
+from include.onboarding.connections import FORMS_API
+from include.onboarding.http import ApiClient, ApiError
+from include.onboarding.store import Store
+from tests.factories import deal_properties
+
+NOW = datetime.now(timezone.utc)
+
+
+def _client_for(conn_id: str) -> ApiClient:
+    return ApiClient(
+        conn_id, system=runtime.SYSTEMS.get(conn_id, conn_id), max_attempts=4, backoff_base=0.01, timeout=3
+    )
+
+
+def _ready_account(store: Store, sandbox: Any, **props: Any) -> str:
+    """An account past its readiness gate: picked up, planned, inputs verified, approvals given."""
+    from tests.test_intake import _crm
+
+    config = load_config()
+    deal = sandbox.state.upsert_deal(deal_properties(**props))
+    clock = SystemClock()
+    batch = f"b-{deal['id']}"
+    intake.pull_orders(store, _crm(config), config, batch, clock)
+    intake.process_batch(store, config, batch, clock)
+    intake.commit_batch(store, config, batch, clock)
+    key = f"hubspot-{deal['id']}"
+    lifecycle.plan(store, config, key, NOW, "test")
+    store.conn.execute("UPDATE onboarding.checklist_items SET status = 'verified'")
+    store.conn.execute("UPDATE onboarding.approvals SET status = 'approved', decided_by = 'rachel.kim@example.com'")
+    return key
+
+
+def _run(store: Store, key: str, step: str, config: Any = None) -> str | None:
+    return setup_steps.run_step(store, config or load_config(), key, step, _client_for, NOW)
+
+
+def _count(sandbox: Any, system: str, what: str, key: str) -> int:
+    rows = sandbox.state.ledger()[system][what]
+    return sum(1 for r in rows if key in str(r))
+
+
+def _fault(sandbox: Any, system: str, **plan: Any) -> None:
+    from include.sandbox.faults import FaultPlan
+
+    sandbox.state.set_faults(system, FaultPlan(**plan))
+
+
+def test_a_retried_or_cleared_step_creates_one_ticket_one_customer_one_user(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox)
+    for _ in range(3):  # the task retried, then cleared and run again
+        ticket = _run(store, key, "implementation_ticket")
+        customer = _run(store, key, "billing_profile")
+        tenant = _run(store, key, "tenant")
+        user = _run(store, key, "admin_access")
+    assert ticket and customer and tenant and user
+    assert _count(sandbox, "ticketing", "issues", key) == 1
+    assert _count(sandbox, "billing", "customers", key) == 1
+    assert _count(sandbox, "provisioning", "tenants", key) == 1
+    assert len(sandbox.state.ledger()["provisioning"]["users"]) == 1
+    done = store.query("SELECT step_key, external_id FROM onboarding.setup_steps WHERE status = 'done'")
+    assert {r["step_key"]: r["external_id"] for r in done}["billing_profile"] == customer
+
+
+@pytest.mark.parametrize("step", ["implementation_ticket", "billing_profile", "tenant", "admin_access"])
+def test_a_worker_killed_after_the_api_succeeded_creates_nothing_twice(store: Store, sandbox: Any, step: str) -> None:
+    key = _ready_account(store, sandbox)
+    if step in ("tenant", "admin_access"):
+        _run(store, key, "billing_profile")
+    if step == "admin_access":
+        _run(store, key, "tenant")
+    config = load_config()
+    ob = lifecycle.load(store, key)
+    tier_step = next(s for s in config.tiers[ob.tier].setup_steps if s.key == step)
+    # The API call succeeds, then the worker dies before the store hears of it.
+    setup_steps._call(store, config, ob, tier_step, f"{key}:{step}", _client_for)
+    assert store.scalar("SELECT status FROM onboarding.setup_steps WHERE step_key = %s", (step,)) == "pending"
+
+    external_id = _run(store, key, step)  # the retry
+
+    ledger = sandbox.state.ledger()
+    created = {
+        "implementation_ticket": len(ledger["ticketing"]["issues"]),
+        "billing_profile": len(ledger["billing"]["customers"]),
+        # (tenant and admin_access ran billing_profile first: one customer either way)
+        "tenant": len(ledger["provisioning"]["tenants"]),
+        "admin_access": len(ledger["provisioning"]["users"]),
+    }
+    assert created[step] == 1
+    assert external_id and store.scalar("SELECT external_id FROM onboarding.setup_steps WHERE step_key = %s", (step,))
+
+
+def test_rate_limits_server_errors_timeouts_and_garbage_are_retried(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox)
+    _fault(sandbox, "billing", rate_limit=1, retry_after=1, server_error=1, malformed_json=1)
+    assert _run(store, key, "billing_profile")
+    statuses = [r["status"] for r in sandbox.state.requests("billing")]
+    assert statuses[:3] == [429, 500, 200]  # then the garbled 200, then the good answer
+    assert len(sandbox.state.ledger()["billing"]["customers"]) == 1
+
+
+def test_a_timeout_is_retried_without_a_duplicate(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox)
+    _fault(sandbox, "ticketing", timeout=1, hang_seconds=10)
+    assert _run(store, key, "implementation_ticket")
+    assert len(sandbox.state.ledger()["ticketing"]["issues"]) == 1
+
+
+def test_a_refused_request_fails_fast_with_the_api_text_in_the_trail(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox)
+    config = load_config()
+    runs = config.settings.runs.model_copy(update={"ticket_project": "NOPE"})  # a project Jira does not have
+    config = config.model_copy(update={"settings": config.settings.model_copy(update={"runs": runs})})
+    with pytest.raises(ApiError) as excinfo:
+        _run(store, key, "implementation_ticket", config)
+    assert excinfo.value.status == 400 and not excinfo.value.retryable
+    failed = [e for e in store.events_for(key) if e["event_type"] == "setup.step_failed"]
+    assert failed and "400" in failed[0]["details"]["error"] and failed[0]["details"]["permanent"] is True
+    row = store.query("SELECT status, last_error FROM onboarding.setup_steps WHERE step_key = 'implementation_ticket'")
+    assert row[0]["status"] == "failed" and "project" in row[0]["last_error"].lower()
+    assert len([r for r in sandbox.state.requests("ticketing") if r["method"] == "POST"]) == 1  # not retried
+
+
+def test_a_step_never_runs_before_its_dependencies(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox)
+    with pytest.raises(setup_steps.StepNotReady, match="waits for tenant"):
+        _run(store, key, "admin_access")
+    assert sandbox.state.ledger()["provisioning"]["users"] == []
+
+
+def test_a_missing_critical_input_blocks_setup(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox)
+    store.conn.execute("UPDATE onboarding.checklist_items SET status = 'missing' WHERE item_key = 'signed_dpa'")
+    problems = lifecycle.readiness_problems(store, key)
+    assert problems == ["critical input 'signed_dpa' (Signed data processing agreement) is missing"]
+
+
+# --------------------------------------------------------------------------- customer submissions
+
+
+def _requested(store: Store, sandbox: Any, behaviour: str) -> tuple[str, str, Any]:
+    sandbox.state.forms.set_behaviour(behaviour)
+    key = _ready_account(store, sandbox, region="NA")
+    store.conn.execute("UPDATE onboarding.checklist_items SET status = 'missing'")
+    config = load_config()
+    request_id = checklist.request_inputs(store, _client_for(FORMS_API), config, key, NOW)
+    return key, request_id, config
+
+
+def _poll(store: Store, config: Any, key: str, item: str) -> bool:
+    return checklist.poll_item(store, _client_for(FORMS_API), config, key, item, NOW)
+
+
+@pytest.mark.parametrize(
+    ("item", "submission", "reason"),
+    [
+        ("billing_contact_email", {"value": "jane.doe@"}, "email"),
+        ("billing_contact_email", {"value": "x" * 20_000}, "long"),
+        ("signed_dpa", {"document": {"filename": "dpa.exe", "content_type": "application/x-msdownload",
+                                     "size_bytes": 1000, "sha256": None}}, "PDF"),
+        ("signed_dpa", {"document": {"filename": "dpa.pdf", "content_type": "application/pdf",
+                                     "size_bytes": 300 * 1024 * 1024, "sha256": None}}, "MB"),
+        ("company_domain", {"document": {"filename": "domain.pdf", "content_type": "application/pdf",
+                                         "size_bytes": 10, "sha256": None}}, ""),
+    ],
+    ids=["malformed", "oversized-text", "wrong-type", "oversized-document", "document-for-a-value"],
+)  # fmt: skip
+def test_a_bad_submission_is_rejected_rerequested_and_kept(
+    store: Store, sandbox: Any, item: str, submission: dict[str, Any], reason: str
+) -> None:
+    key, request_id, config = _requested(store, sandbox, "silent")
+    sandbox.state.forms.submit(request_id, item, **submission)
+
+    assert _poll(store, config, key, item) is False  # the sensor keeps waiting
+
+    row = store.query("SELECT status, rejection_reason FROM onboarding.checklist_items WHERE item_key = %s", (item,))
+    assert row[0]["status"] == "rejected" and reason.lower() in row[0]["rejection_reason"].lower()
+    assert [r["item_key"] for r in sandbox.state.ledger()["forms"]["rerequests"]] == [item]
+    kept = store.query("SELECT verdict FROM onboarding.submissions WHERE item_key = %s", (item,))
+    assert kept == [{"verdict": "rejected"}]
+    assert lifecycle.completeness(store, key)["rejected"] == 1
+
+
+def test_an_item_submitted_twice_is_verified_once(store: Store, sandbox: Any) -> None:
+    key, request_id, config = _requested(store, sandbox, "silent")
+    for _ in range(2):
+        sandbox.state.forms.submit(request_id, "billing_contact_email", value="ap@northwind.example")
+    assert _poll(store, config, key, "billing_contact_email") is True
+    assert _poll(store, config, key, "billing_contact_email") is True
+    verdicts = [r["verdict"] for r in store.query("SELECT verdict FROM onboarding.submissions ORDER BY id")]
+    assert verdicts == ["verified", "ignored"]
+    verified = [e for e in store.events_for(key) if e["event_type"] == "input.verified"]
+    assert len(verified) == 1
+
+
+def test_an_order_whose_tier_file_was_removed_is_not_started(store: Store, sandbox: Any) -> None:
+    from tests.test_intake import pickup
+
+    sandbox.state.upsert_deal(deal_properties(onboarding_tier="smb", segment="commercial"))
+    pickup(store, load_config(), "b-1")
+    without_smb = load_config()
+    without_smb = without_smb.model_copy(update={"tiers": {k: v for k, v in without_smb.tiers.items() if k != "smb"}})
+
+    runs = intake.runs_to_start(store, without_smb, SystemClock())
+
+    assert runs == []
+    row = store.query("SELECT blocked_reason FROM onboarding.onboardings")[0]
+    assert "tier 'smb' has no configuration file any more" in row["blocked_reason"]
+    assert [e["event_type"] for e in store.query("SELECT event_type FROM onboarding.events")].count(
+        "onboarding.blocked"
+    ) == 1
