@@ -1,10 +1,14 @@
 """``python -m include.localstack demo|stop``: the local stack from the command line.
 
 ``demo`` starts PostgreSQL (embedded unless one is configured), applies the
-migrations, starts the sandbox CRM seeded with signed orders (some of them
-malformed, as real CRM data is), runs the ``onboarding_intake`` DAG through
-Airflow twice (the second pickup shows that re-reading creates nothing new),
-prints what happened, and stops what it started.
+migrations, starts the sandbox (CRM seeded with signed orders, some malformed
+as real CRM data is; the customer portal, Jira, Stripe, provisioning, Slack),
+runs the ``onboarding_intake`` DAG through Airflow twice (the second pickup
+shows that re-reading creates nothing new), then one run of the tier DAG per
+new onboarding (``airflow dags test``), with simulated customers who answer
+promptly, slowly, wrongly first, partly or not at all, and an ops person who
+approves what waits on approval.  It prints what happened and stops what it
+started.
 """
 
 from __future__ import annotations
@@ -124,6 +128,8 @@ def demo(args: argparse.Namespace) -> None:
         env = stack.airflow_env(dbs, sandbox_port)
         _say("Preparing Airflow's metadata database (airflow db migrate)")
         _airflow(env, "db", "migrate")
+        # Register every DAG (the tier DAGs the intake triggers included) in Airflow's database.
+        _airflow(env, "dags", "reserialize")
         # The CRM is busy: the first search is rate limited, and the pickup waits as told.
         stack.sandbox_call(
             sandbox_port, "POST", "/_sandbox/faults", {"system": "crm", "rate_limit": 1, "retry_after": 1}
@@ -133,6 +139,10 @@ def demo(args: argparse.Namespace) -> None:
             _say(f"Pickup {attempt}: airflow dags test onboarding_intake {when.isoformat()}")
             _airflow(env, "dags", "test", "onboarding_intake", when.isoformat(), quiet=not args.verbose)
         _report(dbs.onboarding_url, sandbox_port)
+        if args.lifecycle:
+            from include.localstack import lifecycle_demo
+
+            lifecycle_demo.run(env, dbs.onboarding_url, sandbox_port, args.parallel)
         print()
         _say(f"Done in {time.monotonic() - started:.0f}s. Airflow logs: {stack.local_dir() / 'airflow'}")
     finally:
@@ -150,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--bad-ratio", type=float, default=0.15)
     run.add_argument("--keep", action="store_true", help="leave PostgreSQL running afterwards")
     run.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
+    run.add_argument("--intake-only", dest="lifecycle", action="store_false", help="stop after the intake")
+    run.add_argument("--parallel", type=int, default=3, help="tier runs at a time")
     sub.add_parser("stop", help="stop everything the local stack started")
     args = parser.parse_args(argv)
     if args.command == "demo":

@@ -1,0 +1,165 @@
+"""The demo's second half: every new onboarding from its checklist to live (or stuck).
+
+Each account's run of ``onboarding_<tier>`` is executed by ``airflow dags test``
+(a few at a time).  The simulated customers behave as real ones do: most
+answer promptly, some slowly, some wrongly first, some only partly, some not
+at all.  An ops person (a thread here) approves whatever waits on approval, as
+the role holder.  Sensors look every second and give up on a silent customer
+after ``ONBOARDING_INPUT_TIMEOUT_SECONDS`` (20 s in the demo), so the stalled
+accounts show up as blocked with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from include.localstack import stack
+
+# Deterministic spread of customer behaviours over the accounts, in pickup order.
+BEHAVIOURS = ["prompt", "prompt", "invalid_then_correct", "prompt", "slow", "prompt", "silent", "prompt",
+              "partial", "invalid_then_correct"]  # fmt: skip
+
+
+def _approver(onboarding_url: str, stop: threading.Event) -> None:
+    from include.onboarding import approvals
+    from include.onboarding.clock import SystemClock
+    from include.onboarding.config import load_config
+    from include.onboarding.store import Store, connect_dsn
+
+    config = load_config()
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        while not stop.is_set():
+            for row in approvals.pending(store):
+                holder = config.settings.holder(row["approver_role"], row["region"])
+                if holder:
+                    approvals.decide(
+                        store, config, row["onboarding_key"], row["approval_key"], True, holder,
+                        SystemClock().now(), "approved in the demo",
+                    )  # fmt: skip
+            stop.wait(1.0)
+
+
+def run(env: dict[str, str], onboarding_url: str, sandbox_port: int, parallel: int) -> None:
+    from include.onboarding.store import Store, connect_dsn
+
+    with connect_dsn(onboarding_url) as conn:
+        accounts = Store(conn).query(
+            """SELECT onboarding_key, tier FROM onboarding.onboardings
+               WHERE status = 'open' ORDER BY created_at, onboarding_key"""
+        )
+    if not accounts:
+        print("==> No open onboardings to run.")
+        return
+    for i, account in enumerate(accounts):
+        stack.sandbox_call(
+            sandbox_port,
+            "POST",
+            "/_sandbox/forms/behaviour",
+            {"external_ref": account["onboarding_key"], "behaviour": BEHAVIOURS[i % len(BEHAVIOURS)]},
+        )
+    stack.sandbox_call(sandbox_port, "POST", "/_sandbox/provisioning/settings", {"provision_seconds": 2})
+    run_env = {
+        **env,
+        "ONBOARDING_POKE_SECONDS": "1",
+        "ONBOARDING_INPUT_TIMEOUT_SECONDS": "20",
+        "ONBOARDING_RETRY_DELAY_SECONDS": "2",
+    }
+    stop = threading.Event()
+    approver = threading.Thread(target=_approver, args=(onboarding_url, stop), daemon=True)
+    approver.start()
+    base = datetime.now(timezone.utc).replace(microsecond=0)
+    print(f"==> Running {len(accounts)} onboardings through their tier DAGs ({parallel} at a time)", flush=True)
+    started = time.monotonic()
+    logs = stack.local_dir() / "runs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def one(i: int, account: dict[str, Any]) -> tuple[str, int, float]:
+        t0 = time.monotonic()
+        when = (base + timedelta(minutes=i)).isoformat()
+        with open(logs / f"{account['onboarding_key']}.log", "wb") as out:
+            code = subprocess.run(
+                [sys.executable, "-m", "airflow", "dags", "test", f"onboarding_{account['tier']}", when,
+                 "--conf", json.dumps({"onboarding_key": account["onboarding_key"]})],
+                env=run_env, cwd=stack.ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            ).returncode  # fmt: skip
+        return account["onboarding_key"], code, time.monotonic() - t0
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            results = list(pool.map(lambda pair: one(*pair), enumerate(accounts)))
+    finally:
+        stop.set()
+        approver.join(timeout=5)
+    elapsed = time.monotonic() - started
+    _report(onboarding_url, sandbox_port, results, elapsed)
+
+
+def _report(onboarding_url: str, sandbox_port: int, results: list[tuple[str, int, float]], elapsed: float) -> None:
+    from tabulate import tabulate
+
+    from include.onboarding.store import Store, connect_dsn
+
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        rows = store.query(
+            """SELECT o.onboarding_key, o.tier, o.status, o.stage, o.stage_owner_email, o.blocked_reason,
+                      o.post_owner_email,
+                      (SELECT count(*) FROM onboarding.checklist_items c
+                        WHERE c.onboarding_id = o.id AND c.status = 'verified') AS verified,
+                      (SELECT count(*) FROM onboarding.checklist_items c WHERE c.onboarding_id = o.id) AS items
+               FROM onboarding.onboardings o ORDER BY o.status, o.onboarding_key"""
+        )
+        live_keys = {r["onboarding_key"] for r in rows if r["status"] == "live"}
+    ledger: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/ledger")
+    print()
+    print(
+        tabulate(
+            [
+                (
+                    r["onboarding_key"],
+                    r["tier"],
+                    r["status"],
+                    r["stage"],
+                    r["post_owner_email"] if r["status"] == "live" else r["stage_owner_email"],
+                    f"{r['verified']}/{r['items']}",
+                    (r["blocked_reason"] or "")[:70],
+                )
+                for r in rows
+            ],  # fmt: skip
+            headers=["onboarding", "tier", "status", "stage", "owner now", "inputs", "waiting on"],
+        )
+    )
+    live = len(live_keys)
+    waiting = sum(1 for r in rows if r["status"] == "open")
+    print(f"\nLive: {live}   still waiting (named owner, reason above): {waiting}")
+    per_run = sorted(d for _, _, d in results)
+    print(f"Tier runs: {len(results)} in {elapsed:.0f}s; one run took {per_run[len(per_run) // 2]:.1f}s (median)")
+
+    def per_account(items: list[dict[str, Any]], field: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in items:
+            key = str(item.get(field) or "")
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    customers = per_account(ledger["billing"]["customers"], "onboarding_key")
+    tenants = per_account(ledger["provisioning"]["tenants"], "external_id")
+    users = per_account(ledger["provisioning"]["users"], "externalId")
+    tickets = per_account(
+        [{"k": lbl} for i in ledger["ticketing"]["issues"] for lbl in i["labels"] if lbl.startswith("onb-")], "k"
+    )
+    duplicates = [k for k in live_keys if customers.get(k, 0) != 1 or tenants.get(k, 0) != 1]
+    duplicates += [k for k, n in {**users, **tickets}.items() if n != 1]
+    print(
+        f"Sandbox ledger: {sum(customers.values())} billing customers, {sum(tenants.values())} tenants, "
+        f"{sum(users.values())} SCIM users, {sum(tickets.values())} Jira issues; "
+        + ("exactly one of each per live account." if not duplicates else f"DUPLICATES: {duplicates}")
+    )
