@@ -52,7 +52,7 @@ from include.sandbox.common import (
 )
 from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
 from include.sandbox.form_values import ITEM_TYPES, VALIDATED_TYPES, Account, answer
-from include.sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, KeyReused
+from include.sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
 
 if TYPE_CHECKING:
     from include.sandbox.state import SandboxState
@@ -85,9 +85,7 @@ def render_error(kind: ErrorKind, message: str | None) -> dict[str, Any]:
     return flat_error(code, message or default)
 
 
-def _error(status: int, code: str, message: str) -> VendorError:
-    kind = ErrorKind.NOT_FOUND if status == 404 else ErrorKind.VALIDATION
-    return VendorError(status, kind, message, body=flat_error(code, message))
+_error = flat_vendor_error
 
 
 def _invalid(message: str) -> VendorError:
@@ -268,7 +266,7 @@ class FormsStore(SystemStore):
     def create_request(self, body: object, key: str | None) -> tuple[dict[str, Any], bool]:
         """(request, replayed): send a checklist, or replay the answer given for ``key``."""
         with self.lock:
-            stored = _replay(self.idempotency, key, "POST /api/v1/requests", body)
+            stored = replay_or_conflict(self.idempotency, key, "POST /api/v1/requests", body)
             if stored is not None:
                 return stored, True
             values = _request_values(body)
@@ -372,7 +370,7 @@ class FormsStore(SystemStore):
     def send_message(self, body: object, key: str | None) -> tuple[dict[str, Any], bool]:
         """(message, replayed): send the customer a message, or replay the answer for ``key``."""
         with self.lock:
-            stored = _replay(self.idempotency, key, "POST /api/v1/messages", body)
+            stored = replay_or_conflict(self.idempotency, key, "POST /api/v1/messages", body)
             if stored is not None:
                 return stored, True
             values = _message_values(body)
@@ -430,14 +428,6 @@ class FormsStore(SystemStore):
 def _public(record: dict[str, Any]) -> dict[str, Any]:
     """A stored record without its internal (underscored) fields."""
     return {k: v for k, v in record.items() if not k.startswith("_")}
-
-
-def _replay(keys: IdempotencyKeys, key: str | None, endpoint: str, body: object) -> dict[str, Any] | None:
-    try:
-        stored = keys.replay(key, endpoint, body)
-    except KeyReused as exc:
-        raise _error(409, "idempotency_key_reused", exc.plain_message()) from exc
-    return stored.body if stored else None
 
 
 # -- validation -----------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from include.sandbox.common import Clock
+from include.sandbox.common import Clock, flat_error
+from include.sandbox.faults import ErrorKind, VendorError
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 TTL_SECONDS = 24 * 60 * 60
@@ -96,3 +97,18 @@ class IdempotencyKeys:
         """Store the answer to the first successful request with ``key`` (no-op without a key)."""
         if key is not None:
             self._stored[key] = StoredResponse(endpoint, fingerprint(params), status, body, self._clock())
+
+
+def flat_vendor_error(status: int, code: str, message: str) -> VendorError:
+    """An error in the ``{"error": code, "message": ...}`` style of the tenant and portal APIs."""
+    kind = ErrorKind.NOT_FOUND if status == 404 else ErrorKind.VALIDATION
+    return VendorError(status, kind, message, body=flat_error(code, message))
+
+
+def replay_or_conflict(keys: IdempotencyKeys, key: str | None, endpoint: str, body: object) -> dict[str, Any] | None:
+    """The stored answer for ``key``; a 409 ``idempotency_key_reused`` when it was used for something else."""
+    try:
+        stored = keys.replay(key, endpoint, body)
+    except KeyReused as exc:
+        raise flat_vendor_error(409, "idempotency_key_reused", exc.plain_message()) from exc
+    return stored.body if stored else None

@@ -42,7 +42,7 @@ from include.sandbox.common import (
     random_id,
 )
 from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
-from include.sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, KeyReused
+from include.sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
 
 if TYPE_CHECKING:
     from include.sandbox.state import SandboxState
@@ -96,10 +96,7 @@ def scim_error(status: int, detail: str, scim_type: str | None = None) -> Vendor
     return VendorError(status, kind, detail, body=body)
 
 
-def api_error(status: int, code: str, message: str) -> VendorError:
-    """An error of the tenant API."""
-    kind = {404: ErrorKind.NOT_FOUND}.get(status, ErrorKind.VALIDATION)
-    return VendorError(status, kind, message, body=flat_error(code, message))
+api_error = flat_vendor_error  # the tenant API's error style
 
 
 def respond_error(error: VendorError, path: str) -> Response:
@@ -202,7 +199,7 @@ class ProvisioningStore(SystemStore):
     def create_tenant(self, body: object, key: str | None) -> tuple[dict[str, Any], bool]:
         """(tenant, replayed): start provisioning a tenant, or replay the answer for ``key``."""
         with self.lock:
-            stored = _replay(self.idempotency, key, "POST /api/v1/tenants", body)
+            stored = replay_or_conflict(self.idempotency, key, "POST /api/v1/tenants", body)
             if stored is not None:
                 return stored, True
             values = _tenant_values(body)
@@ -279,7 +276,7 @@ class ProvisioningStore(SystemStore):
     def create_sso(self, body: object, key: str | None) -> tuple[dict[str, Any], bool]:
         """(connection, replayed): configure SSO on an active tenant."""
         with self.lock:
-            stored = _replay(self.idempotency, key, "POST /api/v1/sso-connections", body)
+            stored = replay_or_conflict(self.idempotency, key, "POST /api/v1/sso-connections", body)
             if stored is not None:
                 return stored, True
             values = _sso_values(body)
@@ -326,15 +323,6 @@ class ProvisioningStore(SystemStore):
                     for c in self._sso.values()
                 ],
             }
-
-
-def _replay(keys: IdempotencyKeys, key: str | None, endpoint: str, body: object) -> dict[str, Any] | None:
-    """The stored answer for ``key``; a 409 when the key was used for something else."""
-    try:
-        stored = keys.replay(key, endpoint, body)
-    except KeyReused as exc:
-        raise api_error(409, "idempotency_key_reused", exc.plain_message()) from exc
-    return stored.body if stored else None
 
 
 # -- validation ----------------------------------------------------------------------------------------
