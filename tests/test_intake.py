@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from include.onboarding import intake
-from include.onboarding.clock import FixedClock
+from include.onboarding.clock import Clock, FixedClock
 from include.onboarding.config import OnboardingConfig, load_config
 from include.onboarding.connections import CRM_API
 from include.onboarding.crm import CrmClient
@@ -38,8 +38,11 @@ def _crm(config: OnboardingConfig, max_attempts: int = 4) -> CrmClient:
     return CrmClient(api, signed_stage=config.settings.intake.signed_stage, page_size=config.settings.intake.page_size)
 
 
-def pickup(store: Store, config: OnboardingConfig, batch_id: str, crm: CrmClient | None = None) -> dict[str, Any]:
-    clock = FixedClock(NOW)
+def pickup(
+    store: Store, config: OnboardingConfig, batch_id: str, crm: CrmClient | None = None, clock: Clock | None = None
+) -> dict[str, Any]:
+    """One whole pickup (pull, process, commit), as the intake DAG's three tasks run it."""
+    clock = clock or FixedClock(NOW)
     intake.pull_orders(store, crm or _crm(config), config, batch_id, clock)
     processed = intake.process_batch(store, config, batch_id, clock)
     committed = intake.commit_batch(store, config, batch_id, clock)

@@ -18,6 +18,7 @@ from include.onboarding.connections import FORMS_API
 from include.onboarding.http import ApiClient, ApiError
 from include.onboarding.store import Store
 from tests.factories import deal_properties
+from tests.test_intake import pickup
 
 NOW = datetime.now(timezone.utc)
 
@@ -30,15 +31,9 @@ def _client_for(conn_id: str) -> ApiClient:
 
 def _ready_account(store: Store, sandbox: Any, **props: Any) -> str:
     """An account past its readiness gate: picked up, planned, inputs verified, approvals given."""
-    from tests.test_intake import _crm
-
     config = load_config()
     deal = sandbox.state.upsert_deal(deal_properties(**props))
-    clock = SystemClock()
-    batch = f"b-{deal['id']}"
-    intake.pull_orders(store, _crm(config), config, batch, clock)
-    intake.process_batch(store, config, batch, clock)
-    intake.commit_batch(store, config, batch, clock)
+    pickup(store, config, f"b-{deal['id']}", clock=SystemClock())
     key = f"hubspot-{deal['id']}"
     lifecycle.plan(store, config, key, NOW, "test")
     store.conn.execute("UPDATE onboarding.checklist_items SET status = 'verified'")
@@ -209,8 +204,6 @@ def test_an_item_submitted_twice_is_verified_once(store: Store, sandbox: Any) ->
 
 
 def test_an_order_whose_tier_file_was_removed_is_not_started(store: Store, sandbox: Any) -> None:
-    from tests.test_intake import pickup
-
     sandbox.state.upsert_deal(deal_properties(onboarding_tier="smb", segment="commercial"))
     pickup(store, load_config(), "b-1")
     without_smb = load_config()

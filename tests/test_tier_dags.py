@@ -21,6 +21,7 @@ from include.onboarding.clock import SystemClock
 from include.onboarding.config import load_config
 from include.onboarding.store import Store, connect_dsn
 from tests.factories import deal_properties
+from tests.test_intake import pickup
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
@@ -29,14 +30,8 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 def _signed(store: Store, sandbox: Any, **props: Any) -> str:
     """Put one signed order in the CRM, pick it up, return its onboarding key."""
     deal = sandbox.state.upsert_deal(deal_properties(**props))
-    config = load_config()
-    clock = SystemClock()  # the runs that follow use the system clock too
-    batch = f"pickup-{deal['id']}"
-    from tests.test_intake import _crm
-
-    intake.pull_orders(store, _crm(config), config, batch, clock)
-    intake.process_batch(store, config, batch, clock)
-    intake.commit_batch(store, config, batch, clock)
+    # The runs that follow use the system clock too.
+    pickup(store, load_config(), f"pickup-{deal['id']}", clock=SystemClock())
     return f"hubspot-{deal['id']}"
 
 

@@ -15,8 +15,6 @@ import numpy as np
 
 from include.onboarding.config import Region
 
-_YEARS_AHEAD = 3
-
 
 class BusinessCalendar:
     """Mon-Fri working days minus the public holidays of one country/subdivision."""

@@ -210,28 +210,26 @@ def _judge(
     latest: bool,
 ) -> None:
     submission_id = str(raw.get("id"))
-    verdict = validate(item, _as_submission(item.key, raw), account)
     submitted_at = _submitted_at(raw) or now
-    outcome = "verified" if verdict.ok else "rejected"
-    recorded_value = verdict.value if verdict.ok else _summary(raw)
-    if _status(store, onboarding.id, item.key) == "verified":
+    settled = _status(store, onboarding.id, item.key) == "verified"
+    verdict = validate(item, _as_submission(item.key, raw), account) if not settled else None
+    if verdict is None:
         # The item is already settled: keep the later submission for the record, change nothing.
-        store.conn.execute(
-            f"""INSERT INTO {SCHEMA}.submissions
-                    (onboarding_id, item_key, submission_id, submitted_at, value, verdict, reason, recorded_at)
-                VALUES (%s, %s, %s, %s, %s, 'ignored', 'the item was already verified', %s)
-                ON CONFLICT (onboarding_id, submission_id) DO NOTHING""",
-            (onboarding.id, item.key, submission_id, submitted_at, Jsonb(_summary(raw)), now),
-        )
-        return
+        outcome, reason, recorded_value = "ignored", "the item was already verified", _summary(raw)
+    elif verdict.ok:
+        outcome, reason, recorded_value = "verified", None, verdict.value
+    else:
+        outcome, reason, recorded_value = "rejected", verdict.reason, _summary(raw)
     with store.transaction() as cur:
         cur.execute(
             f"""INSERT INTO {SCHEMA}.submissions
                     (onboarding_id, item_key, submission_id, submitted_at, value, verdict, reason, recorded_at)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (onboarding_id, submission_id) DO NOTHING""",
-            (onboarding.id, item.key, submission_id, submitted_at, Jsonb(recorded_value), outcome, verdict.reason, now),
+            (onboarding.id, item.key, submission_id, submitted_at, Jsonb(recorded_value), outcome, reason, now),
         )
+        if verdict is None:
+            return
         if cur.rowcount == 0:
             return  # judged by an earlier poke
         if verdict.ok:

@@ -106,14 +106,12 @@ class CrmClient:
         seen_at_boundary: set[str] = set()
         query_since = since
         after: str | None = None
-        returned_in_query = 0
         while True:
             page = self._search(query_since, after)
             results = page["results"]
             fresh = [r for r in results if not (isinstance(r, dict) and str(r.get("id")) in seen_at_boundary)]
             if fresh:
                 yield fresh
-            returned_in_query += len(results)
             next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not next_after or not results:
                 return
@@ -130,6 +128,6 @@ class CrmClient:
                 seen_at_boundary = {
                     str(r.get("id")) for r in results if isinstance(r, dict) and record_modified_at(r) == newest
                 }
-                query_since, after, returned_in_query = newest, None, 0
+                query_since, after = newest, None
                 continue
             after = str(next_after)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -815,14 +814,6 @@ def commit_batch(store: Store, config: OnboardingConfig, batch_id: str, clock: C
 def open_quarantine(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     """Orders waiting on a person, newest first."""
     return store.query(f"SELECT * FROM {SCHEMA}.open_quarantine LIMIT %s", (limit,))
-
-
-def group_reasons(rows: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for row in rows:
-        for reason in row["reasons"]:
-            counts[reason["field"]] += 1
-    return dict(counts)
 
 
 # --------------------------------------------------------------------------- starting the tier runs

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from include.onboarding.config import OnboardingConfig, OrderFacts, Stage, TierConfig
 from include.onboarding.owners import Assignment, stage_owner
 from include.onboarding.store import SCHEMA, Event, Store
@@ -307,7 +305,3 @@ def set_blocked(store: Store, key: str, reason: str | None, now: datetime) -> No
             f"UPDATE {SCHEMA}.onboardings SET blocked_reason = %s, updated_at = %s WHERE onboarding_key = %s",
             (reason, now, key),
         )
-
-
-def jsonb(value: Any) -> Jsonb:
-    return Jsonb(value)
