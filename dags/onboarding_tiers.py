@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, PokeReturnValue, TriggerRule, get_current_context, get_parsing_context, task
 
+from include.onboarding.callbacks import on_task_failure
 from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, load_config
 
 CONFIG = load_config()  # local YAML only
@@ -33,7 +34,7 @@ def _key() -> str:
 def _doc(tier: TierConfig, config: OnboardingConfig) -> str:
     stages = "\n".join(
         f"| {s.key.value} | {s.owner_role} (`{config.settings.holder(s.owner_role, tier.regions[0])}` in"
-        f" {tier.regions[0]}) | {s.sla_business_days:g} business days"
+        f" {tier.regions[0]}) | {s.describe_sla()}"
         f"{' (paused while waiting on the customer)' if s.clock_pauses_on_customer else ''} |"
         for s in tier.stages
     )
@@ -96,7 +97,14 @@ def build(tier: TierConfig) -> DAG:
         catchup=False,
         max_active_runs=RUNS.max_active_runs,
         max_active_tasks=RUNS.max_active_runs * 4,
-        default_args={"owner": "onboarding-ops", "retries": 3, "retry_delay": RETRY_DELAY},
+        default_args={
+            "owner": "onboarding-ops",
+            "retries": 3,
+            "retry_delay": RETRY_DELAY,
+            # A task that fails for good (a sensor timing out on the customer, a step the API
+            # refused, a gate that cannot open) escalates to the owner of the account's stage.
+            "on_failure_callback": on_task_failure,
+        },
         params={
             "onboarding_key": Param(type="string", description="the onboarding to carry, e.g. hubspot-18000000001")
         },

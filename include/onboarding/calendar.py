@@ -1,19 +1,26 @@
-"""Business time: working days on a region's public-holiday calendar.
+"""Business time: working days and hours on a region's public-holiday calendar.
 
-Activation targets and stage SLAs are promised in business days, so a weekend or
-a bank holiday never counts against the team.  Calendars come from the
-``holidays`` package; arithmetic is numpy's vectorised business-day functions,
-so the same code serves one account or fifty thousand.
+Activation targets and stage SLAs are promised in business time, so a weekend,
+a bank holiday or the night never counts against the team.  Calendars come from
+the ``holidays`` package; arithmetic is numpy's vectorised business-day
+functions, so the same code serves one account or fifty thousand.
+
+:class:`WorkingTime` measures SLA clocks: working seconds between two instants
+inside the region's business hours (local wall-clock time, so daylight saving
+changes nothing), and the instant a given amount of working time runs out.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
 from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 
-from include.onboarding.config import Region
+from include.onboarding.config import BusinessHours, Region
 
 
 class BusinessCalendar:
@@ -26,7 +33,8 @@ class BusinessCalendar:
         self.subdivision = subdivision
         days = holidays.country_holidays(country, subdiv=subdivision, years=range(first_year, last_year + 1))
         self.holidays: np.ndarray = np.array(sorted(days.keys()), dtype="datetime64[D]")
-        self._calendar = np.busdaycalendar(weekmask="1111100", holidays=self.holidays)
+        self.busdaycal = np.busdaycalendar(weekmask="1111100", holidays=self.holidays)
+        self._calendar = self.busdaycal
 
     def is_business_day(self, day: date) -> bool:
         return bool(np.is_busday(np.datetime64(day, "D"), busdaycal=self._calendar))
@@ -52,3 +60,102 @@ def calendar_for(country: str, subdivision: str | None = None) -> BusinessCalend
 
 def region_calendar(region: Region) -> BusinessCalendar:
     return calendar_for(region.country, region.subdivision)
+
+
+_DAY = np.timedelta64(1, "D")
+
+
+class WorkingTime:
+    """Working seconds on one region's business days between its business hours.
+
+    Every method takes and returns arrays, one element per account: the
+    escalation pass measures fifty thousand SLA clocks in one call.
+    Instants are timezone-aware (any zone); results are UTC.
+    """
+
+    def __init__(self, calendar: BusinessCalendar, tz: str, hours: BusinessHours):
+        self.calendar = calendar
+        self.tz = tz
+        self.open = hours.start_seconds
+        self.close = hours.end_seconds
+        self.day_seconds = hours.day_seconds
+
+    def _local(self, instants: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(local date as datetime64[D], seconds since local midnight) of each instant."""
+        local = pd.DatetimeIndex(pd.to_datetime(instants, utc=True)).tz_convert(self.tz).tz_localize(None)
+        wall = local.to_numpy(dtype="datetime64[s]")
+        days = wall.astype("datetime64[D]")
+        return days, (wall - days.astype("datetime64[s]")).astype(np.int64).astype(np.float64)
+
+    def _is_busday(self, days: np.ndarray) -> np.ndarray:
+        return np.is_busday(days, busdaycal=self.calendar.busdaycal)
+
+    def elapsed(self, start: Any, end: Any) -> np.ndarray:
+        """Working seconds in ``[start, end]`` (zero where ``end`` is not after ``start``)."""
+        d0, s0 = self._local(start)
+        d1, s1 = self._local(end)
+        c0 = np.clip(s0, self.open, self.close)
+        c1 = np.clip(s1, self.open, self.close)
+        b0 = self._is_busday(d0)
+        b1 = self._is_busday(d1)
+        same_day = np.where(b0, np.maximum(c1 - c0, 0.0), 0.0)
+        between = np.where(
+            d1 > d0 + _DAY,
+            np.busday_count(np.minimum(d0 + _DAY, d1), np.maximum(d1, d0 + _DAY), busdaycal=self.calendar.busdaycal),
+            0,
+        )
+        spanning = np.where(b0, self.close - c0, 0.0) + np.where(b1, c1 - self.open, 0.0) + between * self.day_seconds
+        return np.where(d1 > d0, spanning, np.where(d1 == d0, same_day, 0.0))
+
+    def add(self, start: Any, seconds: Any) -> pd.DatetimeIndex:
+        """The instant at which ``seconds`` of working time after ``start`` have passed (UTC)."""
+        d0, s0 = self._local(start)
+        need = np.maximum(np.asarray(seconds, dtype=np.float64), 0.0)
+        c0 = np.clip(s0, self.open, self.close)
+        first = np.where(self._is_busday(d0), self.close - c0, 0.0)
+        within_first = need <= first
+        rest = need - first
+        later_days = np.maximum(np.ceil(rest / self.day_seconds), 1).astype(np.int64)
+        day = np.busday_offset(d0 + _DAY, later_days - 1, roll="forward", busdaycal=self.calendar.busdaycal)
+        tod = self.open + rest - (later_days - 1) * self.day_seconds
+        local = np.where(
+            within_first,
+            d0.astype("datetime64[s]") + (c0 + need).astype("timedelta64[s]"),
+            day.astype("datetime64[s]") + tod.astype("timedelta64[s]"),
+        )
+        # Zero working time is the start itself, even outside business hours.
+        utc = pd.DatetimeIndex(local).tz_localize(self.tz, ambiguous="NaT", nonexistent="shift_forward")
+        utc = utc.tz_convert("UTC")
+        exact = pd.DatetimeIndex(pd.to_datetime(start, utc=True)).tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        computed = utc.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        result = pd.DatetimeIndex(np.where(need == 0, exact, computed)).tz_localize("UTC")
+        return cast(pd.DatetimeIndex, result)
+
+    def business_days_until(self, start: Sequence[date] | np.ndarray, end: Sequence[date] | np.ndarray) -> np.ndarray:
+        """Business days in ``[start, end)``."""
+        return np.busday_count(
+            np.asarray(start, dtype="datetime64[D]"),
+            np.asarray(end, dtype="datetime64[D]"),
+            busdaycal=self.calendar.busdaycal,
+        )
+
+    def local_dates(self, instants: Any) -> np.ndarray:
+        return self._local(instants)[0]
+
+    # -- one instant at a time (callbacks, messages) -------------------------------------
+
+    def elapsed_one(self, start: datetime, end: datetime) -> float:
+        return float(self.elapsed([start], [end])[0])
+
+    def add_one(self, start: datetime, seconds: float) -> datetime:
+        value = self.add([start], [seconds])[0]
+        return value.to_pydatetime().astimezone(timezone.utc)
+
+
+def region_working_time(region: Region) -> WorkingTime:
+    return _working_time(region.country, region.subdivision, region.timezone, region.business_hours)
+
+
+@lru_cache(maxsize=64)
+def _working_time(country: str, subdivision: str | None, tz: str, hours: BusinessHours) -> WorkingTime:
+    return WorkingTime(calendar_for(country, subdivision), tz, hours)

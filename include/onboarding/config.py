@@ -67,11 +67,40 @@ class IntakeSettings(Model):
         return value
 
 
+class BusinessHours(Model):
+    """The working day in a region's local time; business-hour SLAs count only these hours."""
+
+    start: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    end: str = Field(default="17:00", pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHours:
+        if self.end_seconds <= self.start_seconds:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+    @property
+    def start_seconds(self) -> int:
+        hours, minutes = self.start.split(":")
+        return int(hours) * 3600 + int(minutes) * 60
+
+    @property
+    def end_seconds(self) -> int:
+        hours, minutes = self.end.split(":")
+        return min(int(hours) * 3600 + int(minutes) * 60, 86400)
+
+    @property
+    def day_seconds(self) -> int:
+        """Length of one business day: one business day of SLA is this many working seconds."""
+        return self.end_seconds - self.start_seconds
+
+
 class Region(Model):
     country: str = Field(min_length=2, max_length=3)
     """ISO country code of the holiday calendar (``holidays`` package)."""
     subdivision: str | None = None
     timezone: str
+    business_hours: BusinessHours = BusinessHours()
 
     @field_validator("timezone")
     @classmethod
@@ -121,11 +150,27 @@ class RunSettings(Model):
     """Jira project key for implementation tickets."""
     max_attempts: int = Field(default=6, ge=1, le=20)
     max_retry_after_seconds: float = Field(default=120, gt=0)
+    target_warning_business_days: int = Field(default=3, ge=0, le=60)
+    """The run's deadline alert warns the named owner this many business days before the activation target."""
+
+
+class EscalationSettings(Model):
+    """The escalation pass over every open onboarding, and how its notices reach people."""
+
+    schedule: str = "*/15 * * * *"
+    """Cron schedule of ``onboarding_escalations`` (``ONBOARDING_ESCALATION_SCHEDULE`` overrides)."""
+    max_deliveries_per_pass: int = Field(default=500, ge=1)
+    """Slack posts per pass; the rest wait (as pending) for the next pass, oldest first."""
+    slack_rate_limit_retries: int = Field(default=3, ge=0, le=10)
+    """Retries of a Slack post answered 429, each after the Retry-After Slack sent."""
+    airflow_base_url: str | None = None
+    """Base URL of the Airflow UI for run links (default: Airflow's ``[api] base_url``)."""
 
 
 class Settings(Model):
     intake: IntakeSettings = IntakeSettings()
     runs: RunSettings = RunSettings()
+    escalations: EscalationSettings = EscalationSettings()
     regions: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], Region]
     people: list[Person]
     roles: dict[Key, dict[str, str]]
@@ -294,9 +339,30 @@ class SetupStep(Model):
 class StageConfig(Model):
     key: Stage
     owner_role: Key
-    sla_business_days: float = Field(gt=0)
+    sla_business_days: float | None = Field(default=None, gt=0)
+    """Stage SLA in business days of the region's working hours (give this or ``sla_business_hours``)."""
+    sla_business_hours: float | None = Field(default=None, gt=0)
     clock_pauses_on_customer: bool = False
-    """Stop the stage SLA clock while the account waits on the customer."""
+    """Stop the stage SLA clock while the account waits on the customer (the checklist is out with them)."""
+
+    @model_validator(mode="after")
+    def _one_sla(self) -> StageConfig:
+        if (self.sla_business_days is None) == (self.sla_business_hours is None):
+            raise ValueError("give exactly one of sla_business_days and sla_business_hours")
+        if self.clock_pauses_on_customer and self.key is not Stage.COLLECT_INPUTS:
+            raise ValueError("clock_pauses_on_customer only applies to collect_inputs (the customer's turn)")
+        return self
+
+    def sla_seconds(self, hours: BusinessHours) -> float:
+        """The SLA as working seconds in a region with these business hours."""
+        if self.sla_business_hours is not None:
+            return self.sla_business_hours * 3600
+        return float(self.sla_business_days or 0) * hours.day_seconds
+
+    def describe_sla(self) -> str:
+        if self.sla_business_hours is not None:
+            return f"{self.sla_business_hours:g} business hours"
+        return f"{self.sla_business_days:g} business days"
 
 
 class LadderRung(Model):
@@ -313,6 +379,9 @@ class TierConfig(Model):
     regions: list[str] = Field(min_length=1)
     segments: list[str] = Field(min_length=1)
     activation_target_business_days: int = Field(ge=1, le=365)
+    run_window_days: int | None = Field(default=None, ge=1, le=730)
+    """Calendar days a run may take before its deadline alert calls it overrun
+    (default: the activation target in calendar days, doubled)."""
     onboarding_owner_role: Key
     handoff_to_role: Key
     """Who owns the account once it is live (CSM, support, partner manager)."""
@@ -360,6 +429,13 @@ class TierConfig(Model):
 
     def stage(self, stage: Stage) -> StageConfig | None:
         return next((s for s in self.stages if s.key is stage), None)
+
+    @property
+    def overrun_after_days(self) -> int:
+        """Calendar days after the run was queued when its overrun deadline fires."""
+        if self.run_window_days is not None:
+            return self.run_window_days
+        return -(-self.activation_target_business_days * 7 // 5) * 2
 
     def checklist_for(self, order: OrderFacts) -> list[ChecklistItem]:
         return [i for i in self.checklist if i.when is None or i.when.matches(order)]

@@ -1,0 +1,108 @@
+"""Airflow callbacks that turn failures and missed deadlines into escalations.
+
+* :func:`on_task_failure` is every tier task's ``on_failure_callback``: a
+  checklist sensor that timed out on the customer, a setup step the API
+  refused, a readiness gate that could not open, a provisioning failure.  It
+  escalates to the owner of the stage with the cause and tries to post the
+  notice at once; if Slack is down the escalation pass posts it later.
+* :func:`on_deadline_missed` is the callback of the runs' Deadline Alerts
+  (activation target approaching, run window overrun).
+
+A callback never raises: losing the escalation must not hide the failure
+itself, and an error here is logged with the account key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_WHAT = {
+    "wait_for_input": "the customer's input",
+    "wait_for_approvals": "the internal approvals",
+    "wait_for_provisioning": "provisioning of the tenant",
+    "readiness_gate": "the readiness gate",
+}
+
+
+def failure_cause(task_id: str, map_key: str | None, exception: BaseException | None) -> str:
+    """One sentence a stage owner can act on."""
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    text = str(exception) if exception is not None else "no error was reported"
+    if isinstance(exception, AirflowSensorTimeout):
+        what = _WHAT.get(task_id, task_id)
+        if task_id == "wait_for_input" and map_key:
+            what = f"the customer's input {map_key!r}"
+        return f"gave up waiting for {what}: {text}"
+    if task_id.startswith("setup_"):
+        return f"setup step {task_id.removeprefix('setup_')!r} failed: {text}"
+    if task_id == "readiness_gate":
+        return f"setup stays blocked: {text}"
+    return f"{task_id} failed: {text}"
+
+
+def on_task_failure(context: Any) -> None:
+    """``on_failure_callback`` of the tier DAGs' tasks."""
+    key = None
+    try:
+        from include.onboarding import escalations, notify, runtime
+
+        dag_run = context["dag_run"]
+        key = (dag_run.conf or {}).get("onboarding_key")
+        if not key:
+            return
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        map_key = getattr(ti, "rendered_map_index", None) or (str(map_index) if map_index >= 0 else None)
+        cause = failure_cause(ti.task_id, map_key, context.get("exception"))
+        store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
+        ids = escalations.account_escalation(
+            store,
+            cfg,
+            key,
+            kind="failure",
+            reason=cause,
+            dedupe_key=f"failure:{key}:{ti.task_id}:{map_index}:{ti.try_number}",
+            now=now,
+            extra={"task": ti.task_id + (f"[{map_key}]" if map_key else ""), "try_number": ti.try_number},
+        )
+        if ids:
+            notify.deliver(store, cfg, now, only=ids)
+    except Exception:
+        log.exception("could not escalate the failure of onboarding %s; the task failure stands", key)
+
+
+def on_deadline_missed(**kwargs: Any) -> None:
+    """Deadline Alert callback: the run is near its activation target, or has overrun its window."""
+    key = None
+    try:
+        from include.onboarding import escalations, notify, runtime
+
+        context = kwargs.get("context") or {}
+        dag_run = context.get("dag_run") or {}
+        conf = (dag_run.get("conf") if isinstance(dag_run, dict) else getattr(dag_run, "conf", None)) or {}
+        key = conf.get("onboarding_key")
+        which = str(kwargs.get("which") or "deadline")
+        if not key:
+            log.warning("deadline %s missed on a run without an onboarding key: %s", which, dag_run)
+            return
+        store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
+        reason = str(kwargs.get("reason") or f"deadline {which} passed")
+        ids = escalations.account_escalation(
+            store,
+            cfg,
+            key,
+            kind="deadline",
+            reason=reason,
+            dedupe_key=f"deadline:{key}:{which}",
+            now=now,
+            notify="named_owner",
+            extra={"deadline": which},
+        )
+        if ids:
+            notify.deliver(store, cfg, now, only=ids)
+    except Exception:
+        log.exception("could not escalate a missed deadline of onboarding %s", key)

@@ -1,0 +1,688 @@
+"""Escalations: stalled, failing and unowned accounts routed to a named person.
+
+One pass (:func:`run_pass`, the ``onboarding_escalations`` DAG) looks at every
+open onboarding at once: a handful of indexed queries and vectorised business
+time, never a query per account.  It
+
+* raises an SLA breach when a stage's business-time clock passes a rung of the
+  tier's escalation ladder (stage owner at 100 %, their manager at 150 %, ...),
+  each rung once per stage;
+* forecasts slips: when the business time the remaining stages need exceeds
+  the business time left before the activation target, the named owner hears
+  "at risk" while there is still time to act;
+* catches accounts whose stage owner is not (or no longer) a known person, and
+  tells the ops lead;
+* reports orders waiting in quarantine to the ops lead;
+* resolves escalations whose stage moved on (or whose cause went away),
+  keeping breach, escalation and resolution times so escalation lag is known.
+
+Failure callbacks and deadline alerts raise escalations through the same
+:func:`raise_escalations`.  Every escalation raised and resolved is an event in
+the audit trail; delivery is :mod:`include.onboarding.notify`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from psycopg.types.json import Jsonb
+
+from include.onboarding.calendar import WorkingTime, region_working_time
+from include.onboarding.config import OnboardingConfig, Settings, Stage
+from include.onboarding.store import SCHEMA, Store
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:escalations"
+
+KINDS = ("sla_breach", "at_risk", "unowned", "failure", "deadline", "quarantine")
+
+
+@dataclass(frozen=True)
+class NewEscalation:
+    """An escalation to raise.  The dedupe key makes raising it twice a no-op."""
+
+    subject: str
+    kind: str
+    notify_email: str
+    reason: str
+    dedupe_key: str
+    onboarding_id: int | None = None
+    stage: str | None = None
+    stage_owner: str | None = None
+    level: int = 1
+    notify_role: str | None = None
+    breach_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+_COLUMNS = (
+    "onboarding_id",
+    "subject",
+    "stage",
+    "stage_owner",
+    "kind",
+    "level",
+    "notify_email",
+    "notify_role",
+    "reason",
+    "breach_at",
+    "details",
+    "dedupe_key",
+)
+
+
+def raise_escalations(store: Store, escalations: Sequence[NewEscalation], now: datetime) -> list[int]:
+    """Insert escalations not raised before and log ``escalation.raised`` for each; return the new ids."""
+    if not escalations:
+        return []
+    with store.transaction() as cur:
+        cur.execute(
+            """CREATE TEMP TABLE IF NOT EXISTS new_escalations (
+                   onboarding_id bigint, subject text, stage text, stage_owner text, kind text, level integer,
+                   notify_email text, notify_role text, reason text, breach_at timestamptz, details jsonb,
+                   dedupe_key text) ON COMMIT DELETE ROWS"""
+        )
+        with cur.copy(f"COPY new_escalations ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for e in escalations:
+                copy.write_row(
+                    (
+                        e.onboarding_id,
+                        e.subject,
+                        e.stage,
+                        e.stage_owner,
+                        e.kind,
+                        e.level,
+                        e.notify_email,
+                        e.notify_role,
+                        e.reason,
+                        e.breach_at,
+                        Jsonb(e.details),
+                        e.dedupe_key,
+                    )
+                )
+        cur.execute(
+            f"""WITH raised AS (
+                    INSERT INTO {SCHEMA}.escalations AS e
+                        (onboarding_id, subject, stage, kind, level, notify_email, notify_role, reason,
+                         breach_at, raised_at, details, dedupe_key)
+                    SELECT DISTINCT ON (dedupe_key) onboarding_id, subject, stage, kind, level, notify_email,
+                           notify_role, reason, breach_at, %(now)s, details, dedupe_key
+                    FROM new_escalations ORDER BY dedupe_key
+                    ON CONFLICT (dedupe_key) DO NOTHING
+                    RETURNING e.id, e.onboarding_id, e.subject, e.stage, e.kind, e.level, e.notify_email,
+                              e.reason, e.breach_at, e.dedupe_key
+                ), logged AS (
+                    INSERT INTO {SCHEMA}.events
+                        (occurred_at, onboarding_id, subject, event_type, stage, stage_owner, actor, details,
+                         dedupe_key)
+                    SELECT %(now)s, r.onboarding_id, r.subject, 'escalation.raised', r.stage, n.stage_owner,
+                           %(actor)s,
+                           jsonb_build_object('escalation_id', r.id, 'kind', r.kind, 'level', r.level,
+                                              'notify', r.notify_email, 'reason', r.reason,
+                                              'breach_at', r.breach_at),
+                           'escalation.raised:' || r.dedupe_key
+                    FROM raised r JOIN new_escalations n USING (dedupe_key)
+                    ON CONFLICT (dedupe_key) DO NOTHING
+                )
+                SELECT id FROM raised ORDER BY id""",
+            {"now": now, "actor": ACTOR},
+        )
+        ids = [int(r["id"]) for r in cur.fetchall()]
+        cur.execute("DELETE FROM new_escalations")
+    return ids
+
+
+# --------------------------------------------------------------------------- who hears it
+
+
+def recipient(settings: Settings, notify: str, stage_owner: str | None, region: str) -> tuple[str, str]:
+    """(email, role) a ladder rung reaches.  Anyone unknown falls through to the ops lead."""
+    people = settings.people_by_email
+    if notify == "stage_owner" and stage_owner in people:
+        return str(stage_owner), "stage owner"
+    if notify == "manager":
+        manager = people[stage_owner].manager if stage_owner in people else None
+        if manager:
+            return manager, f"manager of {stage_owner}"
+    if notify.startswith("role:"):
+        holder = settings.holder(notify.removeprefix("role:"), region)
+        if holder:
+            return holder, notify.removeprefix("role:")
+    return settings.ops_lead, "ops lead"
+
+
+def run_url(settings: Settings, tier: str, run_id: str | None) -> str:
+    """Link to the account's run in the Airflow UI (the DAG's runs when it has none yet)."""
+    base = settings.escalations.airflow_base_url
+    if not base:
+        from airflow.configuration import conf
+
+        base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
+    base = base.rstrip("/")
+    if run_id:
+        from urllib.parse import quote
+
+        return f"{base}/dags/onboarding_{tier}/runs/{quote(run_id, safe='')}"
+    return f"{base}/dags/onboarding_{tier}"
+
+
+# --------------------------------------------------------------------------- the pass
+
+
+@dataclass
+class PassSummary:
+    open_onboardings: int = 0
+    breached: int = 0
+    """Open onboardings whose current stage is past its SLA."""
+    at_risk: int = 0
+    unowned: int = 0
+    quarantined_open: int = 0
+    raised: dict[str, int] = field(default_factory=dict)
+    resolved: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "open_onboardings": self.open_onboardings,
+            "breached": self.breached,
+            "at_risk": self.at_risk,
+            "unowned": self.unowned,
+            "quarantined_open": self.quarantined_open,
+            "raised": dict(self.raised),
+            "resolved": self.resolved,
+        }
+
+
+_OPEN_SQL = f"""
+SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage, o.stage_entered_at,
+       o.stage_owner_email, o.owner_email, o.activation_target, o.run_id, o.blocked_reason,
+       p.paused_at, p.resumed_at
+FROM {SCHEMA}.onboardings o
+LEFT JOIN LATERAL (
+    -- The customer's turn: from the checklist request until the last critical input was verified.
+    SELECT min(c.requested_at) AS paused_at,
+           CASE WHEN bool_and(c.status IN ('verified', 'waived')) FILTER (WHERE c.critical) IS NOT FALSE
+                THEN coalesce(max(c.verified_at) FILTER (WHERE c.critical), min(c.requested_at)) END AS resumed_at
+    FROM {SCHEMA}.checklist_items c
+    WHERE c.onboarding_id = o.id AND o.stage = 'collect_inputs'
+) p ON true
+WHERE o.status = 'open'
+"""
+
+
+def load_open(store: Store, key: str | None = None) -> pd.DataFrame:
+    """Every open onboarding (or the one with ``key``) with what its SLA clock needs, in one query."""
+    with store.conn.cursor() as cur:
+        if key is None:
+            cur.execute(_OPEN_SQL.encode())
+        else:
+            cur.execute((_OPEN_SQL + " AND o.onboarding_key = %s").encode(), (key,))
+        names = [d.name for d in cur.description or ()]
+        frame = pd.DataFrame.from_records(cur.fetchall(), columns=names)
+    for column in ("stage_entered_at", "paused_at", "resumed_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return cast(pd.DataFrame, frame)
+
+
+@dataclass(frozen=True)
+class _StagePlan:
+    """Per (tier, region, stage): SLA, pausing, and the work the later stages still need."""
+
+    sla_seconds: float
+    pauses: bool
+    later_seconds: float
+    sla_text: str
+
+
+def _stage_plans(config: OnboardingConfig) -> dict[tuple[str, str, str], _StagePlan]:
+    plans: dict[tuple[str, str, str], _StagePlan] = {}
+    for tier in config.tiers.values():
+        for region in tier.regions:
+            hours = config.settings.regions[region].business_hours
+            seconds = [s.sla_seconds(hours) for s in tier.stages]
+            for i, stage in enumerate(tier.stages):
+                plans[(tier.tier, region, stage.key.value)] = _StagePlan(
+                    seconds[i], stage.clock_pauses_on_customer, float(sum(seconds[i + 1 :])), stage.describe_sla()
+                )
+    return plans
+
+
+def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.DataFrame:
+    """Add each account's SLA clock and forecast to ``frame`` (vectorised per region).
+
+    Columns added: ``sla_seconds``, ``elapsed_seconds`` (business time in the
+    stage, customer pauses taken out), ``sla_percent``, ``needed_seconds``
+    (business time the rest of the path needs), ``left_seconds`` (business time
+    until the end of the target day), ``day_seconds``, ``business_days_to_target``.
+    """
+    plans = _stage_plans(config)
+    frame = frame.copy()
+    keys = list(zip(frame["tier"], frame["region"], frame["stage"], strict=True))
+    known = np.array([k in plans for k in keys], dtype=bool)
+    frame["planned"] = known
+    frame["sla_seconds"] = [plans[k].sla_seconds if k in plans else np.nan for k in keys]
+    frame["later_seconds"] = [plans[k].later_seconds if k in plans else np.nan for k in keys]
+    frame["pauses"] = [plans[k].pauses if k in plans else False for k in keys]
+    frame["sla_text"] = [plans[k].sla_text if k in plans else "" for k in keys]
+    for column in ("elapsed_seconds", "paused_seconds", "left_seconds", "day_seconds", "business_days_to_target"):
+        frame[column] = np.nan
+    now_ts = pd.Timestamp(now).tz_convert("UTC")
+    for region_key, index in frame.groupby("region").groups.items():
+        region = config.settings.regions.get(str(region_key))
+        if region is None:
+            continue
+        wt = region_working_time(region)
+        part = frame.loc[index]
+        n = len(part)
+        nows = pd.DatetimeIndex([now_ts] * n)
+        entered = pd.DatetimeIndex(part["stage_entered_at"])
+        elapsed = wt.elapsed(entered, nows)
+        # Customer pause inside the stage: [max(paused, entered), resumed or now].
+        has_pause = part["pauses"].to_numpy(dtype=bool) & part["paused_at"].notna().to_numpy()
+        p0 = pd.DatetimeIndex(part["paused_at"].where(has_pause, entered))
+        p0 = _utc(np.maximum(_ns(p0), _ns(entered)))
+        p1 = pd.DatetimeIndex(part["resumed_at"].where(part["resumed_at"].notna(), now_ts).where(has_pause, entered))
+        paused = np.where(has_pause, wt.elapsed(p0, p1), 0.0)
+        frame.loc[index, "elapsed_seconds"] = np.maximum(elapsed - paused, 0.0)
+        frame.loc[index, "paused_seconds"] = paused
+        target_end = _target_end(wt, part["activation_target"])
+        frame.loc[index, "left_seconds"] = wt.elapsed(nows, target_end)
+        frame.loc[index, "day_seconds"] = float(wt.day_seconds)
+        today = wt.local_dates(nows)
+        targets = np.asarray(part["activation_target"].to_numpy(), dtype="datetime64[D]")
+        days = wt.business_days_until(today, targets + np.timedelta64(1, "D"))
+        frame.loc[index, "business_days_to_target"] = np.where(
+            targets >= today, days, -wt.business_days_until(targets + np.timedelta64(1, "D"), today + 1)
+        )
+    frame["sla_percent"] = frame["elapsed_seconds"] / frame["sla_seconds"] * 100.0
+    frame["needed_seconds"] = np.maximum(frame["sla_seconds"] - frame["elapsed_seconds"], 0.0) + frame["later_seconds"]
+    return frame
+
+
+def _ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """UTC instants as naive datetime64[ns] (one unit, whatever resolution pandas chose)."""
+    return index.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+def _utc(values: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(values.astype("datetime64[ns]")).tz_localize("UTC")
+
+
+def _target_end(wt: WorkingTime, targets: pd.Series) -> pd.DatetimeIndex:
+    """The close of business on each activation target day, in UTC."""
+    days = np.asarray(targets.to_numpy(), dtype="datetime64[D]").astype("datetime64[s]")
+    local = days + np.timedelta64(int(wt.close), "s")
+    utc = pd.DatetimeIndex(local).tz_localize(wt.tz, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC")
+    return cast(pd.DatetimeIndex, utc)
+
+
+def _breach_times(frame: pd.DataFrame, config: OnboardingConfig, percent: float) -> pd.Series:
+    """When each account's stage clock reached ``percent`` of its SLA (pauses accounted for)."""
+    out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    for region_key, index in frame.groupby("region").groups.items():
+        region = config.settings.regions.get(str(region_key))
+        if region is None:
+            continue
+        wt = region_working_time(region)
+        part = frame.loc[index]
+        need = part["sla_seconds"].to_numpy() * percent / 100.0
+        entered = pd.DatetimeIndex(part["stage_entered_at"])
+        straight = wt.add(entered, need)
+        has_pause = part["pauses"].to_numpy(dtype=bool) & part["paused_at"].notna().to_numpy()
+        if has_pause.any():
+            p0 = pd.DatetimeIndex(part["paused_at"].where(has_pause, entered))
+            p0 = _utc(np.maximum(_ns(p0), _ns(entered)))
+            before = wt.elapsed(entered, p0)
+            resumed = pd.DatetimeIndex(part["resumed_at"].where(part["resumed_at"].notna(), part["stage_entered_at"]))
+            after = wt.add(resumed, np.maximum(need - before, 0.0))
+            use_after = has_pause & (need > before) & part["resumed_at"].notna().to_numpy()
+            values = np.where(use_after, _ns(after), _ns(straight))
+        else:
+            values = _ns(straight)
+        out.loc[index] = _utc(values).round("us")
+    return cast("pd.Series[Any]", out)
+
+
+def _missing_items(store: Store, ids: list[int]) -> dict[int, list[str]]:
+    if not ids:
+        return {}
+    rows = store.query(
+        f"""SELECT onboarding_id, label, status, rejection_reason FROM {SCHEMA}.checklist_items
+            WHERE onboarding_id = ANY(%s) AND critical AND status NOT IN ('verified', 'waived')
+            ORDER BY onboarding_id, id""",
+        (ids,),
+    )
+    out: dict[int, list[str]] = {}
+    for r in rows:
+        text = f"{r['label']} ({r['status']}" + (f": {r['rejection_reason']})" if r["rejection_reason"] else ")")
+        out.setdefault(int(r["onboarding_id"]), []).append(text)
+    return out
+
+
+def _blocking(row: Any, missing: dict[int, list[str]]) -> str:
+    if row.blocked_reason:
+        return str(row.blocked_reason)
+    items = missing.get(int(row.id))
+    if items:
+        return "waiting on the customer for " + "; ".join(items)
+    return f"the {row.stage} stage has not finished"
+
+
+def _days(seconds: float, day_seconds: float) -> float:
+    return round(float(seconds) / float(day_seconds), 2) if day_seconds else 0.0
+
+
+def _account_details(row: Any, config: OnboardingConfig, blocking: str) -> dict[str, Any]:
+    settings = config.settings
+    owner = settings.people_by_email.get(row.stage_owner_email)
+    tier = config.tiers.get(row.tier)
+    return {
+        "onboarding_key": row.onboarding_key,
+        "account": row.account_name,
+        "tier": tier.display_name if tier else row.tier,
+        "region": row.region,
+        "stage": row.stage,
+        "stage_owner": row.stage_owner_email,
+        "stage_owner_name": owner.name if owner else None,
+        "sla": row.sla_text,
+        "elapsed_business_days": _days(row.elapsed_seconds, row.day_seconds),
+        "sla_percent": round(float(row.sla_percent), 1) if pd.notna(row.sla_percent) else None,
+        "activation_target": row.activation_target.isoformat(),
+        "business_days_to_target": int(row.business_days_to_target),
+        "needed_business_days": _days(row.needed_seconds, row.day_seconds),
+        "blocking": blocking,
+        "run_url": run_url(settings, row.tier, row.run_id),
+    }
+
+
+def find(store: Store, config: OnboardingConfig, now: datetime) -> tuple[list[NewEscalation], PassSummary]:
+    """What the pass would raise now (before dedupe against what was raised already)."""
+    settings = config.settings
+    summary = PassSummary()
+    frame = load_open(store)
+    summary.open_onboardings = len(frame)
+    candidates: list[tuple[Any, str, int, str, str, str, datetime | None, str]] = []
+    if len(frame):
+        frame = measure(frame, config, now)
+        people = set(settings.people_by_email)
+        unowned = ~frame["stage_owner_email"].isin(people) | ~frame["planned"]
+        breached = frame["planned"] & (frame["sla_percent"] >= 100.0)
+        risky = frame["planned"] & (frame["needed_seconds"] > frame["left_seconds"])
+        summary.breached = int(breached.sum())
+        summary.at_risk = int(risky.sum())
+        summary.unowned = int(unowned.sum())
+
+        for tier in config.tiers.values():
+            in_tier = frame["tier"] == tier.tier
+            for level, rung in enumerate(tier.escalation_ladder, start=1):
+                hit = frame[in_tier & frame["planned"] & (frame["sla_percent"] >= rung.at_percent_of_sla)]
+                if hit.empty:
+                    continue
+                breach_at = _breach_times(hit, config, rung.at_percent_of_sla)
+                for row in hit.itertuples():
+                    email, role = recipient(settings, rung.notify, row.stage_owner_email, row.region)
+                    late = _days(row.elapsed_seconds - row.sla_seconds, row.day_seconds)
+                    reason = (
+                        f"{row.stage} has run {_days(row.elapsed_seconds, row.day_seconds):g} business days"
+                        f" against an SLA of {row.sla_text} ({row.sla_percent:.0f}%, {late:g} business days over);"
+                        f" ladder rung {level} at {rung.at_percent_of_sla}% notifies {rung.notify}"
+                    )
+                    candidates.append(
+                        (
+                            row,
+                            "sla_breach",
+                            level,
+                            email,
+                            role,
+                            reason,
+                            breach_at.loc[row.Index].to_pydatetime(),
+                            f"sla_breach:{row.onboarding_key}:{row.stage}:{level}",
+                        )
+                    )
+        for row in frame[risky & ~breached].itertuples():
+            email, role = recipient(settings, "stage_owner", row.owner_email, row.region)
+            need, left = _days(row.needed_seconds, row.day_seconds), _days(row.left_seconds, row.day_seconds)
+            reason = (
+                f"forecast to miss the activation target {row.activation_target.isoformat()}: the remaining stages"
+                f" need {need:g} business days, {left:g} are left"
+            )
+            candidates.append(
+                (row, "at_risk", 1, email, "named owner", reason, None, f"at_risk:{row.onboarding_key}:{row.stage}")
+            )
+        for row in frame[unowned].itertuples():
+            if row.planned:
+                reason = f"stage owner {row.stage_owner_email!r} is not in the people directory"
+            elif row.tier not in config.tiers:
+                reason = f"tier {row.tier!r} has no configuration: nobody owns stage {row.stage}"
+            else:
+                reason = f"tier {row.tier!r} names no owner for stage {row.stage} in region {row.region}"
+            candidates.append(
+                (
+                    row,
+                    "unowned",
+                    1,
+                    settings.ops_lead,
+                    "ops lead",
+                    reason,
+                    None,
+                    f"unowned:{row.onboarding_key}:{row.stage}:{row.stage_owner_email}",
+                )
+            )
+
+    escalations = _with_details(store, config, candidates)
+    quarantine = _quarantine_reports(store, settings)
+    summary.quarantined_open = len(quarantine)
+    return escalations + quarantine, summary
+
+
+def _with_details(
+    store: Store,
+    config: OnboardingConfig,
+    candidates: list[tuple[Any, str, int, str, str, str, datetime | None, str]],
+) -> list[NewEscalation]:
+    if not candidates:
+        return []
+    raised = _already_raised(store, [c[7] for c in candidates])
+    fresh = [c for c in candidates if c[7] not in raised]
+    missing = _missing_items(store, sorted({int(c[0].id) for c in fresh}))
+    out = []
+    for row, kind, level, email, role, reason, breach_at, dedupe in fresh:
+        blocking = _blocking(row, missing)
+        out.append(
+            NewEscalation(
+                subject=row.onboarding_key,
+                kind=kind,
+                notify_email=email,
+                notify_role=role,
+                reason=reason,
+                dedupe_key=dedupe,
+                onboarding_id=int(row.id),
+                stage=row.stage,
+                stage_owner=row.stage_owner_email,
+                level=level,
+                breach_at=breach_at,
+                details=_account_details(row, config, blocking) if row.planned else {"blocking": reason},
+            )
+        )
+    return out
+
+
+def _already_raised(store: Store, keys: list[str]) -> set[str]:
+    rows = store.query(f"SELECT dedupe_key FROM {SCHEMA}.escalations WHERE dedupe_key = ANY(%s)", (keys,))
+    return {r["dedupe_key"] for r in rows}
+
+
+def _quarantine_reports(store: Store, settings: Settings) -> list[NewEscalation]:
+    rows = store.query(
+        f"""SELECT q.id, q.crm_source, q.crm_deal_id, q.order_number, q.reasons, q.first_seen_at, q.seen_in_batches
+            FROM {SCHEMA}.quarantined_orders q
+            WHERE q.status = 'open' AND NOT EXISTS (
+                SELECT 1 FROM {SCHEMA}.escalations e WHERE e.dedupe_key = 'quarantine:' || q.id)
+            ORDER BY q.first_seen_at"""
+    )
+    out = []
+    for r in rows:
+        problems = "; ".join(f"{p.get('field')}: {p.get('problem')}" for p in r["reasons"] or [])
+        out.append(
+            NewEscalation(
+                subject=f"order:{r['crm_source']}-{r['crm_deal_id']}",
+                kind="quarantine",
+                notify_email=settings.ops_lead,
+                notify_role="ops lead",
+                reason=f"signed order {r['order_number'] or r['crm_deal_id']} is in quarantine: {problems}",
+                dedupe_key=f"quarantine:{r['id']}",
+                stage=Stage.INTAKE.value,
+                breach_at=r["first_seen_at"],
+                details={
+                    "account": f"order {r['order_number'] or r['crm_deal_id']}",
+                    "crm_deal_id": r["crm_deal_id"],
+                    "blocking": problems,
+                    "first_seen_at": r["first_seen_at"].isoformat(),
+                    "seen_in_batches": r["seen_in_batches"],
+                    "fix": "correct the order in the CRM; the next pickup takes it and resolves this",
+                },
+            )
+        )
+    return out
+
+
+_RESOLVE_SQL = f"""
+WITH target AS (
+    SELECT e.id,
+           CASE
+             WHEN e.kind = 'quarantine' THEN q.resolved_at
+             WHEN o.status <> 'open' THEN coalesce(o.live_at, o.updated_at)
+             WHEN e.kind = 'deadline' THEN NULL
+             WHEN e.stage IS DISTINCT FROM o.stage THEN (
+                 SELECT max(h.exited_at) FROM {SCHEMA}.stage_history h
+                 WHERE h.onboarding_id = e.onboarding_id AND h.stage = e.stage)
+             WHEN e.kind = 'unowned' AND o.stage_owner_email = ANY(%(people)s) AND o.tier = ANY(%(tiers)s)
+               THEN o.updated_at
+           END AS resolved_at,
+           CASE
+             WHEN e.kind = 'quarantine' THEN 'order ' || coalesce(q.status, 'gone') || ': '
+                                             || coalesce(q.resolution, 'no longer quarantined')
+             WHEN o.status <> 'open' THEN 'account ' || o.status
+             WHEN e.stage IS DISTINCT FROM o.stage THEN 'stage moved on to ' || o.stage
+             ELSE 'stage owner is now ' || o.stage_owner_email
+           END AS resolution,
+           (e.kind = 'quarantine' AND coalesce(q.status, 'resolved') <> 'open')
+             OR (e.kind <> 'quarantine' AND (
+                  o.status <> 'open'
+                  OR (e.kind <> 'deadline' AND e.stage IS DISTINCT FROM o.stage)
+                  OR (e.kind = 'unowned' AND o.stage_owner_email = ANY(%(people)s) AND o.tier = ANY(%(tiers)s))
+             )) AS done
+    FROM {SCHEMA}.escalations e
+    LEFT JOIN {SCHEMA}.onboardings o ON o.id = e.onboarding_id
+    LEFT JOIN {SCHEMA}.quarantined_orders q
+           ON e.kind = 'quarantine' AND q.id = substring(e.dedupe_key FROM 'quarantine:(\\d+)$')::bigint
+    WHERE e.resolved_at IS NULL
+), resolved AS (
+    UPDATE {SCHEMA}.escalations e
+    SET resolved_at = GREATEST(e.raised_at, coalesce(t.resolved_at, %(now)s)),
+        resolution = t.resolution
+    FROM target t
+    WHERE e.id = t.id AND t.done
+    RETURNING e.id, e.onboarding_id, e.subject, e.stage, e.kind, e.level, e.breach_at, e.raised_at,
+              e.resolved_at, e.resolution, e.notify_email
+), logged AS (
+    INSERT INTO {SCHEMA}.events
+        (occurred_at, onboarding_id, subject, event_type, stage, actor, details, dedupe_key)
+    SELECT r.resolved_at, r.onboarding_id, r.subject, 'escalation.resolved', r.stage, %(actor)s,
+           jsonb_build_object(
+               'escalation_id', r.id, 'kind', r.kind, 'level', r.level, 'notify', r.notify_email,
+               'resolution', r.resolution, 'breach_at', r.breach_at, 'raised_at', r.raised_at,
+               'resolved_at', r.resolved_at,
+               'breach_to_escalation_seconds', extract(epoch FROM r.raised_at - r.breach_at),
+               'escalation_to_resolution_seconds', extract(epoch FROM r.resolved_at - r.raised_at)),
+           'escalation.resolved:' || r.id
+    FROM resolved r
+    ON CONFLICT (dedupe_key) DO NOTHING
+)
+SELECT count(*) AS n FROM resolved
+"""
+
+
+def resolve(store: Store, config: OnboardingConfig, now: datetime) -> int:
+    """Resolve every open escalation whose cause went away; return how many."""
+    with store.transaction() as cur:
+        cur.execute(
+            _RESOLVE_SQL,
+            {
+                "people": sorted(config.settings.people_by_email),
+                "tiers": sorted(config.tiers),
+                "now": now,
+                "actor": ACTOR,
+            },
+        )
+        row = cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+def run_pass(store: Store, config: OnboardingConfig, now: datetime) -> PassSummary:
+    """Resolve what went away, then raise what is new.  Safe to run again at the same instant."""
+    resolved = resolve(store, config, now)
+    escalations, summary = find(store, config, now)
+    ids = raise_escalations(store, escalations, now)
+    raised_kinds = store.query(
+        f"SELECT kind, count(*) AS n FROM {SCHEMA}.escalations WHERE id = ANY(%s) GROUP BY kind", (ids,)
+    )
+    summary.raised = {r["kind"]: int(r["n"]) for r in raised_kinds}
+    summary.resolved = resolved
+    log.info("escalation pass at %s: %s", now.isoformat(), summary.as_dict())
+    return summary
+
+
+# --------------------------------------------------------------------------- failures and deadlines
+
+
+def account_escalation(
+    store: Store,
+    config: OnboardingConfig,
+    key: str,
+    kind: str,
+    reason: str,
+    dedupe_key: str,
+    now: datetime,
+    notify: str = "stage_owner",
+    extra: dict[str, Any] | None = None,
+) -> list[int]:
+    """Raise one escalation about one account (failure callbacks, deadline alerts)."""
+    frame = load_open(store, key)
+    if frame.empty:
+        log.info("onboarding %s is not open; no %s escalation", key, kind)
+        return []
+    frame = measure(frame, config, now)
+    row: Any = next(frame.itertuples())
+    settings = config.settings
+    owner = row.owner_email if notify == "named_owner" else row.stage_owner_email
+    email, role = recipient(settings, "stage_owner" if notify == "named_owner" else notify, owner, row.region)
+    missing = _missing_items(store, [int(row.id)])
+    details = _account_details(row, config, _blocking(row, missing)) if row.planned else {}
+    details.update(extra or {})
+    details.setdefault("blocking", reason)
+    return raise_escalations(
+        store,
+        [
+            NewEscalation(
+                subject=key,
+                kind=kind,
+                notify_email=email,
+                notify_role=role,
+                reason=reason,
+                dedupe_key=dedupe_key,
+                onboarding_id=int(row.id),
+                stage=row.stage,
+                stage_owner=row.stage_owner_email,
+                breach_at=now,
+                details=details,
+            )
+        ],
+        now,
+    )
