@@ -311,7 +311,7 @@ def _ns(index: pd.DatetimeIndex) -> np.ndarray:
 
 
 def _utc(values: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(values.astype("datetime64[ns]")).tz_localize("UTC")
+    return cast(pd.DatetimeIndex, pd.DatetimeIndex(values.astype("datetime64[ns]")).tz_localize("UTC"))
 
 
 def _target_end(wt: WorkingTime, targets: pd.Series) -> pd.DatetimeIndex:
