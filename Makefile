@@ -3,6 +3,7 @@
 #   make demo    run the intake against the sandbox CRM on an embedded PostgreSQL
 #   make test    lint, type-check and run the whole test suite
 #   make stop    stop anything the demo left running
+#   make bench   benchmarks; figures in bench/results.json
 #
 # Everything installs into ./.venv from requirements*.txt, pinned by constraints.txt.
 
@@ -12,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: install demo stop test lint typecheck pytest lock clean
+.PHONY: install demo stop test lint typecheck pytest bench lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (set PYTHON=...)")'
@@ -41,6 +42,9 @@ pytest: install
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+bench: install
+	$(PY) -m bench
 
 # Re-resolve the runtime dependencies and rewrite constraints.txt (the lock).
 lock:

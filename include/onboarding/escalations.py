@@ -27,6 +27,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
@@ -200,9 +201,13 @@ class PassSummary:
 
 
 _OPEN_SQL = f"""
-SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage, o.stage_entered_at,
-       o.stage_owner_email, o.owner_email, o.activation_target, o.run_id, o.blocked_reason,
-       p.paused_at, p.resumed_at
+SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage,
+       o.stage_owner_email, o.owner_email, o.run_id, o.blocked_reason,
+       -- Instants as epoch seconds and the target as a day number: pandas converts them in bulk.
+       extract(epoch FROM o.stage_entered_at)::float8 AS stage_entered_at,
+       o.activation_target - DATE '1970-01-01' AS activation_target,
+       extract(epoch FROM p.paused_at)::float8 AS paused_at,
+       extract(epoch FROM p.resumed_at)::float8 AS resumed_at
 FROM {SCHEMA}.onboardings o
 LEFT JOIN LATERAL (
     -- The customer's turn: from the checklist request until the last critical input was verified.
@@ -226,8 +231,13 @@ def load_open(store: Store, key: str | None = None) -> pd.DataFrame:
         names = [d.name for d in cur.description or ()]
         frame = pd.DataFrame.from_records(cur.fetchall(), columns=names)
     for column in ("stage_entered_at", "paused_at", "resumed_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+        frame[column] = pd.to_datetime(frame[column].astype("float64"), unit="s", utc=True)
+    frame["activation_target"] = frame["activation_target"].astype("int64").to_numpy().astype("datetime64[D]")
     return cast(pd.DataFrame, frame)
+
+
+def _iso_day(value: Any) -> str:
+    return str(np.datetime64(value, "D"))
 
 
 @dataclass(frozen=True)
@@ -261,15 +271,17 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
     (business time the rest of the path needs), ``left_seconds`` (business time
     until the end of the target day), ``day_seconds``, ``business_days_to_target``.
     """
-    plans = _stage_plans(config)
-    frame = frame.copy()
-    keys = list(zip(frame["tier"], frame["region"], frame["stage"], strict=True))
-    known = np.array([k in plans for k in keys], dtype=bool)
-    frame["planned"] = known
-    frame["sla_seconds"] = [plans[k].sla_seconds if k in plans else np.nan for k in keys]
-    frame["later_seconds"] = [plans[k].later_seconds if k in plans else np.nan for k in keys]
-    frame["pauses"] = [plans[k].pauses if k in plans else False for k in keys]
-    frame["sla_text"] = [plans[k].sla_text if k in plans else "" for k in keys]
+    plans = pd.DataFrame(
+        [
+            {"tier": t, "region": r, "stage": st, "planned": True, "sla_seconds": p.sla_seconds,
+             "later_seconds": p.later_seconds, "pauses": p.pauses, "sla_text": p.sla_text}
+            for (t, r, st), p in _stage_plans(config).items()
+        ]
+    )  # fmt: skip
+    frame = frame.reset_index(drop=True).merge(plans, how="left", on=["tier", "region", "stage"])
+    frame["planned"] = frame["planned"].eq(True)
+    frame["pauses"] = frame["pauses"].eq(True)
+    frame["sla_text"] = frame["sla_text"].fillna("")
     for column in ("elapsed_seconds", "paused_seconds", "left_seconds", "day_seconds", "business_days_to_target"):
         frame[column] = np.nan
     now_ts = pd.Timestamp(now).tz_convert("UTC")
@@ -393,7 +405,7 @@ def _account_details(row: Any, config: OnboardingConfig, blocking: str) -> dict[
         "sla": row.sla_text,
         "elapsed_business_days": _days(row.elapsed_seconds, row.day_seconds),
         "sla_percent": round(float(row.sla_percent), 1) if pd.notna(row.sla_percent) else None,
-        "activation_target": row.activation_target.isoformat(),
+        "activation_target": _iso_day(row.activation_target),
         "business_days_to_target": int(row.business_days_to_target),
         "needed_business_days": _days(row.needed_seconds, row.day_seconds),
         "blocking": blocking,
@@ -402,120 +414,134 @@ def _account_details(row: Any, config: OnboardingConfig, blocking: str) -> dict[
 
 
 def find(store: Store, config: OnboardingConfig, now: datetime) -> tuple[list[NewEscalation], PassSummary]:
-    """What the pass would raise now (before dedupe against what was raised already)."""
+    """Escalations due now that were not raised before, and what the pass saw."""
     settings = config.settings
     summary = PassSummary()
     frame = load_open(store)
     summary.open_onboardings = len(frame)
-    candidates: list[tuple[Any, str, int, str, str, str, datetime | None, str]] = []
+    fresh: list[NewEscalation] = []
     if len(frame):
         frame = measure(frame, config, now)
-        people = set(settings.people_by_email)
-        unowned = ~frame["stage_owner_email"].isin(people) | ~frame["planned"]
-        breached = frame["planned"] & (frame["sla_percent"] >= 100.0)
-        risky = frame["planned"] & (frame["needed_seconds"] > frame["left_seconds"])
-        summary.breached = int(breached.sum())
-        summary.at_risk = int(risky.sum())
-        summary.unowned = int(unowned.sum())
+        planned = frame["planned"].astype(bool)
+        unowned = ~frame["stage_owner_email"].isin(set(settings.people_by_email)) | ~planned
+        breached = planned & (frame["sla_percent"] >= 100.0)
+        risky = planned & (frame["needed_seconds"] > frame["left_seconds"]) & ~breached
+        summary.breached, summary.at_risk, summary.unowned = int(breached.sum()), int(risky.sum()), int(unowned.sum())
+
+        key_stage = frame["onboarding_key"] + ":" + frame["stage"]
+        parts: list[pd.DataFrame] = []
+
+        def due(mask: pd.Series, kind: str, level: int, notify: str, percent: float, dedupe: pd.Series) -> None:
+            if mask.any():
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "row": frame.index[mask],
+                            "kind": kind,
+                            "level": level,
+                            "notify": notify,
+                            "percent": percent,
+                            "dedupe": dedupe[mask].to_numpy(),
+                        }
+                    )  # fmt: skip
+                )
 
         for tier in config.tiers.values():
-            in_tier = frame["tier"] == tier.tier
+            in_tier = planned & (frame["tier"] == tier.tier)
             for level, rung in enumerate(tier.escalation_ladder, start=1):
-                hit = frame[in_tier & frame["planned"] & (frame["sla_percent"] >= rung.at_percent_of_sla)]
-                if hit.empty:
-                    continue
-                breach_at = _breach_times(hit, config, rung.at_percent_of_sla)
-                for row in hit.itertuples():
-                    email, role = recipient(settings, rung.notify, row.stage_owner_email, row.region)
-                    late = _days(row.elapsed_seconds - row.sla_seconds, row.day_seconds)
-                    reason = (
-                        f"{row.stage} has run {_days(row.elapsed_seconds, row.day_seconds):g} business days"
-                        f" against an SLA of {row.sla_text} ({row.sla_percent:.0f}%, {late:g} business days over);"
-                        f" ladder rung {level} at {rung.at_percent_of_sla}% notifies {rung.notify}"
-                    )
-                    candidates.append(
-                        (
-                            row,
-                            "sla_breach",
-                            level,
-                            email,
-                            role,
-                            reason,
-                            breach_at.loc[row.Index].to_pydatetime(),
-                            f"sla_breach:{row.onboarding_key}:{row.stage}:{level}",
-                        )
-                    )
-        for row in frame[risky & ~breached].itertuples():
-            email, role = recipient(settings, "stage_owner", row.owner_email, row.region)
-            need, left = _days(row.needed_seconds, row.day_seconds), _days(row.left_seconds, row.day_seconds)
-            reason = (
-                f"forecast to miss the activation target {row.activation_target.isoformat()}: the remaining stages"
-                f" need {need:g} business days, {left:g} are left"
-            )
-            candidates.append(
-                (row, "at_risk", 1, email, "named owner", reason, None, f"at_risk:{row.onboarding_key}:{row.stage}")
-            )
-        for row in frame[unowned].itertuples():
+                mask = in_tier & (frame["sla_percent"] >= rung.at_percent_of_sla)
+                due(
+                    mask,
+                    "sla_breach",
+                    level,
+                    rung.notify,
+                    rung.at_percent_of_sla,
+                    "sla_breach:" + key_stage + f":{level}",
+                )
+        due(risky, "at_risk", 1, "named_owner", 0.0, "at_risk:" + key_stage)
+        due(unowned, "unowned", 1, "ops_lead", 0.0, "unowned:" + key_stage + ":" + frame["stage_owner_email"])
+        if parts:
+            candidates = pd.concat(parts, ignore_index=True)
+            candidates = candidates[~candidates["dedupe"].isin(_raised_for_current_stages(store))]
+            fresh = _build(store, config, frame, candidates)
+    quarantine = _quarantine_reports(store, settings)
+    summary.quarantined_open = len(quarantine)
+    return fresh + quarantine, summary
+
+
+def _raised_for_current_stages(store: Store) -> set[str]:
+    """Dedupe keys already raised for the stage each open onboarding is in now."""
+    rows = store.query(
+        f"""SELECT e.dedupe_key FROM {SCHEMA}.escalations e
+            JOIN {SCHEMA}.onboardings o ON o.id = e.onboarding_id
+            WHERE o.status = 'open' AND e.stage = o.stage"""
+    )
+    return {r["dedupe_key"] for r in rows}
+
+
+def _build(
+    store: Store, config: OnboardingConfig, frame: pd.DataFrame, candidates: pd.DataFrame
+) -> list[NewEscalation]:
+    """Turn due candidates into escalations with breach times, recipients and message details."""
+    if candidates.empty:
+        return []
+    settings = config.settings
+    breach_at: dict[int, datetime] = {}
+    for percent, group in candidates[candidates["kind"] == "sla_breach"].groupby("percent"):
+        times = _breach_times(frame.loc[group["row"].to_numpy()], config, float(str(percent)))
+        breach_at.update(zip(group.index, times.dt.to_pydatetime(), strict=True))
+    rows = frame.loc[candidates["row"].unique()]
+    missing = _missing_items(store, [int(i) for i in rows["id"]])
+    records = {
+        index: SimpleNamespace(**{str(k): v for k, v in record.items()})
+        for index, record in rows.to_dict("index").items()
+    }
+    out = []
+    c: Any
+    for c in candidates.itertuples():
+        row = records[c.row]
+        if c.kind == "unowned":
+            email, role = settings.ops_lead, "ops lead"
             if row.planned:
                 reason = f"stage owner {row.stage_owner_email!r} is not in the people directory"
             elif row.tier not in config.tiers:
                 reason = f"tier {row.tier!r} has no configuration: nobody owns stage {row.stage}"
             else:
                 reason = f"tier {row.tier!r} names no owner for stage {row.stage} in region {row.region}"
-            candidates.append(
-                (
-                    row,
-                    "unowned",
-                    1,
-                    settings.ops_lead,
-                    "ops lead",
-                    reason,
-                    None,
-                    f"unowned:{row.onboarding_key}:{row.stage}:{row.stage_owner_email}",
-                )
+        elif c.kind == "at_risk":
+            email, role = recipient(settings, "stage_owner", row.owner_email, row.region)
+            role = "named owner"
+            reason = (
+                f"forecast to miss the activation target {_iso_day(row.activation_target)}: the remaining stages"
+                f" need {_days(row.needed_seconds, row.day_seconds):g} business days,"
+                f" {_days(row.left_seconds, row.day_seconds):g} are left"
             )
-
-    escalations = _with_details(store, config, candidates)
-    quarantine = _quarantine_reports(store, settings)
-    summary.quarantined_open = len(quarantine)
-    return escalations + quarantine, summary
-
-
-def _with_details(
-    store: Store,
-    config: OnboardingConfig,
-    candidates: list[tuple[Any, str, int, str, str, str, datetime | None, str]],
-) -> list[NewEscalation]:
-    if not candidates:
-        return []
-    raised = _already_raised(store, [c[7] for c in candidates])
-    fresh = [c for c in candidates if c[7] not in raised]
-    missing = _missing_items(store, sorted({int(c[0].id) for c in fresh}))
-    out = []
-    for row, kind, level, email, role, reason, breach_at, dedupe in fresh:
-        blocking = _blocking(row, missing)
+        else:
+            email, role = recipient(settings, c.notify, row.stage_owner_email, row.region)
+            reason = (
+                f"{row.stage} has run {_days(row.elapsed_seconds, row.day_seconds):g} business days against an SLA of"
+                f" {row.sla_text} ({row.sla_percent:.0f}%,"
+                f" {_days(row.elapsed_seconds - row.sla_seconds, row.day_seconds):g} business days over);"
+                f" ladder rung {c.level} at {c.percent:g}% notifies {c.notify}"
+            )
+        details = _account_details(row, config, _blocking(row, missing)) if row.planned else {"blocking": reason}
         out.append(
             NewEscalation(
                 subject=row.onboarding_key,
-                kind=kind,
+                kind=str(c.kind),
                 notify_email=email,
                 notify_role=role,
                 reason=reason,
-                dedupe_key=dedupe,
+                dedupe_key=str(c.dedupe),
                 onboarding_id=int(row.id),
                 stage=row.stage,
                 stage_owner=row.stage_owner_email,
-                level=level,
-                breach_at=breach_at,
-                details=_account_details(row, config, blocking) if row.planned else {"blocking": reason},
+                level=int(c.level),
+                breach_at=breach_at.get(int(c.Index)),
+                details=details,
             )
         )
     return out
-
-
-def _already_raised(store: Store, keys: list[str]) -> set[str]:
-    rows = store.query(f"SELECT dedupe_key FROM {SCHEMA}.escalations WHERE dedupe_key = ANY(%s)", (keys,))
-    return {r["dedupe_key"] for r in rows}
 
 
 def _quarantine_reports(store: Store, settings: Settings) -> list[NewEscalation]:
@@ -659,7 +685,7 @@ def account_escalation(
         log.info("onboarding %s is not open; no %s escalation", key, kind)
         return []
     frame = measure(frame, config, now)
-    row: Any = next(frame.itertuples())
+    row = SimpleNamespace(**{str(k): v for k, v in frame.to_dict("records")[0].items()})
     settings = config.settings
     owner = row.owner_email if notify == "named_owner" else row.stage_owner_email
     email, role = recipient(settings, "stage_owner" if notify == "named_owner" else notify, owner, row.region)

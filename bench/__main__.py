@@ -1,0 +1,47 @@
+"""``make bench``: run the benchmarks, write bench/results.json, print a table.
+
+``python -m bench [name ...]`` runs only the named ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from bench import escalation_pass
+
+BENCHMARKS = {"escalation_pass": escalation_pass.run}
+
+
+def _rows(name: str, result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    if name == "escalation_pass":
+        n = result["seeded"]["onboardings"]
+        first, steady = result["first_pass"], result["steady_pass"]
+        raised = sum(first["summary"]["raised"].values())
+        return [
+            (f"escalation pass, first ({n:,} open, {raised:,} raised)", f"{first['pass_seconds']:.2f} s",
+             f"peak {first['peak_rss_mib']:.0f} MiB (imports alone {result['imports_only_peak_rss_mib']:.0f} MiB)"),
+            (f"escalation pass, steady state ({n:,} open)", f"{steady['pass_seconds']:.2f} s",
+             f"peak {steady['peak_rss_mib']:.0f} MiB; target < 5 s, < 1 GiB"),
+        ]  # fmt: skip
+    return [(name, "", str(result))]
+
+
+def main(argv: list[str]) -> None:
+    wanted = argv or list(BENCHMARKS)
+    unknown = sorted(set(wanted) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")
+    rows: list[tuple[str, str, str]] = []
+    for name in wanted:
+        print(f"running {name} ...", flush=True)
+        rows += _rows(name, BENCHMARKS[name]())
+    width = max(len(r[0]) for r in rows)
+    print()
+    for what, figure, note in rows:
+        print(f"{what:<{width}}  {figure:>10}  {note}")
+    print("\nresults: bench/results.json")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
