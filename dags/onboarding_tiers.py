@@ -11,16 +11,31 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, PokeReturnValue, TriggerRule, get_current_context, get_parsing_context, task
+from airflow.sdk import (
+    DAG,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    PokeReturnValue,
+    SyncCallback,
+    TriggerRule,
+    get_current_context,
+    get_parsing_context,
+    task,
+)
 
-from include.onboarding.callbacks import on_task_failure
+from include.onboarding.callbacks import on_deadline_missed, on_task_failure
 from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, load_config
+from include.onboarding.deadlines import TargetWarningReference
 
 CONFIG = load_config()  # local YAML only
 RUNS = CONFIG.settings.runs
 POKE_SECONDS = float(os.environ.get("ONBOARDING_POKE_SECONDS") or RUNS.poke_seconds)
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("ONBOARDING_RETRY_DELAY_SECONDS") or 120))
 INPUT_TIMEOUT = float(os.environ.get("ONBOARDING_INPUT_TIMEOUT_SECONDS") or RUNS.input_timeout_days * 86400)
+# ``airflow dags test`` in Airflow 3.3.2 cannot finish a run of a DAG with deadline alerts;
+# set ONBOARDING_DEADLINE_ALERTS=off only for such local, scheduler-less runs.
+DEADLINE_ALERTS = os.environ.get("ONBOARDING_DEADLINE_ALERTS", "on").lower() not in ("off", "0", "false", "no")
 
 
 def _key() -> str:
@@ -89,6 +104,36 @@ mark it live.
 """
 
 
+def deadline_alerts(tier: TierConfig) -> list[DeadlineAlert]:
+    """The run's SLA-miss callbacks: the activation target is near, and the run overran the tier's window."""
+    warn_days = RUNS.target_warning_business_days
+    return [
+        DeadlineAlert(
+            reference=TargetWarningReference(),
+            interval=timedelta(0),
+            callback=SyncCallback(
+                on_deadline_missed,
+                kwargs={
+                    "which": "target_approaching",
+                    "reason": f"the activation target is {warn_days} business days away and the account is not live",
+                },
+            ),
+        ),
+        DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=timedelta(days=tier.overrun_after_days),
+            callback=SyncCallback(
+                on_deadline_missed,
+                kwargs={
+                    "which": "run_overrun",
+                    "reason": f"the run has been open {tier.overrun_after_days} days, past the {tier.display_name}"
+                    " window",
+                },
+            ),
+        ),
+    ]
+
+
 def build(tier: TierConfig) -> DAG:
     with DAG(
         dag_id=f"onboarding_{tier.tier}",
@@ -110,6 +155,7 @@ def build(tier: TierConfig) -> DAG:
         },
         tags=["onboarding", f"tier:{tier.tier}"],
         doc_md=_doc(tier, CONFIG),
+        deadline=deadline_alerts(tier) if DEADLINE_ALERTS else None,
     ) as dag:
 
         @task

@@ -64,6 +64,9 @@ def _run(tier: str, key: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAGS)).dags[f"onboarding_{tier}"]
+    # dag.test() in Airflow 3.3.2 fails a successful run of a DAG with deadline alerts while
+    # pruning them; the alerts themselves are tested through the scheduler path in test_deadlines.
+    dag.deadline = None
     run_id = intake.run_id_for(key)
     return dag.test(run_conf={"onboarding_key": key}, logical_date=None, run_after=None), run_id
 

@@ -29,6 +29,8 @@ from include.onboarding.calendar import region_calendar
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig, Stage
 from include.onboarding.crm import CrmClient, record_modified_at
+from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
+from include.onboarding.deadlines import target_warning_at
 from include.onboarding.owners import Assignment, NoOwner, named_owner, stage_owner
 from include.onboarding.store import SCHEMA, Event, Store, fingerprint
 
@@ -836,7 +838,8 @@ def runs_to_start(
     """
     now = clock.now()
     rows = store.query(
-        f"""SELECT id, onboarding_key, tier, stage, stage_owner_email FROM {SCHEMA}.onboardings
+        f"""SELECT id, onboarding_key, tier, region, activation_target, stage, stage_owner_email
+            FROM {SCHEMA}.onboardings
             WHERE status = 'open' AND run_triggered_at IS NULL AND blocked_reason IS NULL
             ORDER BY created_at, id LIMIT %s""",
         (limit,),
@@ -847,11 +850,18 @@ def runs_to_start(
         if row["tier"] not in config.tiers:
             orphans.append(row)
             continue
+        conf = {"onboarding_key": row["onboarding_key"], "activation_target": row["activation_target"].isoformat()}
+        region = config.settings.regions.get(row["region"])
+        if region is not None:
+            # Read by the run's deadline alert: the named owner hears before the target slips.
+            lead = config.settings.runs.target_warning_business_days
+            warn = target_warning_at(region, row["activation_target"], lead)
+            conf[TARGET_WARNING_KEY] = warn.isoformat()
         runs.append(
             {
                 "trigger_dag_id": f"onboarding_{row['tier']}",
                 "trigger_run_id": run_id_for(row["onboarding_key"]),
-                "conf": {"onboarding_key": row["onboarding_key"]},
+                "conf": conf,
             }
         )
     if orphans:
