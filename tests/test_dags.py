@@ -5,6 +5,7 @@ silently vanishing)."""
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,34 @@ def test_a_broken_tier_file_is_an_import_error_naming_file_and_field(
 
     # Every DAG that reads the configuration shows the same import error in the UI.
     assert not any(dag_id.startswith("onboarding_") for dag_id in bag.dag_ids)
-    assert {Path(f).name for f in bag.import_errors} == {"onboarding_intake.py", "onboarding_tiers.py"}
+    assert {Path(f).name for f in bag.import_errors} == {
+        "onboarding_intake.py", "onboarding_tiers.py", "onboarding_escalations.py",
+    }  # fmt: skip
     for error in bag.import_errors.values():
         assert f"{smb}: checklist[0].mandatory: unknown field" in error
+
+
+def test_escalations_run_every_15_minutes_one_pass_at_a_time(dagbag) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags["onboarding_escalations"]
+    assert dag.max_active_runs == 1 and not dag.catchup
+    assert dag.timetable.expression == "*/15 * * * *"
+    assert [t.task_id for t in dag.topological_sort()] == ["evaluate", "deliver"]
+
+
+def test_every_tier_run_has_deadline_alerts_and_failure_escalation(dagbag) -> None:  # type: ignore[no-untyped-def]
+    from airflow.sdk import DeadlineReference
+
+    from include.onboarding.callbacks import on_task_failure
+    from include.onboarding.config import load_config
+    from include.onboarding.deadlines import TargetWarningReference
+
+    for tier in ("enterprise", "smb", "partner"):
+        dag = dagbag.dags[f"onboarding_{tier}"]
+        alerts = dag.deadline
+        assert len(alerts) == 2, tier
+        assert isinstance(alerts[0].reference, TargetWarningReference)
+        assert type(alerts[1].reference) is type(DeadlineReference.DAGRUN_QUEUED_AT)
+        assert alerts[1].interval == timedelta(days=load_config().tiers[tier].overrun_after_days)
+        for t in dag.tasks:
+            callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+            assert on_task_failure in callbacks, f"{dag.dag_id}.{t.task_id} does not escalate its failure"

@@ -71,6 +71,8 @@ def run(env: dict[str, str], onboarding_url: str, sandbox_port: int, parallel: i
         "ONBOARDING_POKE_SECONDS": "1",
         "ONBOARDING_INPUT_TIMEOUT_SECONDS": "20",
         "ONBOARDING_RETRY_DELAY_SECONDS": "2",
+        # `airflow dags test` of Airflow 3.3.2 cannot finish a run with deadline alerts (no scheduler here).
+        "ONBOARDING_DEADLINE_ALERTS": "off",
     }
     stop = threading.Event()
     approver = threading.Thread(target=_approver, args=(onboarding_url, stop), daemon=True)
@@ -100,6 +102,64 @@ def run(env: dict[str, str], onboarding_url: str, sandbox_port: int, parallel: i
         approver.join(timeout=5)
     elapsed = time.monotonic() - started
     _report(onboarding_url, sandbox_port, results, elapsed)
+    _escalations(env, onboarding_url, sandbox_port, base)
+
+
+def _escalations(env: dict[str, str], onboarding_url: str, sandbox_port: int, base: datetime) -> None:
+    """Run the escalation pass now, and as it would run a week later if nothing moved; show what it sent."""
+    from tabulate import tabulate
+
+    from include.onboarding.store import Store, connect_dsn
+
+    later = base + timedelta(days=7)
+    for label, clock, when in (
+        ("now", None, base + timedelta(hours=2)),
+        ("a week later, if nothing moves (ONBOARDING_CLOCK fixed 7 days ahead)", later, later),
+    ):
+        print(f"\n==> Escalation pass {label}: airflow dags test onboarding_escalations", flush=True)
+        pass_env = {**env, **({"ONBOARDING_CLOCK": f"fixed:{clock.isoformat()}"} if clock else {})}
+        with open(stack.local_dir() / "runs" / f"escalations-{when:%Y%m%dT%H%M}.log", "wb") as out:
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "dags", "test", "onboarding_escalations", when.isoformat()],
+                env=pass_env, cwd=stack.ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+    with connect_dsn(onboarding_url) as conn:
+        rows = Store(conn).query(
+            """SELECT subject, kind, level, stage, notify_email, delivery_status, reason, resolved_at
+               FROM onboarding.escalations ORDER BY raised_at, subject, kind, level"""
+        )
+    print()
+    print(
+        tabulate(
+            [
+                (
+                    r["subject"],
+                    r["kind"],
+                    r["level"],
+                    r["stage"] or "",
+                    r["notify_email"],
+                    r["delivery_status"],
+                    "resolved" if r["resolved_at"] else "open",
+                    r["reason"][:78],
+                )
+                for r in rows
+            ],  # fmt: skip
+            headers=["account / order", "kind", "lvl", "stage", "to", "slack", "state", "why"],
+        )
+    )
+    messages: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/slack/messages")
+    by_hook: dict[str, int] = {}
+    for m in messages:
+        by_hook[m["webhook"].rsplit("/", 1)[-1]] = by_hook.get(m["webhook"].rsplit("/", 1)[-1], 0) + 1
+    kinds: dict[str, int] = {}
+    for r in rows:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    print(f"\nEscalations: {len(rows)} ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}); "
+          f"undelivered: {sum(1 for r in rows if r['delivery_status'] != 'delivered')}")  # fmt: skip
+    print(f"Slack messages posted: {len(messages)} ({', '.join(f'{k} {n}' for k, n in sorted(by_hook.items()))})")
+    sample = next((m for m in messages if "SLA breach" in m["text"]), messages[-1] if messages else None)
+    if sample:
+        print(f"For example, on {sample['webhook'].rsplit('/', 1)[-1]}: {sample['text'][:300]}")
 
 
 def _report(onboarding_url: str, sandbox_port: int, results: list[tuple[str, int, float]], elapsed: float) -> None:
