@@ -535,3 +535,24 @@ def test_dockerfile_installs_requirements_under_the_constraints_as_airflow() -> 
     for install_user, constraint_files in installs:
         assert CONSTRAINTS.name in constraint_files, f"{REQUIREMENTS.name} is installed without -c {CONSTRAINTS.name}"
         assert install_user == "airflow", f"packages are installed as {install_user!r}; the image expects airflow"
+
+
+def test_every_slack_destination_is_a_webhook_connection_in_every_airflow_service() -> None:
+    from include.onboarding.config import load_config
+
+    wanted = sorted({p.slack_connection for p in load_config().settings.people if p.slack_connection})
+    assert wanted, "settings.yaml names no Slack destinations"
+    problems = []
+    for name, service in airflow_services(services()).items():
+        env = environment(service)
+        for conn_id in wanted:
+            value = env.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+            if value is None:
+                problems.append(f"{name}: AIRFLOW_CONN_{conn_id.upper()} is not set")
+                continue
+            fields = parse_connection(value)
+            if fields["conn_type"] != "slackwebhook":
+                problems.append(f"{name}: {conn_id} is of type {fields['conn_type']!r}")
+            elif not fields["password"].startswith(f"http://{SANDBOX}:") or not fields["password"].endswith(conn_id):
+                problems.append(f"{name}: {conn_id} does not default to the sandbox's webhook receiver")
+    assert not problems, "\n".join(problems)
