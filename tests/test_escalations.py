@@ -310,3 +310,20 @@ def test_business_hours_slas_count_working_hours(config: OnboardingConfig) -> No
     assert intake is not None and intake.sla_seconds(config.settings.regions["NA"].business_hours) == 4 * 3600
     handoff = config.tiers["enterprise"].stage(Stage.HANDOFF)
     assert handoff is not None and handoff.sla_seconds(config.settings.regions["NA"].business_hours) == 16 * 3600
+
+
+def test_a_notice_being_posted_elsewhere_is_not_posted_twice(
+    store: Store, sandbox: Any, config: OnboardingConfig, database_url: str
+) -> None:
+    from include.onboarding.store import connect_dsn
+
+    key = _account(store, sandbox, config)
+    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    _pass(store, config, _at(30, 10, 5))
+    # Another process (a failure callback, an overlapping pass) is posting this notice right now.
+    with connect_dsn(database_url) as other, other.transaction():
+        other.execute("SELECT id FROM onboarding.escalations FOR UPDATE")
+        assert notify.deliver(store, config, _at(30, 10, 6)) == {"delivered": 0, "undelivered": 0, "deferred": 1}
+    assert sandbox.state.slack.messages() == []
+    assert notify.deliver(store, config, _at(30, 10, 7))["delivered"] == 1
+    assert len(sandbox.state.slack.messages()) == 1

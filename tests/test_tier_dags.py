@@ -196,3 +196,33 @@ def test_a_missing_critical_input_holds_the_gate_and_nothing_is_set_up(
     posted = sandbox.state.slack.messages("T0SANDBOX/B0SANDBOX/slack_onboarding_smb")
     assert any("billing_contact_email" in str(m["blocks"]) for m in posted)
     assert "escalation.raised" in _events(store, key)
+
+
+def test_a_setup_step_the_api_refuses_escalates_to_the_setup_owner_with_the_api_text(
+    airflow_db: None, store: Store, sandbox: Any, ops: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+
+    from include.onboarding.config import DEFAULT_CONFIG_DIR
+
+    # A Jira project that does not exist: Jira answers 400 and retrying would only repeat it.
+    config_dir = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
+    settings = config_dir / "settings.yaml"
+    settings.write_text(settings.read_text().replace("ticket_project: ONB", "ticket_project: NOPE"))
+    monkeypatch.setenv("ONBOARDING_CONFIG_DIR", str(config_dir))
+    sandbox.state.provisioning.provision_seconds = 0.2
+    key = _signed(store, sandbox)
+
+    run, _ = _run("enterprise", key)
+
+    assert run.state == "failed"
+    (failure,) = store.query("SELECT * FROM onboarding.escalations WHERE kind = 'failure'")
+    assert failure["details"]["task"] == "setup_implementation_ticket"
+    assert failure["stage"] == "setup" and failure["notify_email"] == "aisha.bello@example.com"  # NA implementation
+    assert "setup step 'implementation_ticket' failed" in failure["reason"] and "400" in failure["reason"]
+    assert "project" in failure["reason"].lower()  # Jira's own words
+    assert failure["delivery_status"] == "delivered"
+    # Refused once, escalated once: no retries of a 4xx.
+    posts = [r for r in sandbox.state.requests("ticketing") if r["method"] == "POST"]
+    assert len(posts) == 1

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.store import SCHEMA, Event, Store
 
@@ -185,23 +187,35 @@ def deliver(
         return counts
     post = post or slack_poster(config)
     down: dict[str, str] = {}
-    for row in rows:
-        connection, note = _connection_for(config, row["notify_email"])
+    for candidate in rows:
+        connection, note = _connection_for(config, candidate["notify_email"])
         if connection is not None and connection in down:
             counts["deferred"] += 1  # its webhook already failed in this pass; next pass retries
             continue
-        text, blocks = render(row, config)
-        error: str | None = None
-        if connection is None:
-            error = note
-        else:
-            try:
-                post(connection, text, blocks)
-            except DeliveryFailed as exc:
-                error = str(exc)
-                if exc.connection_down:
-                    down[connection] = error
-        _record(store, row, connection, note, error, now)
+        # Hold the row while posting: a failure callback and the pass delivering the same
+        # notice at once cannot both post it (the second skips the locked row).
+        with store.transaction() as cur:
+            cur.execute(
+                f"""SELECT * FROM {SCHEMA}.escalations WHERE id = %s AND delivery_status <> 'delivered'
+                    FOR UPDATE SKIP LOCKED""",
+                (candidate["id"],),
+            )
+            row = cur.fetchone()
+            if row is None:
+                counts["deferred"] += 1
+                continue
+            text, blocks = render(row, config)
+            error: str | None = None
+            if connection is None:
+                error = note
+            else:
+                try:
+                    post(connection, text, blocks)
+                except DeliveryFailed as exc:
+                    error = str(exc)
+                    if exc.connection_down:
+                        down[connection] = error
+            _record(cur, row, connection, note, error, now)
         counts["undelivered" if error else "delivered"] += 1
         if error:
             log.warning("escalation %s to %s not delivered: %s", row["id"], row["notify_email"], error)
@@ -209,39 +223,43 @@ def deliver(
 
 
 def _record(
-    store: Store, row: dict[str, Any], connection: str | None, note: str | None, error: str | None, now: datetime
+    cur: psycopg.Cursor[dict[str, Any]],
+    row: dict[str, Any],
+    connection: str | None,
+    note: str | None,
+    error: str | None,
+    now: datetime,
 ) -> None:
     attempt = int(row["delivery_attempts"]) + 1
-    with store.transaction() as cur:
-        cur.execute(
-            f"""UPDATE {SCHEMA}.escalations
-                SET delivery_status = %s, delivery_attempts = %s, last_attempt_at = %s,
-                    delivered_at = CASE WHEN %s THEN %s ELSE delivered_at END,
-                    last_delivery_error = %s, notify_connection = %s
-                WHERE id = %s""",
-            ("undelivered" if error else "delivered", attempt, now, error is None, now, error, connection, row["id"]),
-        )
-        Store.record_events(
-            cur,
-            [
-                Event(
-                    subject=row["subject"],
-                    onboarding_id=row["onboarding_id"],
-                    event_type="escalation.undelivered" if error else "escalation.delivered",
-                    actor=ACTOR,
-                    occurred_at=now,
-                    stage=row["stage"],
-                    details={
-                        "escalation_id": row["id"],
-                        "kind": row["kind"],
-                        "level": row["level"],
-                        "to": row["notify_email"],
-                        "channel": connection,
-                        "attempt": attempt,
-                    }
-                    | ({"error": error} if error else {})
-                    | ({"note": note} if note else {}),
-                    dedupe_key=f"escalation.delivery:{row['id']}:{attempt}",
-                )
-            ],
-        )
+    cur.execute(
+        f"""UPDATE {SCHEMA}.escalations
+            SET delivery_status = %s, delivery_attempts = %s, last_attempt_at = %s,
+                delivered_at = CASE WHEN %s THEN %s ELSE delivered_at END,
+                last_delivery_error = %s, notify_connection = %s
+            WHERE id = %s""",
+        ("undelivered" if error else "delivered", attempt, now, error is None, now, error, connection, row["id"]),
+    )
+    Store.record_events(
+        cur,
+        [
+            Event(
+                subject=row["subject"],
+                onboarding_id=row["onboarding_id"],
+                event_type="escalation.undelivered" if error else "escalation.delivered",
+                actor=ACTOR,
+                occurred_at=now,
+                stage=row["stage"],
+                details={
+                    "escalation_id": row["id"],
+                    "kind": row["kind"],
+                    "level": row["level"],
+                    "to": row["notify_email"],
+                    "channel": connection,
+                    "attempt": attempt,
+                }
+                | ({"error": error} if error else {})
+                | ({"note": note} if note else {}),
+                dedupe_key=f"escalation.delivery:{row['id']}:{attempt}",
+            )
+        ],
+    )
