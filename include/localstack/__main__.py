@@ -116,7 +116,7 @@ def demo(args: argparse.Namespace) -> None:
     dbs = None
     try:
         _say("Starting PostgreSQL")
-        dbs = stack.ensure_databases()
+        dbs = stack.ensure_databases(fresh=True)
         _say(f"  {'embedded, from the pip wheel' if dbs.embedded else 'external'}: {dbs.onboarding_url}")
         from include.onboarding.store import connect_dsn, migrate
 

@@ -111,10 +111,12 @@ def _escalations(env: dict[str, str], onboarding_url: str, sandbox_port: int, ba
 
     from include.onboarding.store import Store, connect_dsn
 
-    later = base + timedelta(days=7)
     for label, clock, when in (
         ("now", None, base + timedelta(hours=2)),
-        ("a week later, if nothing moves (ONBOARDING_CLOCK fixed 7 days ahead)", later, later),
+        *(
+            (f"{days} days later, if nothing moves (ONBOARDING_CLOCK fixed {days} days ahead)", at, at)
+            for days, at in ((7, base + timedelta(days=7)), (21, base + timedelta(days=21)))
+        ),
     ):
         print(f"\n==> Escalation pass {label}: airflow dags test onboarding_escalations", flush=True)
         pass_env = {**env, **({"ONBOARDING_CLOCK": f"fixed:{clock.isoformat()}"} if clock else {})}

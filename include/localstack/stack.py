@@ -81,8 +81,12 @@ def postgres_connection_json(url: str) -> str:
     )
 
 
-def ensure_databases() -> Databases:
-    """Start the embedded server unless an external one is configured; create the databases."""
+def ensure_databases(fresh: bool = False) -> Databases:
+    """Start the embedded server unless an external one is configured; create the databases.
+
+    ``fresh`` empties the embedded server's databases first, so a demo starts from
+    the same state as its freshly started sandbox.  An external server is never emptied.
+    """
     import psycopg
 
     external = os.environ.get("ONBOARDING_DATABASE_URL")
@@ -100,6 +104,8 @@ def ensure_databases() -> Databases:
     pg = EmbeddedPostgres(local_dir() / "postgres")
     pg.start()
     for name in ("onboarding", "airflow"):
+        if fresh:
+            pg.drop_database(name)
         pg.ensure_database(name)
     return Databases(pg.dsn("onboarding"), _sqlalchemy(pg.dsn("airflow")), embedded=True)
 

@@ -65,7 +65,9 @@ def on_task_failure(context: Any) -> None:
             key,
             kind="failure",
             reason=cause,
-            dedupe_key=f"failure:{key}:{ti.task_id}:{map_index}:{ti.try_number}",
+            # One notice per task and try: a silent customer times out every mapped item
+            # sensor at once, and the owner needs to hear it once (the notice lists them all).
+            dedupe_key=f"failure:{key}:{ti.task_id}:{ti.try_number}",
             now=now,
             extra={"task": ti.task_id + (f"[{map_key}]" if map_key else ""), "try_number": ti.try_number},
         )
