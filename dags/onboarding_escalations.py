@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
+from include.onboarding.assets import ONBOARDING_EVENTS
 from include.onboarding.config import load_config
 
 CONFIG = load_config()  # local YAML only
@@ -47,7 +48,7 @@ CONFIG = load_config()  # local YAML only
     doc_md=__doc__,
 )
 def onboarding_escalations() -> None:
-    @task
+    @task(outlets=[ONBOARDING_EVENTS])
     def evaluate() -> dict[str, Any]:
         from include.onboarding import escalations, runtime
 

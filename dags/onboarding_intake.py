@@ -31,6 +31,7 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import TriggerRule, dag, get_current_context, task
 
+from include.onboarding.assets import ONBOARDING_EVENTS
 from include.onboarding.config import load_config
 
 CONFIG = load_config()  # local YAML only; a bad file fails this import with the file and field named
@@ -58,7 +59,7 @@ def onboarding_intake() -> None:
         summary = intake.pull_orders(runtime.open_store(), runtime.crm_client(cfg), cfg, run_id, runtime.clock())
         return asdict(summary)
 
-    @task
+    @task(outlets=[ONBOARDING_EVENTS])
     def process_orders(pulled: dict[str, Any]) -> dict[str, Any]:
         from include.onboarding import intake, runtime
 

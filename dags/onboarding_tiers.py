@@ -24,6 +24,7 @@ from airflow.sdk import (
     task,
 )
 
+from include.onboarding.assets import ONBOARDING_EVENTS
 from include.onboarding.callbacks import on_deadline_missed, on_task_failure
 from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, load_config
 from include.onboarding.deadlines import TargetWarningReference
@@ -264,7 +265,7 @@ def build(tier: TierConfig) -> DAG:
 
             return golive.hand_off(runtime.open_store(), runtime.config(), _key(), runtime.clock().now())
 
-        @task
+        @task(outlets=[ONBOARDING_EVENTS])
         def mark_live() -> dict[str, Any]:
             from include.onboarding import golive, runtime
 

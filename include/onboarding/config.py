@@ -167,10 +167,17 @@ class EscalationSettings(Model):
     """Base URL of the Airflow UI for run links (default: Airflow's ``[api] base_url``)."""
 
 
+class ReportingSettings(Model):
+    schedule: str = "30 5 * * *"
+    """Daily run of ``onboarding_reporting`` (UTC; ``ONBOARDING_REPORTING_SCHEDULE`` overrides).
+    It also runs whenever the onboarding DAGs publish new events."""
+
+
 class Settings(Model):
     intake: IntakeSettings = IntakeSettings()
     runs: RunSettings = RunSettings()
     escalations: EscalationSettings = EscalationSettings()
+    reporting: ReportingSettings = ReportingSettings()
     regions: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], Region]
     people: list[Person]
     roles: dict[Key, dict[str, str]]

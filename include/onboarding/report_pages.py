@@ -1,0 +1,243 @@
+"""Charts (PNG) and a one-page HTML summary of a report date's metric tables.
+
+Files go to ``<reports dir>/<report date>/``: ``summary.html``,
+``time_to_value_by_tier.png``, ``stage_bottlenecks.png`` and
+``sla_attainment_trend.png``.  A chart with nothing to show is not drawn; the
+summary says why instead of showing an empty or made-up picture.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from include.onboarding.reporting import ALL_WEEKS
+
+CHARTS = {
+    "time_to_value_by_tier.png": "Time to live by tier (business days)",
+    "stage_bottlenecks.png": "Where accounts wait: business days spent per stage",
+    "sla_attainment_trend.png": "SLA attainment by week the stage ended",
+}
+
+
+def reports_dir() -> Path:
+    """``ONBOARDING_REPORTS_DIR``, else ``reports/`` under ``AIRFLOW_HOME`` (or the working directory)."""
+    explicit = os.environ.get("ONBOARDING_REPORTS_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("AIRFLOW_HOME") or ".") / "reports"
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def draw_charts(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, str | None]:
+    """Draw each chart that has data; return file name -> None (drawn) or why it was not."""
+    plt = _pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    skipped: dict[str, str | None] = {}
+
+    accounts = tables["account_time_to_value"]
+    live = accounts.dropna(subset=["business_days_to_live"]) if not accounts.empty else accounts
+    if live.empty:
+        skipped["time_to_value_by_tier.png"] = "no account has gone live yet"
+    else:
+        tiers = sorted(live["tier"].unique())
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.boxplot(
+            [live.loc[live["tier"] == t, "business_days_to_live"].astype(float) for t in tiers],
+            tick_labels=tiers,
+            showmeans=True,
+        )
+        ax.set_ylabel("business days, signed to live")
+        ax.set_title(CHARTS["time_to_value_by_tier.png"])
+        fig.tight_layout()
+        fig.savefig(out / "time_to_value_by_tier.png", dpi=110)
+        plt.close(fig)
+        skipped["time_to_value_by_tier.png"] = None
+
+    bottlenecks = tables["stage_bottlenecks"]
+    overall = bottlenecks[bottlenecks["tier"] == "all"] if not bottlenecks.empty else bottlenecks
+    if overall.empty:
+        skipped["stage_bottlenecks.png"] = "no stage has been entered yet"
+    else:
+        ordered = overall.sort_values("total_business_days")
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.barh(ordered["stage"], ordered["total_business_days"].astype(float), color="#c0504d")
+        for y, (total, longest) in enumerate(
+            zip(ordered["total_business_days"], ordered["times_longest"], strict=True)
+        ):
+            ax.text(float(total), y, f"  longest for {int(longest)}", va="center", fontsize=8)
+        ax.set_xlabel("business days, all accounts")
+        ax.set_title(CHARTS["stage_bottlenecks.png"])
+        fig.tight_layout()
+        fig.savefig(out / "stage_bottlenecks.png", dpi=110)
+        plt.close(fig)
+        skipped["stage_bottlenecks.png"] = None
+
+    sla = tables["sla_attainment"]
+    weekly = sla[(sla["tier"] == "all") & (sla["week"] != ALL_WEEKS)] if not sla.empty else sla
+    if weekly.empty:
+        skipped["sla_attainment_trend.png"] = "no stage has ended yet"
+    else:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for stage, part in weekly.groupby("stage"):
+            part = part.sort_values("week")
+            ax.plot(pd.to_datetime(part["week"]), part["attainment_pct"].astype(float), marker="o", label=str(stage))
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("% of stages within SLA")
+        ax.set_title(CHARTS["sla_attainment_trend.png"])
+        ax.legend(fontsize=7, loc="lower left")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        fig.savefig(out / "sla_attainment_trend.png", dpi=110)
+        plt.close(fig)
+        skipped["sla_attainment_trend.png"] = None
+    return skipped
+
+
+def _table(frame: pd.DataFrame, columns: list[str], limit: int = 15) -> str:
+    if frame.empty:
+        return "<p class='none'>None.</p>"
+    shown = frame[columns].head(limit)
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in shown.itertuples(index=False, name=None)
+    )
+    more = f"<p class='none'>{len(frame) - limit} more in the table.</p>" if len(frame) > limit else ""
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def write_summary(tables: dict[str, pd.DataFrame], report_date: date, out: Path, charts: dict[str, str | None]) -> Path:
+    """The one-page summary linking the charts; honest about what is not known yet."""
+    accounts = tables["account_time_to_value"]
+    live = int((accounts["status"] == "live").sum()) if not accounts.empty else 0
+    open_ = int((accounts["status"] == "open").sum()) if not accounts.empty else 0
+    summary = tables["time_to_value_summary"]
+    by_tier = (
+        summary[(summary["dimension"] == "tier") & (summary["unit"] == "business_days")]
+        if not summary.empty
+        else summary
+    )
+    sla = tables["sla_attainment"]
+    sla_all = sla[(sla["tier"] == "all") & (sla["week"] == ALL_WEEKS)] if not sla.empty else sla
+    touches = tables["exception_touches"]
+    avg_touch = f"{touches['touches'].mean():.1f}" if not touches.empty else "no accounts yet"
+    chart_html = "".join(
+        f"<figure><img src='{name}' alt='{html.escape(title)}'><figcaption>{html.escape(title)}</figcaption></figure>"
+        if charts.get(name) is None
+        else f"<p class='none'>{html.escape(title)}: not drawn, {html.escape(str(charts[name]))}.</p>"
+        for name, title in CHARTS.items()
+    )
+
+    def rows(frame: pd.DataFrame, **equal: Any) -> pd.DataFrame:
+        for column, value in equal.items():
+            if frame.empty:
+                return frame
+            frame = frame[frame[column] == value]
+        return frame
+
+    ttv_columns = ["value", "accounts", "median", "p75", "p90"]
+    sections = [
+        ("Time to live by tier (business days)", _table(rows(by_tier, measure="live"), ttv_columns)),
+        ("Time to first value by tier (business days)", _table(rows(by_tier, measure="first_value"), ttv_columns)),
+        ("Charts", chart_html),
+        (
+            "Bottlenecks (all tiers)",
+            _table(
+                rows(tables["stage_bottlenecks"], tier="all"),
+                [
+                    "rank",
+                    "stage",
+                    "times_longest",
+                    "median_business_days",
+                    "p90_business_days",
+                    "accounts_in_stage_now",
+                ],
+            ),
+        ),
+        ("SLA attainment (all tiers, all weeks)", _table(sla_all, ["stage", "completed", "met", "attainment_pct"])),
+        (
+            "Escalation lag",
+            _table(
+                tables["escalation_lag"],
+                ["kind", "escalations", "open", "median_breach_to_escalation_min", "median_escalation_to_resolution_h"],
+            ),
+        ),
+        (
+            "Blocked or escalated accounts",
+            _table(
+                tables["blocked_accounts"],
+                [
+                    "onboarding_key",
+                    "account_name",
+                    "tier",
+                    "stage",
+                    "owner_email",
+                    "days_blocked",
+                    "days_to_target",
+                    "reason",
+                ],
+                25,
+            ),  # fmt: skip
+        ),
+        (
+            "Checklist completeness of open accounts",
+            _table(
+                tables["checklist_completeness"],
+                ["onboarding_key", "tier", "stage", "items", "verified", "rejected", "missing", "critical_outstanding"],
+                25,
+            ),
+        ),
+        ("Throughput per week", _table(tables["throughput_weekly"], ["week", "started", "completed"], 30)),
+    ]
+    body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Onboarding report {report_date}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 7px; text-align: left; }}
+th {{ background: #f2f2f2; }} .none {{ color: #777; }} figure {{ display: inline-block; margin: 0 1em 1em 0; }}
+.kpi {{ display: inline-block; margin-right: 2em; font-size: 18px; }}
+</style></head><body>
+<h1>Customer onboarding: report for {report_date}</h1>
+<p><span class="kpi"><b>{live}</b> live</span><span class="kpi"><b>{open_}</b> open</span>
+<span class="kpi"><b>{len(tables["blocked_accounts"])}</b> blocked or escalated</span>
+<span class="kpi"><b>{avg_touch}</b> exception touches per account</span></p>
+{body}
+<p class="none">Every figure is in the <code>reporting</code> schema of the onboarding database,
+keyed by report_date.</p>
+</body></html>
+"""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "summary.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def render(tables: dict[str, pd.DataFrame], report_date: date, root: Path | None = None) -> Path:
+    """Charts and summary for one report date; returns the summary's path."""
+    out = (root or reports_dir()) / report_date.isoformat()
+    charts = draw_charts(tables, out)
+    return write_summary(tables, report_date, out, charts)

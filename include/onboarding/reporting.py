@@ -1,0 +1,609 @@
+"""Time-to-value metrics for leadership, from the onboarding store.
+
+Every metric is a plain function from pandas frames to a pandas frame, so it
+can be checked by hand on a small history; :func:`load` reads the frames from
+the store and :func:`write` replaces one report date's rows in the
+``reporting`` schema.  Definitions (also in the README):
+
+* **time to first value**: signing to setup complete (the ``setup.completed`` event);
+* **time to live**: signing to live;
+* **calendar days**: elapsed time / 24 h; **business days**: the weekdays that
+  are not public holidays in the account's region from the day after signing
+  through the day it happened (signed Friday, live Monday = 1);
+* **stage business days**: working time in the stage on the region's calendar
+  and business hours, the unit of the stage SLAs;
+* **SLA met**: a stage that ended within its SLA (customer pause taken out where
+  the tier pauses the clock); a stage still open and already past it counts as missed;
+* **escalation lag**: breach to escalation raised, and escalation raised to resolved;
+* **exception-driven touches**: actions taken by people (approvals, manual
+  decisions; any audit event whose actor is not the system) plus escalations.
+
+Reports are as of the end of the report date (or now, if earlier): accounts
+signed later are left out, and what happened later does not count yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from include.onboarding.calendar import region_working_time
+from include.onboarding.config import OnboardingConfig, Region
+from include.onboarding.store import SCHEMA, Store
+
+log = logging.getLogger(__name__)
+
+REPORT_SCHEMA = "reporting"
+ALL_WEEKS = date(1970, 1, 5)  # the "week" of the all-time rows in sla_attainment
+DIMENSIONS = ("tier", "segment", "region", "cohort_month")
+
+
+@dataclass
+class History:
+    """What the metrics read, one frame per table (see :func:`load`)."""
+
+    onboardings: pd.DataFrame
+    stage_history: pd.DataFrame
+    checklist: pd.DataFrame
+    escalations: pd.DataFrame
+    events: pd.DataFrame  # per onboarding: first_value_at, manual_actions
+
+
+def as_of(report_date: date, now: datetime) -> datetime:
+    """End of the report date (UTC), or now if that is earlier."""
+    end = datetime.combine(report_date + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    return min(end, now)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _frame(store: Store, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    with store.conn.cursor() as cur:
+        cur.execute(sql, params)
+        names = [d.name for d in cur.description or ()]
+        return _df(cur.fetchall(), names)
+
+
+def load(store: Store, at: datetime) -> History:
+    """Read the store as it stood at ``at`` (later accounts and later changes left out)."""
+    p = {"at": at}
+    onboardings = _frame(
+        store,
+        f"""SELECT id, onboarding_key, account_name, tier, region, segment, status, stage, stage_owner_email,
+                   owner_email, signed_at, activation_target, created_at, stage_entered_at, blocked_reason,
+                   CASE WHEN live_at <= %(at)s THEN live_at END AS live_at
+            FROM {SCHEMA}.onboardings WHERE created_at <= %(at)s""",
+        p,
+    )
+    stage_history = _frame(
+        store,
+        f"""SELECT h.onboarding_id, h.stage, h.entered_at,
+                   CASE WHEN h.exited_at <= %(at)s THEN h.exited_at END AS exited_at
+            FROM {SCHEMA}.stage_history h WHERE h.entered_at <= %(at)s""",
+        p,
+    )
+    checklist = _frame(
+        store,
+        f"""SELECT onboarding_id, item_key, critical, status, requested_at, verified_at
+            FROM {SCHEMA}.checklist_items""",
+        p,
+    )
+    escalations = _frame(
+        store,
+        f"""SELECT onboarding_id, kind, level, reason, breach_at, raised_at,
+                   CASE WHEN resolved_at <= %(at)s THEN resolved_at END AS resolved_at
+            FROM {SCHEMA}.escalations WHERE raised_at <= %(at)s""",
+        p,
+    )
+    events = _frame(
+        store,
+        f"""SELECT onboarding_id,
+                   min(occurred_at) FILTER (WHERE event_type = 'setup.completed') AS first_value_at,
+                   count(*) FILTER (WHERE actor NOT LIKE 'system:%%') AS manual_actions
+            FROM {SCHEMA}.events WHERE onboarding_id IS NOT NULL AND occurred_at <= %(at)s
+            GROUP BY onboarding_id""",
+        p,
+    )
+    return History(onboardings, stage_history, checklist, escalations, events)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _utc(series: pd.Series) -> pd.Series:
+    return cast("pd.Series[Any]", pd.to_datetime(series, utc=True))
+
+
+def _local_days(instants: pd.Series, tz: str) -> np.ndarray:
+    local = pd.DatetimeIndex(_utc(instants)).tz_convert(tz).tz_localize(None)
+    return np.asarray(local.normalize().to_numpy(), dtype="datetime64[D]")
+
+
+def business_days_between(config: OnboardingConfig, region: str, start: pd.Series, end: pd.Series) -> np.ndarray:
+    """Business days after the local date of ``start`` through the local date of ``end`` (NaN if no end)."""
+    out = np.full(len(start), np.nan)
+    present = end.notna().to_numpy()
+    if not present.any():
+        return out
+    settings_region = config.settings.regions[region]
+    wt = region_working_time(settings_region)
+    d0 = _local_days(start[present], settings_region.timezone)
+    d1 = _local_days(end[present], settings_region.timezone)
+    one = np.timedelta64(1, "D")
+    out[present] = np.busday_count(d0 + one, d1 + one, busdaycal=wt.calendar.busdaycal)
+    return out
+
+
+def _pct(values: pd.Series, q: float) -> float:
+    return float(np.percentile(values.to_numpy(dtype=float), q, method="linear"))
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return _df({c: pd.Series(dtype="object") for c in columns})
+
+
+def _df(data: Any, columns: list[str] | None = None) -> pd.DataFrame:
+    return cast(pd.DataFrame, pd.DataFrame(data, columns=columns))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def account_time_to_value(history: History, config: OnboardingConfig) -> pd.DataFrame:
+    """One row per account: signing, first value, live, in calendar and business days."""
+    columns = [
+        "onboarding_key", "tier", "segment", "region", "cohort_month", "status", "signed_at", "first_value_at",
+        "live_at", "activation_target", "days_to_first_value", "business_days_to_first_value", "days_to_live",
+        "business_days_to_live", "on_time",
+    ]  # fmt: skip
+    ob = history.onboardings
+    if ob.empty:
+        return _empty(columns)
+    frame = ob.merge(history.events[["onboarding_id", "first_value_at"]], how="left", left_on="id",
+                     right_on="onboarding_id")  # fmt: skip
+    frame["signed_at"] = _utc(frame["signed_at"])
+    frame["first_value_at"] = _utc(frame["first_value_at"])
+    frame["live_at"] = _utc(frame["live_at"])
+    frame["cohort_month"] = frame["signed_at"].dt.strftime("%Y-%m")
+    frame["status"] = np.where(frame["live_at"].notna(), "live", np.where(frame["status"] == "cancelled",
+                               "cancelled", "open"))  # fmt: skip
+    day = pd.Timedelta(days=1)
+    frame["days_to_first_value"] = (frame["first_value_at"] - frame["signed_at"]) / day
+    frame["days_to_live"] = (frame["live_at"] - frame["signed_at"]) / day
+    frame["business_days_to_first_value"] = np.nan
+    frame["business_days_to_live"] = np.nan
+    for region, index in frame.groupby("region").groups.items():
+        if str(region) not in config.settings.regions:
+            continue
+        part = frame.loc[index]
+        frame.loc[index, "business_days_to_first_value"] = business_days_between(
+            config, str(region), part["signed_at"], part["first_value_at"]
+        )
+        frame.loc[index, "business_days_to_live"] = business_days_between(
+            config, str(region), part["signed_at"], part["live_at"]
+        )
+    live_day = frame["live_at"].dt.date
+    frame["on_time"] = np.where(frame["live_at"].notna(), live_day <= frame["activation_target"], None)
+    for column in ("business_days_to_first_value", "business_days_to_live"):
+        frame[column] = frame[column].astype("Int64")
+    return cast(pd.DataFrame, frame[columns].sort_values("onboarding_key").reset_index(drop=True))
+
+
+def time_to_value_summary(accounts: pd.DataFrame) -> pd.DataFrame:
+    """Median, p75 and p90 of time to first value and to live, overall and by each dimension."""
+    columns = ["dimension", "value", "measure", "unit", "accounts", "median", "p75", "p90"]
+    rows = []
+    measures = {
+        ("first_value", "calendar_days"): "days_to_first_value",
+        ("first_value", "business_days"): "business_days_to_first_value",
+        ("live", "calendar_days"): "days_to_live",
+        ("live", "business_days"): "business_days_to_live",
+    }
+    if accounts.empty:
+        return _empty(columns)
+    frame = accounts.assign(all="all")
+    for dimension in ("all", *DIMENSIONS):
+        for value, group in frame.groupby(frame[dimension].fillna("(none)")):
+            for (measure, unit), column in measures.items():
+                values = group[column].dropna().astype(float)
+                if values.empty:
+                    continue  # nobody got there yet: no row, rather than a made-up zero
+                rows.append(
+                    (
+                        dimension,
+                        str(value),
+                        measure,
+                        unit,
+                        len(values),
+                        _pct(values, 50),
+                        _pct(values, 75),
+                        _pct(values, 90),
+                    )  # fmt: skip
+                )
+    return _df(rows, columns) if rows else _empty(columns)
+
+
+def stage_durations(history: History, config: OnboardingConfig, at: datetime) -> pd.DataFrame:
+    """Every stage visit with its duration in calendar days and business days, and whether it met its SLA."""
+    columns = ["onboarding_key", "tier", "stage", "entered_at", "exited_at", "calendar_days", "business_days",
+               "sla_business_days", "met_sla"]  # fmt: skip
+    visits = history.stage_history
+    if visits.empty:
+        return _empty(columns)
+    ob = history.onboardings[["id", "onboarding_key", "tier", "region"]]
+    frame = visits.merge(ob, left_on="onboarding_id", right_on="id")
+    frame = frame[frame["stage"] != "live"].copy()
+    if frame.empty:
+        return _empty(columns)
+    frame["entered_at"] = _utc(frame["entered_at"])
+    frame["exited_at"] = _utc(frame["exited_at"])
+    frame = frame.merge(_customer_pauses(history), how="left", on="onboarding_id").reset_index(drop=True)
+    frame["paused_at"] = _utc(frame["paused_at"])
+    frame["resumed_at"] = _utc(frame["resumed_at"])
+    end = frame["exited_at"].fillna(pd.Timestamp(at))
+    frame["calendar_days"] = (end - frame["entered_at"]) / pd.Timedelta(days=1)
+    frame["business_days"] = np.nan
+    frame["sla_business_days"] = np.nan
+    for region_key, index in frame.groupby("region").groups.items():
+        region = config.settings.regions.get(str(region_key))
+        if region is None:
+            continue
+        wt = region_working_time(region)
+        part = frame.loc[index]
+        stop = end.loc[index]
+        worked = wt.elapsed(pd.DatetimeIndex(part["entered_at"]), pd.DatetimeIndex(stop))
+        pausing = (
+            np.array([_pauses(config, t, s) for t, s in zip(part["tier"], part["stage"], strict=True)], dtype=bool)
+            & part["paused_at"].notna().to_numpy()
+        )
+        if pausing.any():
+            p0 = part["paused_at"].where(pausing, part["entered_at"])
+            p0 = pd.Series(np.maximum(_utc(p0).to_numpy(), part["entered_at"].to_numpy()), index=part.index)
+            p1 = part["resumed_at"].where(part["resumed_at"].notna(), stop).where(pausing, part["entered_at"])
+            p1 = pd.Series(np.minimum(_utc(p1).to_numpy(), stop.to_numpy()), index=part.index)
+            worked = worked - np.where(pausing, wt.elapsed(pd.DatetimeIndex(_utc(p0)), pd.DatetimeIndex(_utc(p1))), 0)
+        frame.loc[index, "business_days"] = np.maximum(worked, 0) / wt.day_seconds
+        frame.loc[index, "sla_business_days"] = [
+            _sla_days(config, t, s, region) for t, s in zip(part["tier"], part["stage"], strict=True)
+        ]
+    over = frame["business_days"] > frame["sla_business_days"]
+    closed = frame["exited_at"].notna()
+    # Judged once the stage ended, or as soon as it is over SLA; open and within SLA: not yet.
+    judged = frame["sla_business_days"].notna() & (closed | over)
+    frame["met_sla"] = [(not o) if j else None for o, j in zip(over, judged, strict=True)]
+    return cast(pd.DataFrame, frame[columns].sort_values(["onboarding_key", "entered_at"]).reset_index(drop=True))
+
+
+def _customer_pauses(history: History) -> pd.DataFrame:
+    """Per account: when the checklist went to the customer and when the last critical input was verified."""
+    items = history.checklist
+    if items.empty:
+        return _df({"onboarding_id": [], "paused_at": [], "resumed_at": []})
+    items = items.assign(
+        requested_at=_utc(items["requested_at"]),
+        verified_at=_utc(items["verified_at"]),
+        critical_open=items["critical"].astype(bool) & ~items["status"].isin(["verified", "waived"]),
+    )
+    grouped = items.groupby("onboarding_id")
+    out = pd.DataFrame(
+        {
+            "paused_at": grouped["requested_at"].min(),
+            "last_verified": items[items["critical"].astype(bool)].groupby("onboarding_id")["verified_at"].max(),
+            "open": grouped["critical_open"].any(),
+        }
+    )
+    out["resumed_at"] = out["last_verified"].where(~out["open"].fillna(False).astype(bool))
+    return cast(pd.DataFrame, out.reset_index()[["onboarding_id", "paused_at", "resumed_at"]])
+
+
+def _pauses(config: OnboardingConfig, tier: str, stage: str) -> bool:
+    t = config.tiers.get(tier)
+    s = next((x for x in t.stages if x.key.value == stage), None) if t else None
+    return bool(s and s.clock_pauses_on_customer)
+
+
+def _sla_days(config: OnboardingConfig, tier: str, stage: str, region: Region) -> float:
+    t = config.tiers.get(tier)
+    s = next((x for x in t.stages if x.key.value == stage), None) if t else None
+    if s is None:
+        return float("nan")
+    return s.sla_seconds(region.business_hours) / region.business_hours.day_seconds
+
+
+def stage_bottlenecks(durations: pd.DataFrame) -> pd.DataFrame:
+    """Per tier (and all tiers) and stage: how often it was the account's longest stage, and time spent."""
+    columns = ["tier", "stage", "rank", "visits", "times_longest", "median_business_days", "p90_business_days",
+               "total_business_days", "accounts_in_stage_now"]  # fmt: skip
+    if durations.empty:
+        return _empty(columns)
+    longest = durations.loc[durations.groupby("onboarding_key")["business_days"].idxmax()]
+    rows = []
+    for tier, group in [("all", durations), *durations.groupby("tier")]:
+        tier_longest = longest if tier == "all" else longest[longest["tier"] == tier]
+        stats = []
+        for stage, visits in group.groupby("stage"):
+            days = visits["business_days"].astype(float)
+            stats.append(
+                [
+                    str(tier),
+                    str(stage),
+                    0,
+                    len(visits),
+                    int((tier_longest["stage"] == stage).sum()),
+                    _pct(days, 50),
+                    _pct(days, 90),
+                    float(days.sum()),
+                    int(visits["exited_at"].isna().sum()),
+                ]  # fmt: skip
+            )
+        stats.sort(key=lambda r: (-cast(int, r[4]), -cast(float, r[7]), str(r[1])))
+        for rank, row in enumerate(stats, start=1):
+            row[2] = rank
+        rows += stats
+    return _df(rows, columns)
+
+
+def sla_attainment(durations: pd.DataFrame) -> pd.DataFrame:
+    """Share of stages that ended within SLA, per tier and stage, overall and per week the stage ended."""
+    columns = ["tier", "stage", "week", "completed", "met", "attainment_pct"]
+    judged = durations[durations["met_sla"].notna()] if not durations.empty else durations
+    if judged.empty:
+        return _empty(columns)
+    judged = judged.assign(
+        met=judged["met_sla"].astype(bool),
+        week=(judged["exited_at"].fillna(judged["entered_at"]).dt.tz_convert("UTC").dt.tz_localize(None)
+              .dt.to_period("W-SUN").dt.start_time.dt.date),
+    )  # fmt: skip
+    rows = []
+    for tier, group in [("all", judged), *judged.groupby("tier")]:
+        for (stage, week), part in [
+            *(((s, ALL_WEEKS), p) for s, p in group.groupby("stage")),
+            *group.groupby(["stage", "week"]),
+        ]:
+            met = int(part["met"].sum())
+            rows.append((str(tier), str(stage), week, len(part), met, round(100.0 * met / len(part), 2)))
+    return _df(rows, columns)
+
+
+def escalation_lag(history: History) -> pd.DataFrame:
+    """Per kind of escalation: how many, how fast they were raised after the breach and resolved after."""
+    columns = [
+        "kind", "escalations", "open", "accounts", "median_breach_to_escalation_min", "p90_breach_to_escalation_min",
+        "median_escalation_to_resolution_h", "p90_escalation_to_resolution_h",
+    ]  # fmt: skip
+    esc = history.escalations
+    if esc.empty:
+        return _empty(columns)
+    esc = esc.assign(breach_at=_utc(esc["breach_at"]), raised_at=_utc(esc["raised_at"]),
+                     resolved_at=_utc(esc["resolved_at"]))  # fmt: skip
+    rows = []
+    for kind, group in esc.groupby("kind"):
+        lag = ((group["raised_at"] - group["breach_at"]) / pd.Timedelta(minutes=1)).dropna()
+        fix = ((group["resolved_at"] - group["raised_at"]) / pd.Timedelta(hours=1)).dropna()
+        rows.append(
+            (
+                str(kind),
+                len(group),
+                int(group["resolved_at"].isna().sum()),
+                int(group["onboarding_id"].nunique()),
+                _pct(lag, 50) if len(lag) else None,
+                _pct(lag, 90) if len(lag) else None,
+                _pct(fix, 50) if len(fix) else None,
+                _pct(fix, 90) if len(fix) else None,
+            )  # fmt: skip
+        )
+    return _df(rows, columns)
+
+
+def exception_touches(history: History) -> pd.DataFrame:
+    """Per account: actions people took and escalations raised (the brief's manual status checks)."""
+    columns = ["onboarding_key", "tier", "status", "manual_actions", "escalations", "touches"]
+    ob = history.onboardings
+    if ob.empty:
+        return _empty(columns)
+    manual = history.events.set_index("onboarding_id")["manual_actions"] if not history.events.empty else None
+    esc = history.escalations.groupby("onboarding_id").size() if not history.escalations.empty else None
+    frame = ob[["id", "onboarding_key", "tier"]].copy()
+    frame["status"] = np.where(ob["live_at"].notna(), "live", ob["status"].where(ob["status"] != "live", "open"))
+    frame["manual_actions"] = frame["id"].map(manual).fillna(0).astype(int) if manual is not None else 0
+    frame["escalations"] = frame["id"].map(esc).fillna(0).astype(int) if esc is not None else 0
+    frame["touches"] = frame["manual_actions"] + frame["escalations"]
+    return cast(pd.DataFrame, frame[columns].sort_values("onboarding_key").reset_index(drop=True))
+
+
+def checklist_completeness(history: History) -> pd.DataFrame:
+    """For every open account: checklist items received, verified, rejected and missing."""
+    columns = ["onboarding_key", "tier", "stage", "owner_email", "items", "received", "verified", "rejected",
+               "missing", "percent_verified", "critical_outstanding"]  # fmt: skip
+    ob = history.onboardings
+    open_ob = ob[ob["live_at"].isna() & (ob["status"] != "cancelled")] if not ob.empty else ob
+    if open_ob.empty:
+        return _empty(columns)
+    items = history.checklist
+    counts = (
+        pd.crosstab(items["onboarding_id"], items["status"]) if not items.empty else pd.DataFrame(index=pd.Index([]))
+    )
+    critical = (
+        items[items["critical"].astype(bool) & ~items["status"].isin(["verified", "waived"])]
+        .groupby("onboarding_id").size() if not items.empty else pd.Series(dtype=int)
+    )  # fmt: skip
+    frame = open_ob[["id", "onboarding_key", "tier", "stage", "stage_owner_email"]].rename(
+        columns={"stage_owner_email": "owner_email"}
+    )
+    for status in ("received", "verified", "rejected", "missing", "waived"):
+        frame[status] = frame["id"].map(counts[status]).fillna(0).astype(int) if status in counts else 0
+    frame["items"] = frame[["received", "verified", "rejected", "missing", "waived"]].sum(axis=1)
+    frame["percent_verified"] = np.where(frame["items"] > 0, 100.0 * frame["verified"] / frame["items"].clip(1), None)
+    frame["critical_outstanding"] = frame["id"].map(critical).fillna(0).astype(int)
+    return cast(pd.DataFrame, frame[columns].sort_values("onboarding_key").reset_index(drop=True))
+
+
+def blocked_accounts(history: History, config: OnboardingConfig, at: datetime) -> pd.DataFrame:
+    """Open accounts with a blocking reason or an open escalation: owner, stage, how long, how late."""
+    columns = ["onboarding_key", "account_name", "tier", "stage", "owner_email", "reason", "days_blocked",
+               "activation_target", "days_to_target", "business_days_to_target"]  # fmt: skip
+    ob = history.onboardings
+    if ob.empty:
+        return _empty(columns)
+    open_ob = ob[ob["live_at"].isna() & (ob["status"] == "open")]
+    esc = history.escalations
+    open_esc = esc[esc["resolved_at"].isna()] if not esc.empty else esc
+    first_open = (
+        open_esc.assign(raised_at=_utc(open_esc["raised_at"])).sort_values("raised_at").groupby("onboarding_id").first()
+        if not open_esc.empty else pd.DataFrame(columns=["raised_at", "reason"])
+    )  # fmt: skip
+    rows = []
+    for r in open_ob.itertuples():
+        escalated = r.id in first_open.index
+        if not r.blocked_reason and not escalated:
+            continue
+        since = _utc(pd.Series([r.stage_entered_at])).iloc[0]
+        reason = r.blocked_reason or first_open.loc[r.id, "reason"]
+        if escalated:
+            since = min(since, first_open.loc[r.id, "raised_at"]) if not r.blocked_reason else since
+        region = config.settings.regions.get(r.region)
+        today = pd.Timestamp(at).tz_convert(region.timezone if region else "UTC").date()
+        target = r.activation_target
+        days = (target - today).days
+        if region is not None:
+            cal = region_working_time(region).calendar
+            business = cal.business_days_between(today, target) if days >= 0 else -cal.business_days_between(
+                target, today
+            )  # fmt: skip
+        else:
+            business = days
+        rows.append(
+            (
+                r.onboarding_key,
+                r.account_name,
+                r.tier,
+                r.stage,
+                r.stage_owner_email,
+                str(reason),
+                round((pd.Timestamp(at) - since) / pd.Timedelta(days=1), 2),
+                target,
+                days,
+                business,
+            )  # fmt: skip
+        )
+    frame = _df(rows, columns) if rows else _empty(columns)
+    return frame.sort_values("days_to_target").reset_index(drop=True) if rows else frame
+
+
+def throughput_weekly(history: History) -> pd.DataFrame:
+    """Onboardings started and completed per ISO week (weeks with neither are left out)."""
+    columns = ["week", "started", "completed"]
+    ob = history.onboardings
+    if ob.empty:
+        return _empty(columns)
+
+    def monday(series: pd.Series) -> pd.Series:
+        naive = _utc(series).dt.tz_convert("UTC").dt.tz_localize(None)
+        return cast("pd.Series[Any]", naive.dt.to_period("W-SUN").dt.start_time.dt.date)
+
+    started = monday(ob["created_at"]).value_counts()
+    completed = monday(ob["live_at"].dropna()).value_counts() if ob["live_at"].notna().any() else pd.Series(dtype=int)
+    weeks = sorted(set(started.index) | set(completed.index))
+    return _df([(w, int(started.get(w, 0)), int(completed.get(w, 0))) for w in weeks], columns)
+
+
+def compute(history: History, config: OnboardingConfig, at: datetime) -> dict[str, pd.DataFrame]:
+    """Every metric table, by table name."""
+    accounts = account_time_to_value(history, config)
+    durations = stage_durations(history, config, at)
+    return {
+        "account_time_to_value": accounts,
+        "time_to_value_summary": time_to_value_summary(accounts),
+        "stage_durations": durations,
+        "stage_bottlenecks": stage_bottlenecks(durations),
+        "checklist_completeness": checklist_completeness(history),
+        "sla_attainment": sla_attainment(durations),
+        "escalation_lag": escalation_lag(history),
+        "exception_touches": exception_touches(history),
+        "blocked_accounts": blocked_accounts(history, config, at),
+        "throughput_weekly": throughput_weekly(history),
+    }
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write(store: Store, report_date: date, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """Replace ``report_date``'s rows of every table, in one transaction.  Returns rows written per table."""
+    written: dict[str, int] = {}
+    with store.transaction() as cur:
+        for name, frame in tables.items():
+            cur.execute(
+                """SELECT column_name FROM information_schema.columns
+                   WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position""",
+                (REPORT_SCHEMA, name),
+            )
+            table_columns = [r["column_name"] for r in cur.fetchall()]
+            if not table_columns:
+                raise RuntimeError(f"{REPORT_SCHEMA}.{name} does not exist; the store's migrations are behind")
+            wanted = [c for c in table_columns if c != "report_date"]
+            missing = sorted(set(wanted) - set(frame.columns))
+            if missing:
+                raise RuntimeError(f"{REPORT_SCHEMA}.{name}: the metric has no column(s) {missing}")
+            cur.execute(f"DELETE FROM {REPORT_SCHEMA}.{name} WHERE report_date = %s", (report_date,))
+            with cur.copy(f"COPY {REPORT_SCHEMA}.{name} ({', '.join(table_columns)}) FROM STDIN") as copy:
+                for values in frame[wanted].itertuples(index=False, name=None):
+                    copy.write_row((report_date, *(_plain(v) for v in values)))
+            written[name] = len(frame)
+    return written
+
+
+def _plain(value: Any) -> Any:
+    """Database-ready scalars: no NaN/NaT/NA, numpy scalars as Python ones."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def read(store: Store, name: str, report_date: date) -> pd.DataFrame:
+    """One report table for one date (what leadership reads)."""
+    return _frame(
+        store,
+        f"SELECT * FROM {REPORT_SCHEMA}.{name} WHERE report_date = %(d)s ORDER BY 2, 3",
+        {"d": report_date},
+    )
+
+
+TABLES = (
+    "account_time_to_value",
+    "time_to_value_summary",
+    "stage_durations",
+    "stage_bottlenecks",
+    "checklist_completeness",
+    "sla_attainment",
+    "escalation_lag",
+    "exception_touches",
+    "blocked_accounts",
+    "throughput_weekly",
+)
+
+
+def build(store: Store, config: OnboardingConfig, report_date: date, now: datetime) -> dict[str, int]:
+    """Compute every metric as of ``report_date`` and replace that date's rows.  Rows written per table."""
+    at = as_of(report_date, now)
+    tables = compute(load(store, at), config, at)
+    written = write(store, report_date, tables)
+    log.info("report %s (as of %s): %s", report_date, at.isoformat(), written)
+    return written
+
+
+def read_all(store: Store, report_date: date) -> dict[str, pd.DataFrame]:
+    """Every report table for one date, without the report_date column."""
+    return {name: read(store, name, report_date).drop(columns=["report_date"]) for name in TABLES}

@@ -1,0 +1,206 @@
+"""Leadership metrics on a small hand-built history, with every expected value
+worked out by hand below; then the reporting DAG end to end on real PostgreSQL.
+
+Three NA accounts (US holidays, New York business hours 09:00-17:00, so one
+business day is 8 working hours; Thursday 26 Nov 2026 is Thanksgiving):
+
+* A, enterprise: signed Fri 20 Nov 10:00 ET, setup complete Wed 2 Dec, live Fri 4 Dec.
+  Business days to first value: 23, 24, 25, 27, 30 Nov, 1, 2 Dec = 7 (calendar 12.0).
+  To live: those plus 3, 4 Dec = 9 (calendar 14.0).
+  Approvals Mon 23 Nov 09:00 - Wed 25 Nov 17:00 ET = 24 h = 3 business days (SLA 3: met).
+  Handoff Thu 3 Dec 09:00 - Fri 4 Dec 10:00 ET = 9 h = 1.125 (SLA 2: met). Two approvals by people.
+* B, SMB: signed Mon 2 Nov 09:00 ET, setup complete Thu 5 Nov, live Mon 9 Nov.
+  First value 3 business days (3.0 calendar), live 3, 4, 5, 6, 9 Nov = 5 (7.0 calendar).
+  Setup Thu 5 Nov 09:00 - Fri 6 Nov 15:00 ET = 14 h = 1.75 business days (SLA 1: missed).
+* C, SMB, still open on 4 Dec: in collect_inputs since Mon 16 Nov 09:00 ET; the checklist went
+  out at 10:00 and a critical item is still missing, so its clock ran 1 h = 0.125 business days
+  (the SMB tier pauses it on the customer).  Target Tue 1 Dec (10 business days after
+  16 Nov, Thanksgiving skipped).  One failure escalation, raised at its breach, open.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from include.onboarding import report_pages, reporting
+from include.onboarding.config import load_config
+
+ET = ZoneInfo("America/New_York")
+AT = datetime(2026, 12, 5, 0, 0, tzinfo=timezone.utc)  # end of Friday 4 Dec in UTC
+
+
+def _et(month: int, day: int, hour: int) -> datetime:
+    return datetime(2026, month, day, hour, 0, tzinfo=ET).astimezone(timezone.utc)
+
+
+def _history() -> reporting.History:
+    onboardings = pd.DataFrame(
+        [
+            dict(id=1, onboarding_key="A", account_name="Acme", tier="enterprise", region="NA", segment="strategic",
+                 status="live", stage="live", stage_owner_email="carla.mendes@example.com",
+                 owner_email="priya.shah@example.com", signed_at=_et(11, 20, 10), activation_target=date(2027, 1, 5),
+                 created_at=_et(11, 20, 11), stage_entered_at=_et(12, 4, 10), blocked_reason=None,
+                 live_at=_et(12, 4, 10)),
+            dict(id=2, onboarding_key="B", account_name="Birch", tier="smb", region="NA", segment="commercial",
+                 status="live", stage="live", stage_owner_email="ben.foster@example.com",
+                 owner_email="sam.okafor@example.com", signed_at=_et(11, 2, 9), activation_target=date(2026, 11, 16),
+                 created_at=_et(11, 2, 9), stage_entered_at=_et(11, 9, 9), blocked_reason=None, live_at=_et(11, 9, 9)),
+            dict(id=3, onboarding_key="C", account_name="Cedar", tier="smb", region="NA", segment="commercial",
+                 status="open", stage="collect_inputs", stage_owner_email="sam.okafor@example.com",
+                 owner_email="sam.okafor@example.com", signed_at=_et(11, 16, 9), activation_target=date(2026, 12, 1),
+                 created_at=_et(11, 16, 9), stage_entered_at=_et(11, 16, 9),
+                 blocked_reason="critical input 'billing_contact_email' is missing", live_at=None),
+        ]
+    )  # fmt: skip
+    stage_history = pd.DataFrame(
+        [
+            dict(onboarding_id=1, stage="approvals", entered_at=_et(11, 23, 9), exited_at=_et(11, 25, 17)),
+            dict(onboarding_id=1, stage="handoff", entered_at=_et(12, 3, 9), exited_at=_et(12, 4, 10)),
+            dict(onboarding_id=1, stage="live", entered_at=_et(12, 4, 10), exited_at=None),
+            dict(onboarding_id=2, stage="setup", entered_at=_et(11, 5, 9), exited_at=_et(11, 6, 15)),
+            dict(onboarding_id=3, stage="collect_inputs", entered_at=_et(11, 16, 9), exited_at=None),
+        ]
+    )
+    checklist = pd.DataFrame(
+        [
+            dict(onboarding_id=3, item_key="billing_contact_email", critical=True, status="missing",
+                 requested_at=_et(11, 16, 10), verified_at=None),
+            dict(onboarding_id=3, item_key="company_domain", critical=True, status="verified",
+                 requested_at=_et(11, 16, 10), verified_at=_et(11, 17, 9)),
+            dict(onboarding_id=3, item_key="logo", critical=False, status="rejected", requested_at=_et(11, 16, 10),
+                 verified_at=None),
+        ]
+    )  # fmt: skip
+    escalations = pd.DataFrame(
+        [
+            dict(onboarding_id=3, kind="failure", level=1, reason="gave up waiting for the customer's input",
+                 breach_at=_et(11, 18, 9), raised_at=_et(11, 18, 9), resolved_at=None),
+        ]
+    )  # fmt: skip
+    events = pd.DataFrame(
+        [
+            dict(onboarding_id=1, first_value_at=_et(12, 2, 10), manual_actions=2),
+            dict(onboarding_id=2, first_value_at=_et(11, 5, 9), manual_actions=0),
+            dict(onboarding_id=3, first_value_at=None, manual_actions=0),
+        ]
+    )
+    return reporting.History(onboardings, stage_history, checklist, escalations, events)
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, pd.DataFrame]:
+    return reporting.compute(_history(), load_config(), AT)
+
+
+def _rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in frame[columns].itertuples(index=False, name=None)]
+
+
+def test_time_to_first_value_and_to_live_per_account(tables: dict[str, pd.DataFrame]) -> None:
+    accounts = tables["account_time_to_value"]
+    columns = ["onboarding_key", "status", "cohort_month", "days_to_first_value", "business_days_to_first_value",
+               "days_to_live", "business_days_to_live", "on_time"]  # fmt: skip
+    assert _rows(accounts[accounts["status"] == "live"], columns) == [
+        ("A", "live", "2026-11", 12.0, 7, 14.0, 9, True),
+        ("B", "live", "2026-11", 3.0, 3, 7.0, 5, True),
+    ]
+    (c,) = accounts[accounts["onboarding_key"] == "C"].to_dict("records")
+    assert c["status"] == "open"
+    assert all(pd.isna(c[k]) for k in columns[3:])  # not there yet: empty, not zero
+
+
+def test_medians_and_percentiles_by_tier_and_overall(tables: dict[str, pd.DataFrame]) -> None:
+    summary = tables["time_to_value_summary"].set_index(["dimension", "value", "measure", "unit"])
+    # Live in business days: A 9, B 5.  Linear percentiles of [5, 9]: p50 7, p75 8, p90 8.6.
+    overall = summary.loc[("all", "all", "live", "business_days")]
+    assert (overall["accounts"], overall["median"], overall["p75"], overall["p90"]) == (2, 7.0, 8.0, pytest.approx(8.6))
+    assert summary.loc[("tier", "smb", "live", "business_days")]["median"] == 5.0  # C is open: not counted
+    assert summary.loc[("tier", "enterprise", "first_value", "calendar_days")]["median"] == 12.0
+    assert summary.loc[("segment", "commercial", "live", "calendar_days")]["accounts"] == 1
+    assert summary.loc[("cohort_month", "2026-11", "live", "calendar_days")]["median"] == 10.5
+
+
+def test_stage_durations_in_business_time_and_sla(tables: dict[str, pd.DataFrame]) -> None:
+    durations = tables["stage_durations"]
+    assert _rows(durations, ["onboarding_key", "stage", "business_days", "sla_business_days", "met_sla"]) == [
+        ("A", "approvals", 3.0, 3.0, True),
+        ("A", "handoff", 1.125, 2.0, True),
+        ("B", "setup", 1.75, 1.0, False),
+        ("C", "collect_inputs", 0.125, 4.0, None),  # open and within SLA: not judged yet
+    ]
+
+
+def test_bottleneck_ranking(tables: dict[str, pd.DataFrame]) -> None:
+    overall = tables["stage_bottlenecks"]
+    overall = overall[overall["tier"] == "all"].sort_values("rank")
+    # Longest stage: A approvals, B setup, C collect_inputs; ties broken by total time.
+    assert _rows(overall, ["rank", "stage", "times_longest", "total_business_days", "accounts_in_stage_now"]) == [
+        (1, "approvals", 1, 3.0, 0),
+        (2, "setup", 1, 1.75, 0),
+        (3, "collect_inputs", 1, 0.125, 1),
+        (4, "handoff", 0, 1.125, 0),
+    ]
+
+
+def test_sla_attainment_per_tier_and_stage(tables: dict[str, pd.DataFrame]) -> None:
+    sla = tables["sla_attainment"]
+    all_weeks = sla[sla["week"] == reporting.ALL_WEEKS]
+    assert sorted(_rows(all_weeks, ["tier", "stage", "completed", "met", "attainment_pct"])) == [
+        ("all", "approvals", 1, 1, 100.0),
+        ("all", "handoff", 1, 1, 100.0),
+        ("all", "setup", 1, 0, 0.0),
+        ("enterprise", "approvals", 1, 1, 100.0),
+        ("enterprise", "handoff", 1, 1, 100.0),
+        ("smb", "setup", 1, 0, 0.0),
+    ]
+    weekly = sla[(sla["tier"] == "all") & (sla["week"] != reporting.ALL_WEEKS)]
+    assert sorted(_rows(weekly, ["week", "stage"])) == [
+        (date(2026, 11, 2), "setup"), (date(2026, 11, 23), "approvals"), (date(2026, 11, 30), "handoff"),
+    ]  # fmt: skip
+
+
+def test_checklist_completeness_of_open_accounts(tables: dict[str, pd.DataFrame]) -> None:
+    assert _rows(
+        tables["checklist_completeness"],
+        ["onboarding_key", "items", "received", "verified", "rejected", "missing", "critical_outstanding"],
+    ) == [("C", 3, 0, 1, 1, 1, 1)]
+    assert tables["checklist_completeness"]["percent_verified"].iloc[0] == pytest.approx(100 / 3)
+
+
+def test_escalations_touches_and_blocked_accounts(tables: dict[str, pd.DataFrame]) -> None:
+    lag = tables["escalation_lag"]
+    assert _rows(lag, ["kind", "escalations", "open", "accounts", "median_breach_to_escalation_min"]) == [
+        ("failure", 1, 1, 1, 0.0)
+    ]
+    assert lag["median_escalation_to_resolution_h"].iloc[0] is None  # nothing resolved: no made-up zero
+    assert _rows(tables["exception_touches"], ["onboarding_key", "manual_actions", "escalations", "touches"]) == [
+        ("A", 2, 0, 2), ("B", 0, 0, 0), ("C", 0, 1, 1),
+    ]  # fmt: skip
+    (blocked,) = _rows(
+        tables["blocked_accounts"],
+        ["onboarding_key", "owner_email", "stage", "days_blocked", "days_to_target", "business_days_to_target"],
+    )
+    # Blocked since 16 Nov 14:00 UTC until 5 Dec 00:00 UTC = 18.42 days; target 1 Dec is 3 days
+    # (and 3 business days: 1, 2, 3 Dec) behind Friday 4 Dec.
+    assert blocked == ("C", "sam.okafor@example.com", "collect_inputs", 18.42, -3, -3)
+
+
+def test_throughput_per_week(tables: dict[str, pd.DataFrame]) -> None:
+    assert _rows(tables["throughput_weekly"], ["week", "started", "completed"]) == [
+        (date(2026, 11, 2), 1, 0), (date(2026, 11, 9), 0, 1), (date(2026, 11, 16), 2, 0), (date(2026, 11, 30), 0, 1),
+    ]  # fmt: skip
+
+
+def test_no_data_gives_empty_tables_and_an_honest_summary(tmp_path: Any) -> None:
+    empty = reporting.History(*(pd.DataFrame() for _ in range(5)))
+    tables = reporting.compute(empty, load_config(), AT)
+    assert set(tables) == set(reporting.TABLES)
+    assert all(frame.empty for frame in tables.values())
+    page = report_pages.render(tables, date(2026, 12, 4), tmp_path).read_text()
+    assert "not drawn, no account has gone live yet" in page
+    assert not list(tmp_path.glob("*/*.png"))
