@@ -204,3 +204,71 @@ def test_no_data_gives_empty_tables_and_an_honest_summary(tmp_path: Any) -> None
     page = report_pages.render(tables, date(2026, 12, 4), tmp_path).read_text()
     assert "not drawn, no account has gone live yet" in page
     assert not list(tmp_path.glob("*/*.png"))
+
+
+# --------------------------------------------------------------------------- the DAG, end to end
+
+
+def test_the_reporting_dag_writes_the_tables_and_a_rerun_leaves_them_identical(
+    airflow_db: None, store: Any, sandbox: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.onboarding import escalations, lifecycle
+    from include.onboarding.clock import FixedClock
+    from include.onboarding.config import Stage
+    from tests.factories import deal_properties
+    from tests.test_intake import pickup
+    from tests.test_tier_dags import DAGS
+
+    monkeypatch.setenv("ONBOARDING_REPORTS_DIR", str(tmp_path))
+    monkeypatch.setenv("ONBOARDING_CLOCK", "fixed:2026-12-01T00:00:00+00:00")
+    config = load_config()
+    signed = _et(11, 2, 9)
+    keys = []
+    for tier, segment in (("smb", "commercial"), ("smb", "commercial"), ("enterprise", "strategic")):
+        deal = sandbox.state.upsert_deal(
+            deal_properties(onboarding_tier=tier, segment=segment, amount="9000", closedate=signed.isoformat())
+        )
+        pickup(store, config, f"p-{deal['id']}", clock=FixedClock(signed))
+        keys.append(f"hubspot-{deal['id']}")
+    live, stalled, escalated = keys
+    for stage, when in ((Stage.COLLECT_INPUTS, _et(11, 2, 10)), (Stage.SETUP, _et(11, 4, 9)),
+                        (Stage.HANDOFF, _et(11, 6, 9)), (Stage.LIVE, _et(11, 9, 12))):  # fmt: skip
+        lifecycle.advance(store, config, live, stage, when, "test", "moved on")
+    lifecycle.record(store, live, "setup.completed", _et(11, 5, 16), "system:go-live", {}, dedupe=f"sc:{live}")
+    store.conn.execute(
+        "UPDATE onboarding.onboardings SET status = 'live', live_at = %s WHERE onboarding_key = %s",
+        (_et(11, 9, 12), live),
+    )
+    lifecycle.advance(store, config, stalled, Stage.COLLECT_INPUTS, _et(11, 2, 10), "test", "planned")
+    lifecycle.plan(store, config, stalled, _et(11, 2, 10), "test")
+    lifecycle.advance(store, config, escalated, Stage.APPROVALS, _et(11, 3, 9), "test", "inputs in")
+    escalations.run_pass(store, config, _et(11, 12, 9))  # the approvals SLA (3 business days) is long gone
+
+    dag = DagBag(dag_folder=str(DAGS)).dags["onboarding_reporting"]
+    when = datetime(2026, 11, 20, 6, 0, tzinfo=timezone.utc)
+    first = dag.test(logical_date=when, run_after=when)
+    report_date = date(2026, 11, 20)
+    snapshot = {name: reporting.read(store, name, report_date) for name in reporting.TABLES}
+    second = dag.test(logical_date=when, run_after=when)  # a rerun (or a backfill) of the same date
+    again = {name: reporting.read(store, name, report_date) for name in reporting.TABLES}
+
+    assert first.state == "success" and second.state == "success"
+    for name in reporting.TABLES:
+        pd.testing.assert_frame_equal(snapshot[name], again[name], obj=name)
+    accounts = snapshot["account_time_to_value"].set_index("onboarding_key")
+    # Signed Mon 2 Nov, live Mon 9 Nov 12:00 ET: 5 business days, 7.125 calendar days.
+    assert accounts.loc[live, "business_days_to_live"] == 5
+    assert accounts.loc[live, "days_to_live"] == pytest.approx(7.125)
+    assert accounts.loc[stalled, "status"] == "open" and pd.isna(accounts.loc[stalled, "days_to_live"])
+    assert set(snapshot["checklist_completeness"]["onboarding_key"]) == {stalled, escalated}
+    blocked = snapshot["blocked_accounts"].set_index("onboarding_key")
+    assert escalated in blocked.index and blocked.loc[escalated, "owner_email"] == "rachel.kim@example.com"
+    assert set(snapshot["escalation_lag"]["kind"]) >= {"sla_breach"}
+    out = tmp_path / "2026-11-20"
+    assert (out / "summary.html").exists()
+    assert {p.name for p in out.glob("*.png")} == set(report_pages.CHARTS)
+    # Nothing else is in the reporting tables: only that date, once.
+    count = store.scalar("SELECT count(*) FROM reporting.account_time_to_value")
+    assert count == 3
