@@ -250,6 +250,7 @@ def stage_durations(history: History, config: OnboardingConfig, at: datetime) ->
     frame["calendar_days"] = (end - frame["entered_at"]) / pd.Timedelta(days=1)
     frame["business_days"] = np.nan
     frame["sla_business_days"] = np.nan
+    pause_map = {(t.tier, st.key.value): st.clock_pauses_on_customer for t in config.tiers.values() for st in t.stages}
     for region_key, index in frame.groupby("region").groups.items():
         region = config.settings.regions.get(str(region_key))
         if region is None:
@@ -258,10 +259,8 @@ def stage_durations(history: History, config: OnboardingConfig, at: datetime) ->
         part = frame.loc[index]
         stop = end.loc[index]
         worked = wt.elapsed(pd.DatetimeIndex(part["entered_at"]), pd.DatetimeIndex(stop))
-        pausing = (
-            np.array([_pauses(config, t, s) for t, s in zip(part["tier"], part["stage"], strict=True)], dtype=bool)
-            & part["paused_at"].notna().to_numpy()
-        )
+        pairs = list(zip(part["tier"], part["stage"], strict=True))
+        pausing = np.array([pause_map.get(p, False) for p in pairs], dtype=bool) & part["paused_at"].notna().to_numpy()
         if pausing.any():
             p0 = part["paused_at"].where(pausing, part["entered_at"])
             p0 = pd.Series(np.maximum(_utc(p0).to_numpy(), part["entered_at"].to_numpy()), index=part.index)
@@ -269,9 +268,8 @@ def stage_durations(history: History, config: OnboardingConfig, at: datetime) ->
             p1 = pd.Series(np.minimum(_utc(p1).to_numpy(), stop.to_numpy()), index=part.index)
             worked = worked - np.where(pausing, wt.elapsed(pd.DatetimeIndex(_utc(p0)), pd.DatetimeIndex(_utc(p1))), 0)
         frame.loc[index, "business_days"] = np.maximum(worked, 0) / wt.day_seconds
-        frame.loc[index, "sla_business_days"] = [
-            _sla_days(config, t, s, region) for t, s in zip(part["tier"], part["stage"], strict=True)
-        ]
+        slas = {p: _sla_days(config, p[0], p[1], region) for p in set(pairs)}
+        frame.loc[index, "sla_business_days"] = [slas[p] for p in pairs]
     over = frame["business_days"] > frame["sla_business_days"]
     closed = frame["exited_at"].notna()
     # Judged once the stage ended, or as soon as it is over SLA; open and within SLA: not yet.
@@ -300,12 +298,6 @@ def _customer_pauses(history: History) -> pd.DataFrame:
     )
     out["resumed_at"] = out["last_verified"].where(~out["open"].fillna(False).astype(bool))
     return cast(pd.DataFrame, out.reset_index()[["onboarding_id", "paused_at", "resumed_at"]])
-
-
-def _pauses(config: OnboardingConfig, tier: str, stage: str) -> bool:
-    t = config.tiers.get(tier)
-    s = next((x for x in t.stages if x.key.value == stage), None) if t else None
-    return bool(s and s.clock_pauses_on_customer)
 
 
 def _sla_days(config: OnboardingConfig, tier: str, stage: str, region: Region) -> float:
