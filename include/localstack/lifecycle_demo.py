@@ -103,6 +103,50 @@ def run(env: dict[str, str], onboarding_url: str, sandbox_port: int, parallel: i
     elapsed = time.monotonic() - started
     _report(onboarding_url, sandbox_port, results, elapsed)
     _escalations(env, onboarding_url, sandbox_port, base)
+    _reporting(env, onboarding_url, base)
+
+
+def _reporting(env: dict[str, str], onboarding_url: str, base: datetime) -> None:
+    """Run the reporting DAG for today and print the tables leadership reads first."""
+    from tabulate import tabulate
+
+    from include.onboarding import reporting
+    from include.onboarding.store import Store, connect_dsn
+
+    out = stack.local_dir() / "reports"
+    when = base + timedelta(hours=3)
+    print(f"\n==> Reporting: airflow dags test onboarding_reporting {when.isoformat()}", flush=True)
+    with open(stack.local_dir() / "runs" / "reporting.log", "wb") as log:
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "test", "onboarding_reporting", when.isoformat()],
+            env={**env, "ONBOARDING_REPORTS_DIR": str(out)}, cwd=stack.ROOT, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        day = when.date()
+        summary = reporting.read(store, "time_to_value_summary", day)
+        bottlenecks = reporting.read(store, "stage_bottlenecks", day)
+        sla = reporting.read(store, "sla_attainment", day)
+        blocked = reporting.read(store, "blocked_accounts", day)
+    if summary.empty:
+        print("No report was written; see", stack.local_dir() / "runs" / "reporting.log")
+        return
+    tiers = summary[(summary["dimension"].isin(["all", "tier"])) & (summary["unit"] == "business_days")]
+    print("\nTime to value (business days; first value = setup complete):")
+    print(tabulate(tiers[["value", "measure", "accounts", "median", "p75", "p90"]].values.tolist(),
+                   headers=["tier", "measure", "accounts", "median", "p75", "p90"], floatfmt=".1f"))  # fmt: skip
+    overall = bottlenecks[bottlenecks["tier"] == "all"].sort_values("rank")
+    print("\nBottlenecks (business days in stage, all tiers):")
+    print(tabulate(overall[["rank", "stage", "times_longest", "median_business_days", "p90_business_days",
+                            "accounts_in_stage_now"]].values.tolist(),
+                   headers=["rank", "stage", "longest for", "median", "p90", "there now"], floatfmt=".2f"))  # fmt: skip
+    all_weeks = sla[(sla["tier"] == "all") & (sla["week"] == reporting.ALL_WEEKS)]
+    print("\nSLA attainment (all tiers):")
+    print(tabulate(all_weeks[["stage", "completed", "met", "attainment_pct"]].values.tolist(),
+                   headers=["stage", "ended", "within SLA", "%"], floatfmt=".0f"))  # fmt: skip
+    print(f"\nBlocked or escalated accounts: {len(blocked)}")
+    print(f"Summary and charts: {out / day.isoformat() / 'summary.html'}")
 
 
 def _escalations(env: dict[str, str], onboarding_url: str, sandbox_port: int, base: datetime) -> None:

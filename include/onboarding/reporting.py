@@ -450,42 +450,40 @@ def blocked_accounts(history: History, config: OnboardingConfig, at: datetime) -
         open_esc.assign(raised_at=_utc(open_esc["raised_at"])).sort_values("raised_at").groupby("onboarding_id").first()
         if not open_esc.empty else pd.DataFrame(columns=["raised_at", "reason"])
     )  # fmt: skip
-    rows = []
-    for r in open_ob.itertuples():
-        escalated = r.id in first_open.index
-        if not r.blocked_reason and not escalated:
-            continue
-        since = _utc(pd.Series([r.stage_entered_at])).iloc[0]
-        reason = r.blocked_reason or first_open.loc[r.id, "reason"]
-        if escalated:
-            since = min(since, first_open.loc[r.id, "raised_at"]) if not r.blocked_reason else since
-        region = config.settings.regions.get(r.region)
-        today = pd.Timestamp(at).tz_convert(region.timezone if region else "UTC").date()
-        target = r.activation_target
-        days = (target - today).days
+    frame = open_ob.merge(
+        first_open[["raised_at", "reason"]].rename(columns={"reason": "escalation_reason"}),
+        how="left",
+        left_on="id",
+        right_index=True,
+    )
+    frame = frame[frame["blocked_reason"].notna() | frame["raised_at"].notna()].reset_index(drop=True)
+    if frame.empty:
+        return _empty(columns)
+    # Blocked since the stage began when the gate names a reason, else since the first open escalation.
+    since = _utc(frame["stage_entered_at"]).where(frame["blocked_reason"].notna(), _utc(frame["raised_at"]))
+    frame["reason"] = frame["blocked_reason"].fillna(frame["escalation_reason"]).astype(str)
+    frame["days_blocked"] = ((pd.Timestamp(at) - since) / pd.Timedelta(days=1)).round(2)
+    frame["owner_email"] = frame["stage_owner_email"]
+    frame["days_to_target"] = 0
+    frame["business_days_to_target"] = 0
+    for region_key, index in frame.groupby("region").groups.items():
+        region = config.settings.regions.get(str(region_key))
+        tz = region.timezone if region else "UTC"
+        today = np.datetime64(pd.Timestamp(at).tz_convert(tz).date(), "D")
+        targets = np.asarray(frame.loc[index, "activation_target"].to_numpy(), dtype="datetime64[D]")
+        days = (targets - today).astype(int)
         if region is not None:
-            cal = region_working_time(region).calendar
-            business = cal.business_days_between(today, target) if days >= 0 else -cal.business_days_between(
-                target, today
-            )  # fmt: skip
+            cal = region_working_time(region).calendar.busdaycal
+            business = np.where(
+                days >= 0,
+                np.busday_count(today, np.maximum(targets, today), busdaycal=cal),
+                -np.busday_count(np.minimum(targets, today), today, busdaycal=cal),
+            )
         else:
             business = days
-        rows.append(
-            (
-                r.onboarding_key,
-                r.account_name,
-                r.tier,
-                r.stage,
-                r.stage_owner_email,
-                str(reason),
-                round((pd.Timestamp(at) - since) / pd.Timedelta(days=1), 2),
-                target,
-                days,
-                business,
-            )  # fmt: skip
-        )
-    frame = _df(rows, columns) if rows else _empty(columns)
-    return frame.sort_values("days_to_target").reset_index(drop=True) if rows else frame
+        frame.loc[index, "days_to_target"] = days
+        frame.loc[index, "business_days_to_target"] = business
+    return cast(pd.DataFrame, frame[columns].sort_values(["days_to_target", "onboarding_key"]).reset_index(drop=True))
 
 
 def throughput_weekly(history: History) -> pd.DataFrame:
@@ -544,24 +542,17 @@ def write(store: Store, report_date: date, tables: dict[str, pd.DataFrame]) -> d
             if missing:
                 raise RuntimeError(f"{REPORT_SCHEMA}.{name}: the metric has no column(s) {missing}")
             cur.execute(f"DELETE FROM {REPORT_SCHEMA}.{name} WHERE report_date = %s", (report_date,))
-            with cur.copy(f"COPY {REPORT_SCHEMA}.{name} ({', '.join(table_columns)}) FROM STDIN") as copy:
-                for values in frame[wanted].itertuples(index=False, name=None):
-                    copy.write_row((report_date, *(_plain(v) for v in values)))
+            if len(frame):
+                data = frame[wanted].copy()
+                data.insert(0, "report_date", report_date.isoformat())
+                # CSV: an unquoted empty field is NULL (NaN, NaT, None, NA all become one).
+                text = data.to_csv(index=False, header=False, na_rep="", date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+                with cur.copy(
+                    f"COPY {REPORT_SCHEMA}.{name} ({', '.join(table_columns)}) FROM STDIN WITH (FORMAT csv)"
+                ) as copy:
+                    copy.write(text)
             written[name] = len(frame)
     return written
-
-
-def _plain(value: Any) -> Any:
-    """Database-ready scalars: no NaN/NaT/NA, numpy scalars as Python ones."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
 
 
 def read(store: Store, name: str, report_date: date) -> pd.DataFrame:
