@@ -79,7 +79,7 @@ def test_a_broken_tier_file_is_an_import_error_naming_file_and_field(
     # Every DAG that reads the configuration shows the same import error in the UI.
     assert not any(dag_id.startswith("onboarding_") for dag_id in bag.dag_ids)
     assert {Path(f).name for f in bag.import_errors} == {
-        "onboarding_intake.py", "onboarding_tiers.py", "onboarding_escalations.py",
+        "onboarding_intake.py", "onboarding_tiers.py", "onboarding_escalations.py", "onboarding_reporting.py",
     }  # fmt: skip
     for error in bag.import_errors.values():
         assert f"{smb}: checklist[0].mandatory: unknown field" in error
@@ -109,3 +109,21 @@ def test_every_tier_run_has_deadline_alerts_and_failure_escalation(dagbag) -> No
         for t in dag.tasks:
             callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
             assert on_task_failure in callbacks, f"{dag.dag_id}.{t.task_id} does not escalate its failure"
+
+
+def test_reporting_runs_daily_and_when_onboarding_events_are_published(dagbag) -> None:  # type: ignore[no-untyped-def]
+    from include.onboarding.assets import ONBOARDING_EVENTS
+
+    dag = dagbag.dags["onboarding_reporting"]
+    assert dag.max_active_runs == 1
+    assert [t.task_id for t in dag.topological_sort()] == ["write_metric_tables", "render_summary"]
+    assert dag.timetable.timetable.expression == "30 5 * * *"
+    assert dag.timetable.asset_condition == ONBOARDING_EVENTS
+    producers = {
+        (dag_id, t.task_id)
+        for dag_id, d in dagbag.dags.items()
+        for t in d.tasks
+        if any(getattr(o, "name", None) == ONBOARDING_EVENTS.name for o in t.outlets)
+    }
+    assert {("onboarding_intake", "process_orders"), ("onboarding_escalations", "evaluate")} <= producers
+    assert {("onboarding_enterprise", "mark_live"), ("onboarding_smb", "mark_live")} <= producers

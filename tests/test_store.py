@@ -41,9 +41,9 @@ def test_migrations_apply_once_and_twice_changes_nothing(store: Store) -> None:
 
 def test_migrations_on_an_empty_database(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA onboarding CASCADE")
+        conn.execute("DROP SCHEMA onboarding, reporting CASCADE")
     with connect_dsn(database_url) as conn:
-        assert migrate(conn) == [m.version for m in available_migrations()] == [1, 2, 3]
+        assert migrate(conn) == [m.version for m in available_migrations()] == [1, 2, 3, 4]
         assert migrate(conn) == []
 
 
