@@ -79,10 +79,26 @@ class EmbeddedPostgres:
             self._wait_ready(port)
             return port
 
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+    def stop(self, timeout: float = 30) -> None:
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        pid: int | None = None
+        with contextlib.suppress(ValueError, IndexError, OSError):
+            pid = int(pid_file.read_text().split()[0])
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        # pg_ctl returns once the pid file is gone; the postmaster exits a moment later.
+        import psutil
+
+        deadline = time.monotonic() + timeout
+        while pid is not None and time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
 
     def is_running(self) -> bool:
         if not (self.data / "postmaster.pid").exists() or not self.port_file.exists():
