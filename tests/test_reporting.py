@@ -272,3 +272,16 @@ def test_the_reporting_dag_writes_the_tables_and_a_rerun_leaves_them_identical(
     # Nothing else is in the reporting tables: only that date, once.
     count = store.scalar("SELECT count(*) FROM reporting.account_time_to_value")
     assert count == 3
+
+
+def test_stages_that_took_no_business_time_are_nobody_s_bottleneck() -> None:
+    durations = pd.DataFrame(
+        [
+            dict(onboarding_key="X", tier="smb", stage="intake", entered_at=AT, exited_at=AT, calendar_days=0.0,
+                 business_days=0.0, sla_business_days=0.5, met_sla=True),
+            dict(onboarding_key="X", tier="smb", stage="setup", entered_at=AT, exited_at=AT, calendar_days=0.0,
+                 business_days=0.0, sla_business_days=1.0, met_sla=True),
+        ]
+    )  # fmt: skip
+    ranking = reporting.stage_bottlenecks(durations)
+    assert ranking["times_longest"].tolist() == [0, 0, 0, 0]  # all tiers and smb, two stages each

@@ -314,7 +314,9 @@ def stage_bottlenecks(durations: pd.DataFrame) -> pd.DataFrame:
                "total_business_days", "accounts_in_stage_now"]  # fmt: skip
     if durations.empty:
         return _empty(columns)
-    longest = durations.loc[durations.groupby("onboarding_key")["business_days"].idxmax()]
+    # An account's longest stage; accounts whose stages all took no business time have none.
+    worked = durations[durations["business_days"] > 0]
+    longest = worked.loc[worked.groupby("onboarding_key")["business_days"].idxmax()] if len(worked) else worked
     rows = []
     for tier, group in [("all", durations), *durations.groupby("tier")]:
         tier_longest = longest if tier == "all" else longest[longest["tier"] == tier]
