@@ -26,10 +26,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from airflow.sdk.definitions.deadline import BaseDeadlineReference
 
-from include.onboarding.calendar import region_working_time
 from include.onboarding.config import Region
 
 if TYPE_CHECKING:
@@ -63,6 +61,10 @@ class TargetWarningReference(BaseDeadlineReference):
 
 def target_warning_at(region: Region, target: date, business_days_before: int) -> datetime:
     """Start of business ``business_days_before`` business days before ``target`` (UTC)."""
+    import numpy as np  # not at import time: the DAG files import this module when they are parsed
+
+    from include.onboarding.calendar import region_working_time
+
     wt = region_working_time(region)
     day = np.busday_offset(
         np.datetime64(target, "D"), -business_days_before, roll="backward", busdaycal=wt.calendar.busdaycal
