@@ -12,7 +12,7 @@ changes nothing), and the instant a given amount of working time runs out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any, cast
@@ -63,6 +63,17 @@ def region_calendar(region: Region) -> BusinessCalendar:
 
 
 _DAY = np.timedelta64(1, "D")
+
+
+def utc_ns(instants: Any) -> np.ndarray:
+    """Instants (any zone, NaT allowed) as naive UTC datetime64[ns], whatever resolution pandas chose."""
+    index = pd.DatetimeIndex(pd.to_datetime(instants, utc=True))
+    return np.asarray(index.tz_localize(None).to_numpy(dtype="datetime64[ns]"))
+
+
+def as_utc(values: np.ndarray) -> pd.DatetimeIndex:
+    """Naive UTC datetime64 values as a UTC DatetimeIndex."""
+    return cast(pd.DatetimeIndex, pd.DatetimeIndex(values.astype("datetime64[ns]")).tz_localize("UTC"))
 
 
 class WorkingTime:
@@ -131,6 +142,21 @@ class WorkingTime:
         result = pd.DatetimeIndex(np.where(need == 0, exact, computed)).tz_localize("UTC")
         return cast(pd.DatetimeIndex, result)
 
+    def elapsed_outside(self, start: Any, end: Any, pause_start: Any, pause_end: Any) -> np.ndarray:
+        """Working seconds in ``[start, end]`` outside the pause ``[pause_start, pause_end]``.
+
+        A NaT ``pause_start`` means no pause; a NaT ``pause_end`` means still paused at ``end``.
+        The pause only counts where it overlaps ``[start, end]``.
+        """
+        s, e = utc_ns(start), utc_ns(end)
+        ps, pe = utc_ns(pause_start), utc_ns(pause_end)
+        paused = ~np.isnat(ps)
+        p0 = np.maximum(np.where(paused, ps, s), s)
+        p1 = np.where(paused, np.minimum(np.where(np.isnat(pe), e, pe), e), s)
+        p1 = np.maximum(p1, p0)
+        worked = self.elapsed(as_utc(s), as_utc(e)) - np.where(paused, self.elapsed(as_utc(p0), as_utc(p1)), 0.0)
+        return np.asarray(np.maximum(worked, 0.0))
+
     def business_days_until(self, start: Sequence[date] | np.ndarray, end: Sequence[date] | np.ndarray) -> np.ndarray:
         """Business days in ``[start, end)``."""
         return np.busday_count(
@@ -150,6 +176,16 @@ class WorkingTime:
     def add_one(self, start: datetime, seconds: float) -> datetime:
         value = self.add([start], [seconds])[0]
         return value.to_pydatetime().astimezone(timezone.utc)
+
+
+def by_region(
+    frame: pd.DataFrame, regions: Mapping[str, Region]
+) -> Iterator[tuple[pd.Index, pd.DataFrame, Region, WorkingTime]]:
+    """The rows of ``frame`` per ``region`` column value that names a configured region, with its clock."""
+    for key, index in frame.groupby("region").groups.items():
+        region = regions.get(str(key))
+        if region is not None:
+            yield index, frame.loc[index], region, region_working_time(region)
 
 
 def region_working_time(region: Region) -> WorkingTime:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from psycopg.types.json import Jsonb
 
-from include.onboarding.calendar import WorkingTime, region_working_time
+from include.onboarding.calendar import WorkingTime, as_utc, by_region, utc_ns
 from include.onboarding.config import OnboardingConfig, Settings, Stage
 from include.onboarding.store import SCHEMA, Store
 
@@ -282,29 +282,17 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
     frame["planned"] = frame["planned"].eq(True)
     frame["pauses"] = frame["pauses"].eq(True)
     frame["sla_text"] = frame["sla_text"].fillna("")
-    for column in ("elapsed_seconds", "paused_seconds", "left_seconds", "day_seconds", "business_days_to_target"):
+    for column in ("elapsed_seconds", "left_seconds", "day_seconds", "business_days_to_target"):
         frame[column] = np.nan
     now_ts = pd.Timestamp(now).tz_convert("UTC")
-    for region_key, index in frame.groupby("region").groups.items():
-        region = config.settings.regions.get(str(region_key))
-        if region is None:
-            continue
-        wt = region_working_time(region)
-        part = frame.loc[index]
-        n = len(part)
-        nows = pd.DatetimeIndex([now_ts] * n)
-        entered = pd.DatetimeIndex(part["stage_entered_at"])
-        elapsed = wt.elapsed(entered, nows)
-        # Customer pause inside the stage: [max(paused, entered), resumed or now].
-        has_pause = part["pauses"].to_numpy(dtype=bool) & part["paused_at"].notna().to_numpy()
-        p0 = pd.DatetimeIndex(part["paused_at"].where(has_pause, entered))
-        p0 = _utc(np.maximum(_ns(p0), _ns(entered)))
-        p1 = pd.DatetimeIndex(part["resumed_at"].where(part["resumed_at"].notna(), now_ts).where(has_pause, entered))
-        paused = np.where(has_pause, wt.elapsed(p0, p1), 0.0)
-        frame.loc[index, "elapsed_seconds"] = np.maximum(elapsed - paused, 0.0)
-        frame.loc[index, "paused_seconds"] = paused
-        target_end = _target_end(wt, part["activation_target"])
-        frame.loc[index, "left_seconds"] = wt.elapsed(nows, target_end)
+    for index, part, _, wt in by_region(frame, config.settings.regions):
+        nows = pd.DatetimeIndex([now_ts] * len(part))
+        # The customer's turn does not count where the tier pauses the stage clock for it.
+        pause_start = part["paused_at"].where(part["pauses"].to_numpy(dtype=bool))
+        frame.loc[index, "elapsed_seconds"] = wt.elapsed_outside(
+            part["stage_entered_at"], nows, pause_start, part["resumed_at"]
+        )
+        frame.loc[index, "left_seconds"] = wt.elapsed(nows, _target_end(wt, part["activation_target"]))
         frame.loc[index, "day_seconds"] = float(wt.day_seconds)
         today = wt.local_dates(nows)
         targets = np.asarray(part["activation_target"].to_numpy(), dtype="datetime64[D]")
@@ -315,15 +303,6 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
     frame["sla_percent"] = frame["elapsed_seconds"] / frame["sla_seconds"] * 100.0
     frame["needed_seconds"] = np.maximum(frame["sla_seconds"] - frame["elapsed_seconds"], 0.0) + frame["later_seconds"]
     return frame
-
-
-def _ns(index: pd.DatetimeIndex) -> np.ndarray:
-    """UTC instants as naive datetime64[ns] (one unit, whatever resolution pandas chose)."""
-    return index.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
-
-
-def _utc(values: np.ndarray) -> pd.DatetimeIndex:
-    return cast(pd.DatetimeIndex, pd.DatetimeIndex(values.astype("datetime64[ns]")).tz_localize("UTC"))
 
 
 def _target_end(wt: WorkingTime, targets: pd.Series) -> pd.DatetimeIndex:
@@ -337,27 +316,22 @@ def _target_end(wt: WorkingTime, targets: pd.Series) -> pd.DatetimeIndex:
 def _breach_times(frame: pd.DataFrame, config: OnboardingConfig, percent: float) -> pd.Series:
     """When each account's stage clock reached ``percent`` of its SLA (pauses accounted for)."""
     out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
-    for region_key, index in frame.groupby("region").groups.items():
-        region = config.settings.regions.get(str(region_key))
-        if region is None:
-            continue
-        wt = region_working_time(region)
-        part = frame.loc[index]
+    for index, part, _, wt in by_region(frame, config.settings.regions):
         need = part["sla_seconds"].to_numpy() * percent / 100.0
         entered = pd.DatetimeIndex(part["stage_entered_at"])
         straight = wt.add(entered, need)
         has_pause = part["pauses"].to_numpy(dtype=bool) & part["paused_at"].notna().to_numpy()
         if has_pause.any():
             p0 = pd.DatetimeIndex(part["paused_at"].where(has_pause, entered))
-            p0 = _utc(np.maximum(_ns(p0), _ns(entered)))
+            p0 = as_utc(np.maximum(utc_ns(p0), utc_ns(entered)))
             before = wt.elapsed(entered, p0)
             resumed = pd.DatetimeIndex(part["resumed_at"].where(part["resumed_at"].notna(), part["stage_entered_at"]))
             after = wt.add(resumed, np.maximum(need - before, 0.0))
             use_after = has_pause & (need > before) & part["resumed_at"].notna().to_numpy()
-            values = np.where(use_after, _ns(after), _ns(straight))
+            values = np.where(use_after, utc_ns(after), utc_ns(straight))
         else:
-            values = _ns(straight)
-        out.loc[index] = _utc(values).round("us")
+            values = utc_ns(straight)
+        out.loc[index] = as_utc(values).round("us")
     return cast("pd.Series[Any]", out)
 
 

@@ -32,7 +32,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from include.onboarding.calendar import region_working_time
+from include.onboarding.calendar import by_region, region_working_time
 from include.onboarding.config import OnboardingConfig, Region
 from include.onboarding.store import SCHEMA, Store
 
@@ -125,18 +125,16 @@ def _local_days(instants: pd.Series, tz: str) -> np.ndarray:
     return np.asarray(local.normalize().to_numpy(), dtype="datetime64[D]")
 
 
-def business_days_between(config: OnboardingConfig, region: str, start: pd.Series, end: pd.Series) -> np.ndarray:
+def business_days_between(region: Region, start: pd.Series, end: pd.Series) -> np.ndarray:
     """Business days after the local date of ``start`` through the local date of ``end`` (NaN if no end)."""
     out = np.full(len(start), np.nan)
     present = end.notna().to_numpy()
     if not present.any():
         return out
-    settings_region = config.settings.regions[region]
-    wt = region_working_time(settings_region)
-    d0 = _local_days(start[present], settings_region.timezone)
-    d1 = _local_days(end[present], settings_region.timezone)
+    d0 = _local_days(start[present], region.timezone)
+    d1 = _local_days(end[present], region.timezone)
     one = np.timedelta64(1, "D")
-    out[present] = np.busday_count(d0 + one, d1 + one, busdaycal=wt.calendar.busdaycal)
+    out[present] = np.busday_count(d0 + one, d1 + one, busdaycal=region_working_time(region).calendar.busdaycal)
     return out
 
 
@@ -178,16 +176,11 @@ def account_time_to_value(history: History, config: OnboardingConfig) -> pd.Data
     frame["days_to_live"] = (frame["live_at"] - frame["signed_at"]) / day
     frame["business_days_to_first_value"] = np.nan
     frame["business_days_to_live"] = np.nan
-    for region, index in frame.groupby("region").groups.items():
-        if str(region) not in config.settings.regions:
-            continue
-        part = frame.loc[index]
+    for index, part, region, _ in by_region(frame, config.settings.regions):
         frame.loc[index, "business_days_to_first_value"] = business_days_between(
-            config, str(region), part["signed_at"], part["first_value_at"]
+            region, part["signed_at"], part["first_value_at"]
         )
-        frame.loc[index, "business_days_to_live"] = business_days_between(
-            config, str(region), part["signed_at"], part["live_at"]
-        )
+        frame.loc[index, "business_days_to_live"] = business_days_between(region, part["signed_at"], part["live_at"])
     live_day = frame["live_at"].dt.date
     frame["on_time"] = np.where(frame["live_at"].notna(), live_day <= frame["activation_target"], None)
     for column in ("business_days_to_first_value", "business_days_to_live"):
@@ -250,26 +243,19 @@ def stage_durations(history: History, config: OnboardingConfig, at: datetime) ->
     frame["calendar_days"] = (end - frame["entered_at"]) / pd.Timedelta(days=1)
     frame["business_days"] = np.nan
     frame["sla_business_days"] = np.nan
-    pause_map = {(t.tier, st.key.value): st.clock_pauses_on_customer for t in config.tiers.values() for st in t.stages}
-    for region_key, index in frame.groupby("region").groups.items():
-        region = config.settings.regions.get(str(region_key))
-        if region is None:
-            continue
-        wt = region_working_time(region)
-        part = frame.loc[index]
-        stop = end.loc[index]
-        worked = wt.elapsed(pd.DatetimeIndex(part["entered_at"]), pd.DatetimeIndex(stop))
-        pairs = list(zip(part["tier"], part["stage"], strict=True))
-        pausing = np.array([pause_map.get(p, False) for p in pairs], dtype=bool) & part["paused_at"].notna().to_numpy()
-        if pausing.any():
-            p0 = part["paused_at"].where(pausing, part["entered_at"])
-            p0 = pd.Series(np.maximum(_utc(p0).to_numpy(), part["entered_at"].to_numpy()), index=part.index)
-            p1 = part["resumed_at"].where(part["resumed_at"].notna(), stop).where(pausing, part["entered_at"])
-            p1 = pd.Series(np.minimum(_utc(p1).to_numpy(), stop.to_numpy()), index=part.index)
-            worked = worked - np.where(pausing, wt.elapsed(pd.DatetimeIndex(_utc(p0)), pd.DatetimeIndex(_utc(p1))), 0)
-        frame.loc[index, "business_days"] = np.maximum(worked, 0) / wt.day_seconds
-        slas = {p: _sla_days(config, p[0], p[1], region) for p in set(pairs)}
-        frame.loc[index, "sla_business_days"] = [slas[p] for p in pairs]
+    stages = {(t.tier, st.key.value): st for t in config.tiers.values() for st in t.stages}
+    for index, part, region, wt in by_region(frame, config.settings.regions):
+        configured = [stages.get(p) for p in zip(part["tier"], part["stage"], strict=True)]
+        # The customer's turn does not count where the tier pauses the stage clock for it.
+        pausing = np.array([bool(st and st.clock_pauses_on_customer) for st in configured], dtype=bool)
+        worked = wt.elapsed_outside(
+            part["entered_at"], end.loc[index], part["paused_at"].where(pausing), part["resumed_at"]
+        )
+        frame.loc[index, "business_days"] = worked / wt.day_seconds
+        hours = region.business_hours
+        frame.loc[index, "sla_business_days"] = [
+            st.sla_seconds(hours) / hours.day_seconds if st else np.nan for st in configured
+        ]
     over = frame["business_days"] > frame["sla_business_days"]
     closed = frame["exited_at"].notna()
     # Judged once the stage ended, or as soon as it is over SLA; open and within SLA: not yet.
@@ -298,14 +284,6 @@ def _customer_pauses(history: History) -> pd.DataFrame:
     )
     out["resumed_at"] = out["last_verified"].where(~out["open"].fillna(False).astype(bool))
     return cast(pd.DataFrame, out.reset_index()[["onboarding_id", "paused_at", "resumed_at"]])
-
-
-def _sla_days(config: OnboardingConfig, tier: str, stage: str, region: Region) -> float:
-    t = config.tiers.get(tier)
-    s = next((x for x in t.stages if x.key.value == stage), None) if t else None
-    if s is None:
-        return float("nan")
-    return s.sla_seconds(region.business_hours) / region.business_hours.day_seconds
 
 
 def stage_bottlenecks(durations: pd.DataFrame) -> pd.DataFrame:
