@@ -45,16 +45,19 @@ def _history() -> reporting.History:
                  status="live", stage="live", stage_owner_email="carla.mendes@example.com",
                  owner_email="priya.shah@example.com", signed_at=_et(11, 20, 10), activation_target=date(2027, 1, 5),
                  created_at=_et(11, 20, 11), stage_entered_at=_et(12, 4, 10), blocked_reason=None,
-                 live_at=_et(12, 4, 10)),
+                 live_at=_et(12, 4, 10), paused_at=None, resumed_at=None),
             dict(id=2, onboarding_key="B", account_name="Birch", tier="smb", region="NA", segment="commercial",
                  status="live", stage="live", stage_owner_email="ben.foster@example.com",
                  owner_email="sam.okafor@example.com", signed_at=_et(11, 2, 9), activation_target=date(2026, 11, 16),
-                 created_at=_et(11, 2, 9), stage_entered_at=_et(11, 9, 9), blocked_reason=None, live_at=_et(11, 9, 9)),
+                 created_at=_et(11, 2, 9), stage_entered_at=_et(11, 9, 9), blocked_reason=None, live_at=_et(11, 9, 9),
+                 paused_at=None, resumed_at=None),
             dict(id=3, onboarding_key="C", account_name="Cedar", tier="smb", region="NA", segment="commercial",
                  status="open", stage="collect_inputs", stage_owner_email="sam.okafor@example.com",
                  owner_email="sam.okafor@example.com", signed_at=_et(11, 16, 9), activation_target=date(2026, 12, 1),
                  created_at=_et(11, 16, 9), stage_entered_at=_et(11, 16, 9),
-                 blocked_reason="critical input 'billing_contact_email' is missing", live_at=None),
+                 blocked_reason="critical input 'billing_contact_email' is missing", live_at=None,
+                 # The checklist went out at 10:00; a critical item is still missing: still paused.
+                 paused_at=_et(11, 16, 10), resumed_at=None),
         ]
     )  # fmt: skip
     stage_history = pd.DataFrame(

@@ -200,6 +200,22 @@ class PassSummary:
         }
 
 
+def customer_pause_join(only_while_collecting: bool = False) -> str:
+    """SQL joining ``paused_at`` and ``resumed_at`` to the accounts aliased ``o``.
+
+    The customer's turn: from the checklist request until the last critical
+    input was verified (``resumed_at`` is empty while one is still out).
+    """
+    only = "AND o.stage = 'collect_inputs'" if only_while_collecting else ""
+    return f"""LEFT JOIN LATERAL (
+    SELECT min(c.requested_at) AS paused_at,
+           CASE WHEN bool_and(c.status IN ('verified', 'waived')) FILTER (WHERE c.critical) IS NOT FALSE
+                THEN coalesce(max(c.verified_at) FILTER (WHERE c.critical), min(c.requested_at)) END AS resumed_at
+    FROM {SCHEMA}.checklist_items c
+    WHERE c.onboarding_id = o.id {only}
+) p ON true"""
+
+
 _OPEN_SQL = f"""
 SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage,
        o.stage_owner_email, o.owner_email, o.run_id, o.blocked_reason,
@@ -209,14 +225,7 @@ SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage,
        extract(epoch FROM p.paused_at)::float8 AS paused_at,
        extract(epoch FROM p.resumed_at)::float8 AS resumed_at
 FROM {SCHEMA}.onboardings o
-LEFT JOIN LATERAL (
-    -- The customer's turn: from the checklist request until the last critical input was verified.
-    SELECT min(c.requested_at) AS paused_at,
-           CASE WHEN bool_and(c.status IN ('verified', 'waived')) FILTER (WHERE c.critical) IS NOT FALSE
-                THEN coalesce(max(c.verified_at) FILTER (WHERE c.critical), min(c.requested_at)) END AS resumed_at
-    FROM {SCHEMA}.checklist_items c
-    WHERE c.onboarding_id = o.id AND o.stage = 'collect_inputs'
-) p ON true
+{customer_pause_join(only_while_collecting=True)}
 WHERE o.status = 'open'
 """
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from include.onboarding.calendar import by_region, region_working_time
 from include.onboarding.config import OnboardingConfig, Region
+from include.onboarding.escalations import customer_pause_join
 from include.onboarding.store import SCHEMA, Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class History:
     """What the metrics read, one frame per table (see :func:`load`)."""
 
     onboardings: pd.DataFrame
+    """With ``paused_at`` / ``resumed_at``: the customer's turn (see escalations.customer_pause_join)."""
     stage_history: pd.DataFrame
     checklist: pd.DataFrame
     escalations: pd.DataFrame
@@ -75,10 +77,12 @@ def load(store: Store, at: datetime) -> History:
     p = {"at": at}
     onboardings = _frame(
         store,
-        f"""SELECT id, onboarding_key, account_name, tier, region, segment, status, stage, stage_owner_email,
-                   owner_email, signed_at, activation_target, created_at, stage_entered_at, blocked_reason,
-                   CASE WHEN live_at <= %(at)s THEN live_at END AS live_at
-            FROM {SCHEMA}.onboardings WHERE created_at <= %(at)s""",
+        f"""SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.segment, o.status, o.stage,
+                   o.stage_owner_email, o.owner_email, o.signed_at, o.activation_target, o.created_at,
+                   o.stage_entered_at, o.blocked_reason, p.paused_at, p.resumed_at,
+                   CASE WHEN o.live_at <= %(at)s THEN o.live_at END AS live_at
+            FROM {SCHEMA}.onboardings o {customer_pause_join()}
+            WHERE o.created_at <= %(at)s""",
         p,
     )
     stage_history = _frame(
@@ -229,14 +233,14 @@ def stage_durations(history: History, config: OnboardingConfig, at: datetime) ->
     visits = history.stage_history
     if visits.empty:
         return _empty(columns)
-    ob = history.onboardings[["id", "onboarding_key", "tier", "region"]]
+    ob = history.onboardings[["id", "onboarding_key", "tier", "region", "paused_at", "resumed_at"]]
     frame = visits.merge(ob, left_on="onboarding_id", right_on="id")
     frame = frame[frame["stage"] != "live"].copy()
     if frame.empty:
         return _empty(columns)
     frame["entered_at"] = _utc(frame["entered_at"])
     frame["exited_at"] = _utc(frame["exited_at"])
-    frame = frame.merge(_customer_pauses(history), how="left", on="onboarding_id").reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
     frame["paused_at"] = _utc(frame["paused_at"])
     frame["resumed_at"] = _utc(frame["resumed_at"])
     end = frame["exited_at"].fillna(pd.Timestamp(at))
@@ -262,28 +266,6 @@ def stage_durations(history: History, config: OnboardingConfig, at: datetime) ->
     judged = frame["sla_business_days"].notna() & (closed | over)
     frame["met_sla"] = [(not o) if j else None for o, j in zip(over, judged, strict=True)]
     return cast(pd.DataFrame, frame[columns].sort_values(["onboarding_key", "entered_at"]).reset_index(drop=True))
-
-
-def _customer_pauses(history: History) -> pd.DataFrame:
-    """Per account: when the checklist went to the customer and when the last critical input was verified."""
-    items = history.checklist
-    if items.empty:
-        return _df({"onboarding_id": [], "paused_at": [], "resumed_at": []})
-    items = items.assign(
-        requested_at=_utc(items["requested_at"]),
-        verified_at=_utc(items["verified_at"]),
-        critical_open=items["critical"].astype(bool) & ~items["status"].isin(["verified", "waived"]),
-    )
-    grouped = items.groupby("onboarding_id")
-    out = pd.DataFrame(
-        {
-            "paused_at": grouped["requested_at"].min(),
-            "last_verified": items[items["critical"].astype(bool)].groupby("onboarding_id")["verified_at"].max(),
-            "open": grouped["critical_open"].any(),
-        }
-    )
-    out["resumed_at"] = out["last_verified"].where(~out["open"].fillna(False).astype(bool))
-    return cast(pd.DataFrame, out.reset_index()[["onboarding_id", "paused_at", "resumed_at"]])
 
 
 def stage_bottlenecks(durations: pd.DataFrame) -> pd.DataFrame:
