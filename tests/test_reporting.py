@@ -71,12 +71,9 @@ def _history() -> reporting.History:
     )
     checklist = pd.DataFrame(
         [
-            dict(onboarding_id=3, item_key="billing_contact_email", critical=True, status="missing",
-                 requested_at=_et(11, 16, 10), verified_at=None),
-            dict(onboarding_id=3, item_key="company_domain", critical=True, status="verified",
-                 requested_at=_et(11, 16, 10), verified_at=_et(11, 17, 9)),
-            dict(onboarding_id=3, item_key="logo", critical=False, status="rejected", requested_at=_et(11, 16, 10),
-                 verified_at=None),
+            dict(onboarding_id=3, item_key="billing_contact_email", critical=True, status="missing"),
+            dict(onboarding_id=3, item_key="company_domain", critical=True, status="verified"),
+            dict(onboarding_id=3, item_key="logo", critical=False, status="rejected"),
         ]
     )  # fmt: skip
     escalations = pd.DataFrame(

@@ -232,17 +232,11 @@ WHERE o.status = 'open'
 
 def load_open(store: Store, key: str | None = None) -> pd.DataFrame:
     """Every open onboarding (or the one with ``key``) with what its SLA clock needs, in one query."""
-    with store.conn.cursor() as cur:
-        if key is None:
-            cur.execute(_OPEN_SQL.encode())
-        else:
-            cur.execute((_OPEN_SQL + " AND o.onboarding_key = %s").encode(), (key,))
-        names = [d.name for d in cur.description or ()]
-        frame = pd.DataFrame.from_records(cur.fetchall(), columns=names)
+    frame = store.frame(_OPEN_SQL) if key is None else store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (key,))
     for column in ("stage_entered_at", "paused_at", "resumed_at"):
         frame[column] = pd.to_datetime(frame[column].astype("float64"), unit="s", utc=True)
     frame["activation_target"] = frame["activation_target"].astype("int64").to_numpy().astype("datetime64[D]")
-    return cast(pd.DataFrame, frame)
+    return frame
 
 
 def _iso_day(value: Any) -> str:

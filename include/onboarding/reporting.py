@@ -65,18 +65,10 @@ def as_of(report_date: date, now: datetime) -> datetime:
 # --------------------------------------------------------------------------- loading
 
 
-def _frame(store: Store, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    with store.conn.cursor() as cur:
-        cur.execute(sql, params)
-        names = [d.name for d in cur.description or ()]
-        return _df(cur.fetchall(), names)
-
-
 def load(store: Store, at: datetime) -> History:
     """Read the store as it stood at ``at`` (later accounts and later changes left out)."""
     p = {"at": at}
-    onboardings = _frame(
-        store,
+    onboardings = store.frame(
         f"""SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.segment, o.status, o.stage,
                    o.stage_owner_email, o.owner_email, o.signed_at, o.activation_target, o.created_at,
                    o.stage_entered_at, o.blocked_reason, p.paused_at, p.resumed_at,
@@ -85,28 +77,20 @@ def load(store: Store, at: datetime) -> History:
             WHERE o.created_at <= %(at)s""",
         p,
     )
-    stage_history = _frame(
-        store,
+    stage_history = store.frame(
         f"""SELECT h.onboarding_id, h.stage, h.entered_at,
                    CASE WHEN h.exited_at <= %(at)s THEN h.exited_at END AS exited_at
             FROM {SCHEMA}.stage_history h WHERE h.entered_at <= %(at)s""",
         p,
     )
-    checklist = _frame(
-        store,
-        f"""SELECT onboarding_id, item_key, critical, status, requested_at, verified_at
-            FROM {SCHEMA}.checklist_items""",
-        p,
-    )
-    escalations = _frame(
-        store,
+    checklist = store.frame(f"SELECT onboarding_id, item_key, critical, status FROM {SCHEMA}.checklist_items")
+    escalations = store.frame(
         f"""SELECT onboarding_id, kind, level, reason, breach_at, raised_at,
                    CASE WHEN resolved_at <= %(at)s THEN resolved_at END AS resolved_at
             FROM {SCHEMA}.escalations WHERE raised_at <= %(at)s""",
         p,
     )
-    events = _frame(
-        store,
+    events = store.frame(
         f"""SELECT onboarding_id,
                    min(occurred_at) FILTER (WHERE event_type = 'setup.completed') AS first_value_at,
                    count(*) FILTER (WHERE actor NOT LIKE 'system:%%') AS manual_actions
@@ -519,8 +503,7 @@ def write(store: Store, report_date: date, tables: dict[str, pd.DataFrame]) -> d
 
 def read(store: Store, name: str, report_date: date) -> pd.DataFrame:
     """One report table for one date (what leadership reads)."""
-    return _frame(
-        store,
+    return store.frame(
         f"SELECT * FROM {REPORT_SCHEMA}.{name} WHERE report_date = %(d)s ORDER BY 2, 3",
         {"d": report_date},
     )

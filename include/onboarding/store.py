@@ -20,13 +20,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from include.onboarding.connections import ONBOARDING_DB
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = "onboarding"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -146,6 +149,15 @@ class Store:
         with self.conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql.encode() if not params else sql, params or None)
             return cur.fetchall() if cur.description else []
+
+    def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pd.DataFrame:
+        """A query's rows as a pandas DataFrame (column names from the query)."""
+        import pandas as pd  # only the reporting and escalation passes need it
+
+        with self.conn.cursor() as cur:
+            cur.execute(sql.encode() if not params else sql, params or None)
+            names = [d.name for d in cur.description or ()]
+            return cast(pd.DataFrame, pd.DataFrame.from_records(cur.fetchall(), columns=names))
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         rows = self.query(sql, params)
