@@ -42,6 +42,13 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: Path) -> None:
+    """Write one chart and free its memory."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw_charts(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, str | None]:
     """Draw each chart that has data; return file name -> None (drawn) or why it was not."""
     plt = _pyplot()
@@ -62,9 +69,7 @@ def draw_charts(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, str | N
         )
         ax.set_ylabel("business days, signed to live")
         ax.set_title(CHARTS["time_to_value_by_tier.png"])
-        fig.tight_layout()
-        fig.savefig(out / "time_to_value_by_tier.png", dpi=110)
-        plt.close(fig)
+        _save(plt, fig, out / "time_to_value_by_tier.png")
         skipped["time_to_value_by_tier.png"] = None
 
     bottlenecks = tables["stage_bottlenecks"]
@@ -81,9 +86,7 @@ def draw_charts(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, str | N
             ax.text(float(total), y, f"  longest for {int(longest)}", va="center", fontsize=8)
         ax.set_xlabel("business days, all accounts")
         ax.set_title(CHARTS["stage_bottlenecks.png"])
-        fig.tight_layout()
-        fig.savefig(out / "stage_bottlenecks.png", dpi=110)
-        plt.close(fig)
+        _save(plt, fig, out / "stage_bottlenecks.png")
         skipped["stage_bottlenecks.png"] = None
 
     sla = tables["sla_attainment"]
@@ -100,9 +103,7 @@ def draw_charts(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, str | N
         ax.set_title(CHARTS["sla_attainment_trend.png"])
         ax.legend(fontsize=7, loc="lower left")
         fig.autofmt_xdate()
-        fig.tight_layout()
-        fig.savefig(out / "sla_attainment_trend.png", dpi=110)
-        plt.close(fig)
+        _save(plt, fig, out / "sla_attainment_trend.png")
         skipped["sla_attainment_trend.png"] = None
     return skipped
 
