@@ -13,7 +13,7 @@ changes nothing), and the instant a given amount of working time runs out.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date
 from functools import lru_cache
 from typing import Any, cast
 
@@ -167,15 +167,6 @@ class WorkingTime:
 
     def local_dates(self, instants: Any) -> np.ndarray:
         return self._local(instants)[0]
-
-    # -- one instant at a time (callbacks, messages) -------------------------------------
-
-    def elapsed_one(self, start: datetime, end: datetime) -> float:
-        return float(self.elapsed([start], [end])[0])
-
-    def add_one(self, start: datetime, seconds: float) -> datetime:
-        value = self.add([start], [seconds])[0]
-        return value.to_pydatetime().astimezone(timezone.utc)
 
 
 def by_region(

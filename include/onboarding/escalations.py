@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 
 ACTOR = "system:escalations"
 
-KINDS = ("sla_breach", "at_risk", "unowned", "failure", "deadline", "quarantine")
-
 
 @dataclass(frozen=True)
 class NewEscalation:
