@@ -248,7 +248,7 @@ def sandbox_call(port: int, method: str, path: str, body: object | None = None) 
 
 def stop(keep_database: bool = False) -> list[str]:
     """Stop the sandbox and, unless asked to keep it, the embedded PostgreSQL."""
-    stopped = []
+    stopped = stop_airflow()
     if stop_process_group("sandbox"):
         stopped.append("sandbox")
     pg = EmbeddedPostgres(local_dir() / "postgres")
@@ -256,3 +256,77 @@ def stop(keep_database: bool = False) -> list[str]:
         pg.stop()
         stopped.append("postgres")
     return stopped
+
+
+# --------------------------------------------------------------------------- Airflow services
+
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+"""What ``airflow standalone`` starts; each runs in its own process group here."""
+
+
+def airflow_service_env(env: dict[str, str], api_port: int) -> dict[str, str]:
+    """Settings the four components must share: where the API is, and the token secret."""
+    import secrets
+
+    secret_file = local_dir() / "airflow" / "jwt_secret"
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    base = f"http://127.0.0.1:{api_port}"
+    return {
+        **env,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": base,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text().strip(),
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin"),
+    }
+
+
+def start_airflow(env: dict[str, str], components: tuple[str, ...] = AIRFLOW_COMPONENTS) -> None:
+    """Start Airflow's components, each in its own process group with its own log."""
+    logs = local_dir() / "airflow" / "services"
+    logs.mkdir(parents=True, exist_ok=True)
+    for component in components:
+        stop_process_group(f"airflow-{component}")
+        log = open(logs / f"{component}.log", "ab")  # noqa: SIM115 - handed to the child process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", component],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _pid_file(f"airflow-{component}").write_text(str(proc.pid))
+
+
+def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, object]:
+    """Wait until the API answers and the scheduler, dag-processor and triggerer report healthy."""
+    url = f"{env['AIRFLOW__API__BASE_URL']}/api/v2/monitor/health"
+    deadline = time.monotonic() + timeout
+    health: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        for component in AIRFLOW_COMPONENTS:
+            pid_file = _pid_file(f"airflow-{component}")
+            if not pid_file.exists() or not _alive(int(pid_file.read_text())):
+                log = local_dir() / "airflow" / "services" / f"{component}.log"
+                raise RuntimeError(f"airflow {component} exited; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                health = json.loads(response.read())
+        except OSError:
+            time.sleep(1)
+            continue
+        parts = ("scheduler", "triggerer", "dag_processor")
+        if all((health.get(p) or {}).get("status") == "healthy" for p in parts):  # type: ignore[union-attr]
+            return health
+        time.sleep(1)
+    raise RuntimeError(f"Airflow did not become healthy within {timeout:.0f}s: {health}")
+
+
+def stop_airflow() -> list[str]:
+    return [c for c in reversed(AIRFLOW_COMPONENTS) if stop_process_group(f"airflow-{c}", timeout=20)]
