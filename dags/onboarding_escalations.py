@@ -25,7 +25,6 @@ and rung (dedupe key), and a delivered one is never posted again.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +38,7 @@ CONFIG = load_config()  # local YAML only
 
 @dag(
     dag_id="onboarding_escalations",
-    schedule=os.environ.get("ONBOARDING_ESCALATION_SCHEDULE") or CONFIG.settings.escalations.schedule,
+    schedule=CONFIG.escalation_schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # one pass at a time: a second would race the first to raise the same rungs

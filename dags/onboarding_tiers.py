@@ -26,14 +26,21 @@ from airflow.sdk import (
 
 from include.onboarding.assets import ONBOARDING_EVENTS
 from include.onboarding.callbacks import on_deadline_missed, on_task_failure
+from include.onboarding.clock import wall_seconds
 from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, load_config
 from include.onboarding.deadlines import TargetWarningReference
+from include.onboarding.sensors import ChecklistItemSensor
 
 CONFIG = load_config()  # local YAML only
 RUNS = CONFIG.settings.runs
-POKE_SECONDS = float(os.environ.get("ONBOARDING_POKE_SECONDS") or RUNS.poke_seconds)
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("ONBOARDING_RETRY_DELAY_SECONDS") or 120))
-INPUT_TIMEOUT = float(os.environ.get("ONBOARDING_INPUT_TIMEOUT_SECONDS") or RUNS.input_timeout_days * 86400)
+# Airflow waits on the wall clock; settings are business time (the same unless the clock is accelerated).
+POKE_SECONDS = float(os.environ.get("ONBOARDING_POKE_SECONDS") or wall_seconds(RUNS.poke_seconds, floor=5))
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("ONBOARDING_RETRY_DELAY_SECONDS") or wall_seconds(120, floor=5)))
+INPUT_TIMEOUT = float(
+    os.environ.get("ONBOARDING_INPUT_TIMEOUT_SECONDS") or wall_seconds(RUNS.input_timeout_days * 86400)
+)
+APPROVAL_TIMEOUT = wall_seconds(RUNS.approval_timeout_days * 86400)
+PROVISIONING_TIMEOUT = wall_seconds(RUNS.provisioning_timeout_hours * 3600)
 # ``airflow dags test`` in Airflow 3.3.2 cannot finish a run of a DAG with deadline alerts;
 # set ONBOARDING_DEADLINE_ALERTS=off only for such local, scheduler-less runs.
 DEADLINE_ALERTS = os.environ.get("ONBOARDING_DEADLINE_ALERTS", "on").lower() not in ("off", "0", "false", "no")
@@ -122,7 +129,7 @@ def deadline_alerts(tier: TierConfig) -> list[DeadlineAlert]:
         ),
         DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
-            interval=timedelta(days=tier.overrun_after_days),
+            interval=timedelta(seconds=wall_seconds(tier.overrun_after_days * 86400)),
             callback=SyncCallback(
                 on_deadline_missed,
                 kwargs={
@@ -175,24 +182,7 @@ def build(tier: TierConfig) -> DAG:
                 runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(), runtime.clock().now()
             )
 
-        @task.sensor(
-            mode="reschedule",
-            poke_interval=POKE_SECONDS,
-            timeout=INPUT_TIMEOUT,
-            map_index_template="{{ item_key }}",
-        )
-        def wait_for_input(item_key: str) -> PokeReturnValue:
-            from include.onboarding import checklist, runtime
-            from include.onboarding.connections import FORMS_API
-
-            get_current_context()["item_key"] = item_key  # type: ignore[typeddict-unknown-key]
-            cfg = runtime.config()
-            done = checklist.poll_item(
-                runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(), item_key, runtime.clock().now()
-            )
-            return PokeReturnValue(is_done=done)
-
-        @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=RUNS.approval_timeout_days * 86400)
+        @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=APPROVAL_TIMEOUT)
         def wait_for_approvals() -> PokeReturnValue:
             from include.onboarding import approvals, runtime
 
@@ -239,7 +229,7 @@ def build(tier: TierConfig) -> DAG:
                     raise
                 raise AirflowFailException(str(exc)) from exc  # the API refused: retrying repeats the refusal
 
-        @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=RUNS.provisioning_timeout_hours * 3600)
+        @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=PROVISIONING_TIMEOUT)
         def wait_for_provisioning() -> PokeReturnValue:
             from include.onboarding import golive, runtime
 
@@ -273,7 +263,13 @@ def build(tier: TierConfig) -> DAG:
 
         items = plan_checklist()
         sent = request_inputs()
-        waits = wait_for_input.expand(item_key=items)
+        # One sensor per checklist item, named by the item, waiting in the triggerer (not a worker).
+        waits = ChecklistItemSensor.partial(
+            task_id="wait_for_input",
+            poll_seconds=POKE_SECONDS,
+            timeout=INPUT_TIMEOUT,
+            map_index_template="{{ task.item_key }}",
+        ).expand(item_key=items)
         items >> sent >> waits
         gate = readiness_gate()
         waits >> wait_for_approvals() >> gate

@@ -24,6 +24,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from include.localstack.postgres import EmbeddedPostgres, free_port
@@ -304,11 +305,11 @@ def start_airflow(env: dict[str, str], components: tuple[str, ...] = AIRFLOW_COM
         _pid_file(f"airflow-{component}").write_text(str(proc.pid))
 
 
-def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, object]:
+def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, Any]:
     """Wait until the API answers and the scheduler, dag-processor and triggerer report healthy."""
     url = f"{env['AIRFLOW__API__BASE_URL']}/api/v2/monitor/health"
     deadline = time.monotonic() + timeout
-    health: dict[str, object] = {}
+    health: dict[str, Any] = {}
     while time.monotonic() < deadline:
         for component in AIRFLOW_COMPONENTS:
             pid_file = _pid_file(f"airflow-{component}")
@@ -322,7 +323,7 @@ def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, obj
             time.sleep(1)
             continue
         parts = ("scheduler", "triggerer", "dag_processor")
-        if all((health.get(p) or {}).get("status") == "healthy" for p in parts):  # type: ignore[union-attr]
+        if all((health.get(p) or {}).get("status") == "healthy" for p in parts):
             return health
         time.sleep(1)
     raise RuntimeError(f"Airflow did not become healthy within {timeout:.0f}s: {health}")
@@ -330,3 +331,16 @@ def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, obj
 
 def stop_airflow() -> list[str]:
     return [c for c in reversed(AIRFLOW_COMPONENTS) if stop_process_group(f"airflow-{c}", timeout=20)]
+
+
+def airflow_cli(env: dict[str, str], *args: str) -> None:
+    """Run one ``airflow`` command; its output goes to .local/airflow-cli.log, shown if it fails."""
+    log = local_dir() / "airflow-cli.log"
+    with open(log, "ab") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace")[-4000:]
+        raise SystemExit(f"airflow {' '.join(args)} failed (exit {result.returncode}); log: {log}\n{tail}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
@@ -517,8 +517,30 @@ class OnboardingConfig(Model):
         return None
 
     @property
-    def intake_schedule(self) -> str:
-        return os.environ.get("ONBOARDING_INTAKE_SCHEDULE") or self.settings.intake.schedule
+    def intake_schedule(self) -> str | timedelta:
+        return airflow_schedule(os.environ.get("ONBOARDING_INTAKE_SCHEDULE") or self.settings.intake.schedule)
+
+    @property
+    def escalation_schedule(self) -> str | timedelta:
+        return airflow_schedule(os.environ.get("ONBOARDING_ESCALATION_SCHEDULE") or self.settings.escalations.schedule)
+
+
+_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
+
+
+def airflow_schedule(value: str) -> str | timedelta:
+    """A cron expression or preset as Airflow takes it, or ``every <n>s|m|h`` for a fixed interval.
+
+    Cron cannot say "every 20 seconds"; a demo that runs business time faster
+    than the wall clock needs that, so ``every 20s`` becomes ``timedelta(seconds=20)``.
+    """
+    found = _EVERY.match(value.strip())
+    if not found:
+        return value
+    seconds = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"schedule {value!r}: the interval must be positive")
+    return timedelta(seconds=seconds)
 
 
 def config_dir() -> Path:

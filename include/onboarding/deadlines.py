@@ -15,7 +15,8 @@ Each ``onboarding_<tier>`` run carries two alerts:
   the account, so this one is custom, registered by the plugin in
   ``plugins/onboarding_deadlines.py``;
 * **run window overrun**: Airflow's ``DAGRUN_QUEUED_AT`` plus the tier's
-  window in calendar days.
+  window in calendar days (divided by the clock's speed when business time
+  is accelerated, as it is in the demo).
 
 Both call :func:`include.onboarding.callbacks.on_deadline_missed`, which
 escalates to the account's named owner.
@@ -56,7 +57,11 @@ class TargetWarningReference(BaseDeadlineReference):
             at = datetime.fromisoformat(str(raw))
         except ValueError:
             return None  # never let a bad conf value stop the run from being created
-        return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        from include.onboarding.clock import to_wall
+
+        # The scheduler checks deadlines on the wall clock; under an accelerated business clock
+        # the business instant is translated to the wall-clock instant it will be reached.
+        return to_wall(at if at.tzinfo else at.replace(tzinfo=timezone.utc))
 
 
 def target_warning_at(region: Region, target: date, business_days_before: int) -> datetime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Generator, Sequence
@@ -17,6 +18,7 @@ from types import FrameType
 
 import uvicorn
 
+from include.onboarding.clock import parse_clock
 from include.sandbox.app import create_app
 from include.sandbox.state import DEFAULT_START, SandboxState
 
@@ -60,6 +62,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bad-ratio", type=float, default=0.0, help="fraction of orders seeded with a defect")
     parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first close date")
     parser.add_argument("--token", default=None, help="only accept this bearer token (default: any)")
+    parser.add_argument(
+        "--clock",
+        default=os.environ.get("ONBOARDING_CLOCK", "system"),
+        help="the simulated world's clock, as ONBOARDING_CLOCK describes it (default: that variable, or wall time)",
+    )
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
 
@@ -67,7 +74,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Seed the state and serve in the foreground until a signal arrives."""
     args = parse_args(argv)
-    state = SandboxState(token=args.token)
+    clock = parse_clock(args.clock)
+    state = SandboxState(token=args.token, clock=lambda: clock.now().timestamp())
     seeded = state.reset(seed=args.seed, orders=args.orders, bad_ratio=args.bad_ratio, start=args.start)
     print(f"sandbox: seeded {len(seeded)} CRM deals; serving on http://{args.host}:{args.port}", flush=True)
     config = uvicorn.Config(

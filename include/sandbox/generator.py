@@ -244,13 +244,15 @@ def generate_orders(
     start: date,
     bad_ratio: float = 0.0,
     open_deals: int | None = None,
+    business_days: int | None = None,
 ) -> list[dict[str, str | None]]:
     """Return ``count`` signed orders plus a few deals in other stages.
 
     ``count`` is the number of ``closedwon`` deals, ``round(count * bad_ratio)``
     of which are broken (each marked with ``sandbox_defect``).  ``open_deals``
     deals in other stages are added (default ``count // 10``).  Close dates
-    fall on business days from ``start`` on.  The same arguments always give
+    fall on business days from ``start`` on, spread over ``business_days`` of
+    them (default: about three orders a day).  The same arguments always give
     the same list.
     """
     if count < 0:
@@ -259,7 +261,7 @@ def generate_orders(
         raise ValueError("bad_ratio must be between 0 and 1")
     rng = random.Random(seed)
     names = _Names(rng)
-    days = _business_days(start, max(5, (count * 3) // 5))
+    days = _business_days(start, business_days or max(5, (count * 3) // 5))
     drafts = [_signed_order(rng, next(names), at) for at in _signing_times(rng, days, count)]
     _number_orders(rng, drafts)
     _inject_defects(rng, drafts, round(count * bad_ratio))

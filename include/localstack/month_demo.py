@@ -1,0 +1,471 @@
+"""``make demo``: a month of signed orders onboarded by Airflow's own scheduler, in minutes.
+
+What runs is what a deployment runs: PostgreSQL (embedded unless configured),
+the sandbox standing in for the CRM, forms portal, Jira, Stripe, the SCIM
+provisioning API and Slack, and Airflow's api-server, scheduler, dag-processor
+and triggerer with the LocalExecutor.  Nothing is called by hand: the intake
+picks orders up on its schedule and starts one run per account, the runs wait
+on the customers in the triggerer, the escalation pass runs on its schedule.
+
+Business time is accelerated (``ONBOARDING_CLOCK=accelerated:...``, the same
+value for every process, the sandbox included): the CRM receives each order at
+its signing time, simulated customers answer promptly, slowly, wrongly first,
+partly or never, an ops person approves what waits on approval, and SLAs,
+targets and escalations are all reckoned in business time.  Airflow's own
+waits (schedules, poke intervals, timeouts, Deadline Alerts) are divided by
+the same factor.
+
+The demo ends when every account is live or escalated and nothing has moved
+for a while, then prints the outcome, the reaction latencies, the metric
+tables and the ledger check, and stops everything it started (``--ui`` keeps
+the stack up so the grid can be looked at; ``make stop`` stops it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from include.localstack import stack
+from include.localstack.airflow_api import AirflowApi, admin_password
+from include.localstack.postgres import free_port
+from include.onboarding.clock import AcceleratedClock
+
+# The simulated customers' spread of behaviours, dealt out in signing order.
+BEHAVIOURS = (["prompt"] * 10) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "prompt"]
+TIER_DAGS = ("onboarding_enterprise", "onboarding_smb", "onboarding_partner")
+RUNNING_DAGS = ("onboarding_intake", *TIER_DAGS, "onboarding_escalations")
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+@dataclass
+class Options:
+    orders: int
+    seed: int
+    bad_ratio: float
+    start: date
+    business_days: int
+    speed: float
+    ui: bool
+    parallelism: int
+    max_minutes: float
+    quiet_business_hours: float
+
+
+def options(args: argparse.Namespace) -> Options:
+    return Options(
+        orders=args.orders,
+        seed=args.seed,
+        bad_ratio=args.bad_ratio,
+        start=args.start,
+        business_days=args.business_days,
+        speed=args.speed,
+        ui=args.ui,
+        parallelism=args.parallelism,
+        max_minutes=args.max_minutes,
+        quiet_business_hours=args.quiet_hours,
+    )
+
+
+def _orders(opts: Options) -> list[tuple[datetime, dict[str, Any]]]:
+    """The month's deals with the time each reaches the CRM (its signing time), in order."""
+    from include.sandbox.generator import generate_orders
+
+    deals = generate_orders(
+        opts.orders, seed=opts.seed, start=opts.start, bad_ratio=opts.bad_ratio, business_days=opts.business_days
+    )
+    timed: list[tuple[datetime, dict[str, Any]]] = []
+    last = datetime.combine(opts.start, datetime.min.time(), timezone.utc)
+    for props in deals:
+        if props.get("dealstage") != "closedwon":
+            timed.append((last, props))  # a deal still in negotiation: its close date is only expected
+            continue
+        try:
+            at = datetime.fromisoformat(str(props.get("closedate") or "").replace("Z", "+00:00"))
+            at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        except ValueError:
+            at = last  # a garbled close date: it reached the CRM after the one before it
+        last = max(last, at)
+        timed.append((last, props))
+    return timed
+
+
+class Feeder:
+    """Puts each deal into the sandbox CRM once business time reaches its signing time."""
+
+    def __init__(self, port: int, deals: list[tuple[datetime, dict[str, Any]]]) -> None:
+        self.port, self.deals, self.fed, self.signed = port, deals, 0, 0
+
+    def feed_due(self, now: datetime) -> None:
+        while self.fed < len(self.deals) and self.deals[self.fed][0] <= now:
+            _, props = self.deals[self.fed]
+            deal: Any = stack.sandbox_call(self.port, "POST", "/_sandbox/crm/deals", {"properties": props})
+            if props.get("dealstage") == "closedwon":
+                behaviour = BEHAVIOURS[self.signed % len(BEHAVIOURS)]
+                stack.sandbox_call(
+                    self.port,
+                    "POST",
+                    "/_sandbox/forms/behaviour",
+                    {"external_ref": f"hubspot-{deal['id']}", "behaviour": behaviour},
+                )
+                self.signed += 1
+            self.fed += 1
+
+    @property
+    def done(self) -> bool:
+        return self.fed == len(self.deals)
+
+
+def _approver(onboarding_url: str, clock: AcceleratedClock, stop: threading.Event) -> None:
+    """The ops person: approves what waits on an approval, as the role's holder."""
+    from include.onboarding import approvals
+    from include.onboarding.config import load_config
+    from include.onboarding.store import Store, connect_dsn
+
+    config = load_config()
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        while not stop.is_set():
+            for row in approvals.pending(store):
+                holder = config.settings.holder(row["approver_role"], row["region"])
+                if holder:
+                    approvals.decide(
+                        store, config, row["onboarding_key"], row["approval_key"], True, holder, clock.now(),
+                        "approved by the ops lead",
+                    )  # fmt: skip
+            stop.wait(1.0)
+
+
+def _progress(onboarding_url: str) -> dict[str, Any]:
+    from include.onboarding.store import Store, connect_dsn
+
+    with connect_dsn(onboarding_url) as conn:
+        row = Store(conn).query(
+            """SELECT count(*) AS onboardings,
+                      count(*) FILTER (WHERE o.status = 'live') AS live,
+                      count(*) FILTER (WHERE o.status = 'open') AS open,
+                      count(*) FILTER (WHERE o.status = 'open' AND EXISTS (
+                          SELECT 1 FROM onboarding.escalations e
+                          WHERE e.onboarding_id = o.id AND e.resolved_at IS NULL)) AS escalated,
+                      (SELECT count(*) FROM onboarding.quarantined_orders q WHERE q.status = 'open') AS quarantined,
+                      (SELECT max(e.occurred_at) FROM onboarding.events e
+                        WHERE e.event_type NOT LIKE 'escalation.%%') AS last_progress
+               FROM onboarding.onboardings o"""
+        )[0]
+    return dict(row)
+
+
+def run(opts: Options) -> None:
+    started = time.monotonic()
+    sandbox_port: int | None = None
+    dbs = None
+    stop_approver = threading.Event()
+    keep_up = False
+    try:
+        _say("Starting PostgreSQL")
+        dbs = stack.ensure_databases(fresh=True)
+        from include.onboarding.store import connect_dsn, migrate
+
+        with connect_dsn(dbs.onboarding_url) as conn:
+            migrate(conn)
+        # Business time starts the Sunday before the first signing day, so Airflow has started
+        # by the time the first order is signed on Monday.
+        first = opts.start
+        business_start = datetime.combine(first - timedelta(days=1), datetime.min.time(), timezone.utc).replace(hour=12)
+        wall_start = datetime.now(timezone.utc) + timedelta(seconds=40)
+        clock = AcceleratedClock(business_start, wall_start, opts.speed)
+        _say(
+            f"Business clock: {business_start:%a %d %b %Y %H:%M} UTC at {wall_start:%H:%M:%S} wall time, "
+            f"{opts.speed:g}x faster (one business day every {86400 / opts.speed:.0f} s)"
+        )
+        deals = _orders(opts)
+        signed = sum(1 for _, p in deals if p.get("dealstage") == "closedwon")
+        _say(
+            f"Starting the sandbox; {signed} orders will be signed from {deals[0][0]:%d %b} to {deals[-1][0]:%d %b}"
+            f" (about {opts.bad_ratio:.0%} malformed), plus {len(deals) - signed} deals still in negotiation"
+        )
+        import os
+
+        os.environ["ONBOARDING_CLOCK"] = clock.spec()  # the sandbox reads the same clock
+        sandbox_port, _ = stack.start_sandbox(0, opts.seed, 0.0)
+        stack.sandbox_call(sandbox_port, "POST", "/_sandbox/forms/settings", {"slow_seconds": 3 * 86400})
+        stack.sandbox_call(sandbox_port, "POST", "/_sandbox/provisioning/settings", {"provision_seconds": 4 * 3600})
+        api_port = free_port()
+        env = stack.airflow_service_env(stack.airflow_env(dbs, sandbox_port), api_port)
+        env.update(
+            {
+                "ONBOARDING_CLOCK": clock.spec(),
+                "ONBOARDING_INTAKE_SCHEDULE": "every 20s",
+                "ONBOARDING_ESCALATION_SCHEDULE": "every 30s",
+                "ONBOARDING_REPORTS_DIR": str(stack.local_dir() / "reports"),
+                "AIRFLOW__CORE__PARALLELISM": str(opts.parallelism),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "300",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            }
+        )
+        _say("Preparing Airflow's metadata database")
+        stack.airflow_cli(env, "db", "migrate")
+        _say(f"Starting Airflow (api-server on http://127.0.0.1:{api_port}, scheduler, dag-processor, triggerer)")
+        stack.start_airflow(env)
+        stack.wait_for_airflow(env)
+        home = stack.local_dir() / "airflow"
+        api = AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", admin_password(home))
+        api.wait_for_dags({*RUNNING_DAGS, "onboarding_reporting"})
+        for dag_id in RUNNING_DAGS:
+            api.set_paused(dag_id, False)
+        _say(f"Airflow is up after {time.monotonic() - started:.0f}s; the month begins")
+        threading.Thread(target=_approver, args=(dbs.onboarding_url, clock, stop_approver), daemon=True).start()
+        _run_month(opts, clock, Feeder(sandbox_port, deals), dbs.onboarding_url)
+        stop_approver.set()
+        for dag_id in RUNNING_DAGS:
+            api.set_paused(dag_id, True)
+        business_now = clock.now()
+        _say("Reporting: one run of onboarding_reporting")
+        report_run = api.trigger("onboarding_reporting", run_id=f"demo__{business_now:%Y%m%dT%H%M%S}")
+        api.set_paused("onboarding_reporting", False)
+        state = api.wait_for_run("onboarding_reporting", report_run)
+        api.set_paused("onboarding_reporting", True)
+        print()
+        outcome(dbs.onboarding_url, sandbox_port, clock)
+        if state != "success":
+            print(f"The reporting run ended {state}; see the Airflow logs in {home / 'logs'}")
+        print_reports(dbs.onboarding_url, business_now.date(), stack.local_dir() / "reports")
+        _say(f"Done in {time.monotonic() - started:.0f}s")
+        if opts.ui:
+            keep_up = True
+            print()
+            _say(f"The Airflow UI stays up: {env['AIRFLOW__API__BASE_URL']}  (user admin, password {api.password})")
+            _say("Each onboarding_<tier> DAG has one run per account; `make stop` stops everything")
+    finally:
+        stop_approver.set()
+        if not keep_up:
+            stopped = stack.stop(keep_database=dbs is not None and not dbs.embedded)
+            if stopped:
+                _say(f"Stopped: {', '.join(stopped)}")
+
+
+def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboarding_url: str) -> None:
+    """Feed the CRM as business time passes; return once every account is live or escalated and all is quiet."""
+    deadline = time.monotonic() + opts.max_minutes * 60
+    shown = 0.0
+    quiet = timedelta(hours=opts.quiet_business_hours)
+    while True:
+        now = clock.now()
+        feeder.feed_due(now)
+        state = _progress(onboarding_url)
+        settled = state["open"] == state["escalated"]
+        still = state["last_progress"] is None or now - state["last_progress"] > quiet
+        if time.monotonic() - shown > 20:
+            shown = time.monotonic()
+            print(
+                f"    {now:%a %d %b %H:%M}  signed {feeder.signed:>3}  onboardings {state['onboardings']:>3}  "
+                f"live {state['live']:>3}  open {state['open']:>3} (escalated {state['escalated']})  "
+                f"quarantined {state['quarantined']}",
+                flush=True,
+            )
+        if feeder.done and state["onboardings"] and settled and still:
+            _say(f"Every account is live or escalated, and nothing has moved since {state['last_progress']:%a %d %b}")
+            return
+        if time.monotonic() > deadline:
+            _say(f"Stopping after {opts.max_minutes:.0f} minutes with accounts still moving (--max-minutes)")
+            return
+        time.sleep(1)
+
+
+def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> None:
+    """Live / waiting / escalated with reasons, reaction latencies, Slack, and the ledger check."""
+    from tabulate import tabulate
+
+    from include.onboarding.store import Store, connect_dsn
+
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        accounts = store.query(
+            """SELECT o.onboarding_key, o.account_name, o.tier, o.status, o.stage, o.stage_owner_email,
+                      o.blocked_reason, o.activation_target, o.live_at, o.signed_at,
+                      (SELECT string_agg(DISTINCT e.kind || CASE WHEN e.level > 1 THEN ' L' || e.level ELSE '' END,
+                                         ', ') FROM onboarding.escalations e
+                        WHERE e.onboarding_id = o.id AND e.resolved_at IS NULL) AS escalations,
+                      (SELECT e.reason FROM onboarding.escalations e
+                        WHERE e.onboarding_id = o.id AND e.resolved_at IS NULL
+                        ORDER BY e.level DESC, e.raised_at DESC LIMIT 1) AS why
+               FROM onboarding.onboardings o ORDER BY o.status, o.tier, o.onboarding_key"""
+        )
+        quarantined = store.query(
+            """SELECT crm_deal_id, reasons FROM onboarding.quarantined_orders WHERE status = 'open'
+               ORDER BY crm_deal_id"""
+        )
+        latencies = reaction_latencies(store)
+        kinds = store.query(
+            """SELECT kind, count(*) AS n, count(*) FILTER (WHERE delivery_status = 'delivered') AS delivered
+               FROM onboarding.escalations GROUP BY kind ORDER BY kind"""
+        )
+    live = [a for a in accounts if a["status"] == "live"]
+    waiting = [a for a in accounts if a["status"] == "open"]
+    escalated = [a for a in waiting if a["escalations"]]
+    on_time = sum(1 for a in live if a["live_at"].date() <= a["activation_target"])
+    print(f"Outcome: {len(accounts)} onboardings: {len(live)} live ({on_time} by their activation target), "
+          f"{len(waiting)} waiting, of which {len(escalated)} escalated to a named owner; "
+          f"{len(quarantined)} orders quarantined (bad CRM data, each escalated to the ops lead)")  # fmt: skip
+    if waiting:
+        print()
+        print(
+            tabulate(
+                [
+                    (a["onboarding_key"], a["tier"], a["stage"], a["stage_owner_email"], a["escalations"] or "-",
+                     (a["blocked_reason"] or a["why"] or "in progress")[:90])
+                    for a in waiting
+                ],
+                headers=["waiting", "tier", "stage", "owner", "escalated", "why"],
+            )
+        )  # fmt: skip
+    if quarantined:
+        reasons = Counter(r["field"] for q in quarantined for r in q["reasons"])
+        print(f"\nQuarantine reasons: {', '.join(f'{field} {n}' for field, n in reasons.most_common())}")
+    print("\nEscalations raised: " + ", ".join(f"{k['kind']} {k['n']} ({k['delivered']} delivered)" for k in kinds))
+    messages: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/slack/messages")
+    print(f"Slack messages posted: {len(messages)}")
+    print("\nReaction latencies (business clock; wall-clock seconds in brackets at this speed):")
+    rows = []
+    for name, values in latencies.items():
+        if not values:
+            rows.append((name, 0, "-", "-", "-"))
+            continue
+        values = sorted(values)
+
+        def show(seconds: float) -> str:
+            return f"{_human(seconds)} [{seconds / clock.factor:.1f} s]"
+
+        rows.append((name, len(values), show(values[len(values) // 2]), show(values[int(len(values) * 0.9)]),
+                     show(values[-1])))  # fmt: skip
+    print(tabulate(rows, headers=["", "accounts", "median", "p90", "max"]))
+    print()
+    ledger_check(onboarding_url, sandbox_port)
+
+
+def _human(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def reaction_latencies(store: Any) -> dict[str, list[float]]:
+    """Signed -> onboarding created; last critical input verified -> first setup call; breach -> posted."""
+    created = store.query(
+        """SELECT extract(epoch FROM created_at - signed_at) AS s FROM onboarding.onboardings"""
+    )  # fmt: skip
+    to_setup = store.query(
+        """SELECT extract(epoch FROM min(s.started_at) - (
+                      SELECT max(c.verified_at) FROM onboarding.checklist_items c
+                       WHERE c.onboarding_id = s.onboarding_id AND c.critical)) AS s
+           FROM onboarding.setup_steps s WHERE s.started_at IS NOT NULL GROUP BY s.onboarding_id"""
+    )
+    posted = store.query(
+        """SELECT extract(epoch FROM delivered_at - breach_at) AS s FROM onboarding.escalations
+           WHERE kind = 'sla_breach' AND delivered_at IS NOT NULL AND breach_at IS NOT NULL"""
+    )
+    return {
+        "signed order -> onboarding created": [float(r["s"]) for r in created if r["s"] is not None],
+        "last input verified -> first setup call": [float(r["s"]) for r in to_setup if r["s"] is not None],
+        "SLA breach -> escalation posted": [float(r["s"]) for r in posted if r["s"] is not None],
+    }
+
+
+def ledger_problems(store: Any, ledger: dict[str, Any]) -> tuple[Counter[str], list[str]]:
+    """Check the sandbox's ledger against every setup step of every live account.
+
+    Exactly one Jira issue per ticket step (by the step's label), one Stripe
+    customer, one tenant and one SCIM user per account.  Returns what was found
+    per kind and the problems (empty when exactly-once held).
+    """
+    from include.onboarding.setup_steps import jira_label
+
+    steps = store.query(
+        """SELECT o.onboarding_key, s.step_key, s.kind, s.idempotency_key, s.status
+           FROM onboarding.setup_steps s JOIN onboarding.onboardings o ON o.id = s.onboarding_id
+           WHERE o.status = 'live'"""
+    )
+    labels = Counter(label for issue in ledger["ticketing"]["issues"] for label in issue["labels"])
+    customers = Counter(str(c.get("onboarding_key")) for c in ledger["billing"]["customers"])
+    tenants = Counter(str(t.get("external_id")) for t in ledger["provisioning"]["tenants"])
+    users = Counter(str(u.get("externalId")) for u in ledger["provisioning"]["users"])
+    found: Counter[str] = Counter()
+    problems = []
+    for step in steps:
+        key, kind = step["onboarding_key"], step["kind"]
+        if kind in ("jira_issue", "jira_subtask"):
+            n, what = labels[jira_label(step["idempotency_key"])], "Jira issues"
+        elif kind == "stripe_customer":
+            n, what = customers[key], "Stripe customers"
+        elif kind == "tenant":
+            n, what = tenants[key], "tenants"
+        elif kind == "scim_user":
+            n, what = users[step["idempotency_key"]], "SCIM users"
+        else:
+            continue
+        found[what] += n
+        if n != 1 and step["status"] != "skipped":
+            problems.append(f"{key} {step['step_key']}: {n} {what}")
+    return found, problems
+
+
+def ledger_check(onboarding_url: str, sandbox_port: int) -> list[str]:
+    """Print and return the exactly-once check of the sandbox's ledger."""
+    from include.onboarding.store import Store, connect_dsn
+
+    ledger: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/ledger")
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        live = store.scalar("SELECT count(*) FROM onboarding.onboardings WHERE status = 'live'")
+        found, problems = ledger_problems(store, ledger)
+    print(
+        f"Sandbox ledger for {live} live accounts: "
+        + ", ".join(f"{n} {what}" for what, n in sorted(found.items()))
+        + (": exactly one per setup step." if not problems else ". PROBLEMS: " + "; ".join(problems))
+    )
+    return problems
+
+
+def print_reports(onboarding_url: str, day: date, out: Any) -> None:
+    """The tables leadership reads first, from the reporting run just made."""
+    from tabulate import tabulate
+
+    from include.onboarding import reporting
+    from include.onboarding.store import Store, connect_dsn
+
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        summary = reporting.read(store, "time_to_value_summary", day)
+        bottlenecks = reporting.read(store, "stage_bottlenecks", day)
+        sla = reporting.read(store, "sla_attainment", day)
+        blocked = reporting.read(store, "blocked_accounts", day)
+    if summary.empty:
+        print(f"No report was written for {day}.")
+        return
+    tiers = summary[(summary["dimension"].isin(["all", "tier"])) & (summary["unit"] == "business_days")]
+    print("\nTime to value (business days; first value = setup complete):")
+    print(tabulate(tiers[["value", "measure", "accounts", "median", "p75", "p90"]].values.tolist(),
+                   headers=["tier", "measure", "accounts", "median", "p75", "p90"], floatfmt=".1f"))  # fmt: skip
+    overall = bottlenecks[bottlenecks["tier"] == "all"].sort_values("rank")
+    print("\nBottlenecks (business days in stage, all tiers):")
+    print(tabulate(overall[["rank", "stage", "times_longest", "median_business_days", "p90_business_days",
+                            "accounts_in_stage_now"]].values.tolist(),
+                   headers=["rank", "stage", "longest for", "median", "p90", "there now"], floatfmt=".2f"))  # fmt: skip
+    all_weeks = sla[(sla["tier"] == "all") & (sla["week"] == reporting.ALL_WEEKS)]
+    print("\nSLA attainment (all tiers):")
+    print(tabulate(all_weeks[["stage", "completed", "met", "attainment_pct"]].values.tolist(),
+                   headers=["stage", "ended", "within SLA", "%"], floatfmt=".0f"))  # fmt: skip
+    print(f"\nBlocked or escalated accounts in the report: {len(blocked)}")
+    print(f"Summary page and charts: {out / day.isoformat() / 'summary.html'}")

@@ -1,0 +1,85 @@
+"""The checklist sensor: one per required item of an account, waiting in the triggerer.
+
+``wait_for_input`` is mapped over the account's checklist (the grid names each
+mapped sensor by its item).  Each looks once when it starts: the submissions at
+the forms portal are fetched, validated and recorded (a rejected one is
+re-requested with the reason).  If the item is still open it defers to
+:class:`include.onboarding.triggers.ChecklistItemTrigger` and frees its worker
+slot; when the trigger sees something to judge, the sensor wakes and looks
+again.  Past its timeout it fails with ``AirflowSensorTimeout``, which the
+tier DAG's failure callback turns into an escalation naming the item.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator
+
+
+class ChecklistItemSensor(BaseSensorOperator):
+    """Waits until one checklist item of the run's account no longer holds it up."""
+
+    template_fields = ("item_key",)
+
+    def __init__(self, *, item_key: str, poll_seconds: float, **kwargs: Any) -> None:
+        super().__init__(poke_interval=poll_seconds, **kwargs)
+        self.item_key = item_key
+        self.poll_seconds = poll_seconds
+
+    def poke(self, context: Any) -> bool:
+        from include.onboarding import checklist, runtime
+        from include.onboarding.connections import FORMS_API
+
+        cfg = runtime.config()
+        return checklist.poll_item(
+            runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(context), self.item_key, runtime.clock().now()
+        )
+
+    def execute(self, context: Any) -> None:
+        if self.poke(context):
+            return
+        give_up_at = datetime.now(timezone.utc) + timedelta(seconds=float(self.timeout))
+        self._wait(context, give_up_at)
+
+    def resume(self, context: Any, event: dict[str, Any] | None = None, give_up_at: str | None = None) -> None:
+        """Back from the triggerer: judge what arrived, or wait again until the same give-up time."""
+        from airflow.sdk.exceptions import AirflowSensorTimeout
+
+        if event:
+            self.log.info("woken: %s", event.get("why"))
+        if self.poke(context):
+            return
+        until = datetime.fromisoformat(give_up_at) if give_up_at else datetime.now(timezone.utc)
+        if (event or {}).get("timed_out") or until <= datetime.now(timezone.utc):
+            raise AirflowSensorTimeout(f"no usable answer for {self.item_key!r} within {float(self.timeout):.0f}s")
+        self._wait(context, until)
+
+    def _wait(self, context: Any, give_up_at: datetime) -> None:
+        from include.onboarding import lifecycle, runtime
+        from include.onboarding.triggers import ChecklistItemTrigger
+
+        key = _key(context)
+        request_id = lifecycle.load(runtime.open_store(), key).forms_request_id or ""
+        left = max((give_up_at - datetime.now(timezone.utc)).total_seconds(), 1.0)
+        self.defer(
+            trigger=ChecklistItemTrigger(
+                onboarding_key=key,
+                item_key=self.item_key,
+                request_id=request_id,
+                poll_seconds=self.poll_seconds,
+                give_up_at=give_up_at.isoformat(),
+            ),
+            method_name="resume",
+            kwargs={"give_up_at": give_up_at.isoformat()},
+            timeout=timedelta(seconds=left),
+        )
+
+
+def _key(context: Any) -> str:
+    conf = context["dag_run"].conf or {}
+    key = conf.get("onboarding_key")
+    if not key:
+        raise ValueError("this run has no 'onboarding_key' in its conf; runs are started by onboarding_intake")
+    return str(key)
