@@ -42,7 +42,14 @@ CONFIG = load_config()  # local YAML only
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # one pass at a time: a second would race the first to raise the same rungs
-    default_args={"owner": "onboarding-ops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "onboarding-ops",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        # Ahead of the per-account tasks when every worker slot is busy.
+        "priority_weight": 1000,
+        "weight_rule": "absolute",
+    },
     tags=["onboarding", "escalations"],
     doc_md=__doc__,
 )

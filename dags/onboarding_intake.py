@@ -43,7 +43,14 @@ CONFIG = load_config()  # local YAML only; a bad file fails this import with the
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # pickups share one watermark: one at a time
-    default_args={"owner": "onboarding-ops", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "onboarding-ops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        # Ahead of the per-account tasks when every worker slot is busy.
+        "priority_weight": 1000,
+        "weight_rule": "absolute",
+    },
     tags=["onboarding", "intake"],
     doc_md=__doc__,
 )

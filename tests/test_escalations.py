@@ -215,6 +215,24 @@ def _fault(sandbox: Any, **plan: Any) -> None:
     sandbox.state.set_faults("slack", FaultPlan(**plan))
 
 
+def test_an_account_without_a_run_yet_does_not_stop_the_pass(
+    store: Store, sandbox: Any, config: OnboardingConfig
+) -> None:
+    with_run = _account(store, sandbox, config, company_name="Kestrel Analytics")
+    without = _account(store, sandbox, config, company_name="Osprey Labs")
+    for key in (with_run, without):
+        lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    store.conn.execute(
+        "UPDATE onboarding.onboardings SET run_id = %s WHERE onboarding_key = %s", (f"onboarding__{with_run}", with_run)
+    )
+
+    _pass(store, config, _at(1, 10, 5, month=12))
+
+    links = {e["subject"]: e["details"]["run_url"] for e in _open(store, "sla_breach")}
+    assert links[with_run].endswith(f"/runs/onboarding__{with_run}")
+    assert links[without].endswith("/dags/onboarding_enterprise")
+
+
 def test_a_slack_rate_limit_is_waited_out_and_loses_nothing(
     store: Store, sandbox: Any, config: OnboardingConfig
 ) -> None:

@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--start", type=date.fromisoformat, default=date.fromisoformat(env("DEMO_START", "2026-11-02")),
                      help="first signing day (a Monday is best)")  # fmt: skip
     run.add_argument("--business-days", type=int, default=21, help="business days the orders are signed over")
-    run.add_argument("--speed", type=float, default=float(env("DEMO_SPEED", "2880")),
-                     help="business seconds per wall-clock second (2880: a 30-day month in 15 minutes)")  # fmt: skip
+    run.add_argument("--speed", type=float, default=float(env("DEMO_SPEED", "1440")),
+                     help="business seconds per wall-clock second (1440: a 30-day month in 30 minutes)")  # fmt: skip
     run.add_argument("--ui", action="store_true", default=env("UI", "") not in ("", "0"),
                      help="leave Airflow (and the UI) running at the end; `make stop` stops it")  # fmt: skip
-    run.add_argument("--parallelism", type=int, default=8, help="task instances Airflow runs at once")
+    run.add_argument("--parallelism", type=int, default=6, help="task instances Airflow runs at once")
     run.add_argument("--max-minutes", type=float, default=float(env("DEMO_MAX_MINUTES", "45")))
     run.add_argument("--quiet-hours", type=float, default=72,
                      help="end when all are live or escalated and nothing moved for this many hours")  # fmt: skip

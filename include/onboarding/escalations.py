@@ -157,15 +157,18 @@ def recipient(settings: Settings, notify: str, stage_owner: str | None, region: 
     return settings.ops_lead, "ops lead"
 
 
-def run_url(settings: Settings, tier: str, run_id: str | None) -> str:
-    """Link to the account's run in the Airflow UI (the DAG's runs when it has none yet)."""
+def run_url(settings: Settings, tier: str, run_id: object) -> str:
+    """Link to the account's run in the Airflow UI (the DAG's runs when it has none yet).
+
+    ``run_id`` comes from a data frame, where an account without a run yet holds NaN, not None.
+    """
     base = settings.escalations.airflow_base_url
     if not base:
         from airflow.configuration import conf
 
         base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
     base = base.rstrip("/")
-    if run_id:
+    if isinstance(run_id, str) and run_id:
         from urllib.parse import quote
 
         return f"{base}/dags/onboarding_{tier}/runs/{quote(run_id, safe='')}"

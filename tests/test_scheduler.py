@@ -1,0 +1,183 @@
+"""The whole job under Airflow's own api-server, scheduler, dag-processor and triggerer (not ``dag.test``).
+
+A dozen signed orders across the three tiers go into the sandbox CRM.  Nothing
+is run by hand: the intake picks them up on its schedule and starts one run per
+account; the checklist sensors wait in the triggerer; the escalation pass runs
+on its schedule; business time is accelerated as in ``make demo``.  Among the
+accounts: a customer who never answers (the sensor gives up and the owner is
+told), a tenant the provisioning API fails to create (the owner is told, with
+the provider's words), and a billing API that answers 500 to its first calls
+(retried, and still exactly one customer per account).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.localstack import stack
+from include.localstack.airflow_api import AirflowApi, admin_password
+from include.localstack.month_demo import _approver, ledger_problems
+from include.localstack.postgres import free_port
+from include.onboarding.clock import AcceleratedClock
+from include.onboarding.store import Store, connect_dsn, migrate
+from tests.factories import deal_properties
+
+SPEED = 720  # one business day every two minutes
+TIERS = {
+    "enterprise": {"segment": "strategic", "amount": "84000.00"},
+    "smb": {"segment": "commercial", "amount": "9000.00"},
+    "partner": {"segment": "channel", "amount": "30000.00", "partner_name": "Globex Resellers"},
+}
+
+
+@dataclass
+class Stack:
+    api: AirflowApi
+    store: Store
+    sandbox_port: int
+    clock: AcceleratedClock
+
+    def sandbox(self, method: str, path: str, body: object | None = None) -> Any:
+        return stack.sandbox_call(self.sandbox_port, method, path, body)
+
+
+@pytest.fixture
+def scheduler_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    # A stack of its own: its own PostgreSQL, sandbox and Airflow home, nothing shared with the suite.
+    for name in list(os.environ):
+        if name.startswith(("AIRFLOW", "ONBOARDING_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ONBOARDING_LOCAL_DIR", str(tmp_path / "local"))
+    clock = AcceleratedClock(
+        datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc), datetime.now(timezone.utc) + timedelta(seconds=30), SPEED
+    )
+    monkeypatch.setenv("ONBOARDING_CLOCK", clock.spec())
+    stop = threading.Event()
+    try:
+        dbs = stack.ensure_databases(fresh=True)
+        with connect_dsn(dbs.onboarding_url) as conn:
+            migrate(conn)
+        port, _ = stack.start_sandbox(0, 7, 0.0)
+        env = stack.airflow_service_env(stack.airflow_env(dbs, port), free_port())
+        env.update(
+            {
+                "ONBOARDING_INTAKE_SCHEDULE": "every 10s",
+                "ONBOARDING_ESCALATION_SCHEDULE": "every 15s",
+                "ONBOARDING_POKE_SECONDS": "2",
+                "ONBOARDING_RETRY_DELAY_SECONDS": "2",
+                "ONBOARDING_INPUT_TIMEOUT_SECONDS": "45",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__CORE__PARALLELISM": "6",
+            }
+        )
+        stack.airflow_cli(env, "db", "migrate")
+        stack.start_airflow(env)
+        stack.wait_for_airflow(env)
+        api = AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", admin_password(Path(env["AIRFLOW_HOME"])))
+        api.wait_for_dags({"onboarding_intake", "onboarding_escalations", "onboarding_smb"})
+        threading.Thread(target=_approver, args=(dbs.onboarding_url, clock, stop), daemon=True).start()
+        with connect_dsn(dbs.onboarding_url) as conn:
+            yield Stack(api, Store(conn), port, clock)
+    finally:
+        stop.set()
+        stack.stop()
+
+
+def _sign(s: Stack, tier: str, n: int, behaviour: str = "prompt") -> str:
+    props = deal_properties(onboarding_tier=tier, closedate=s.clock.now().isoformat(), **TIERS[tier])
+    if tier == "smb":
+        props["region"] = "EMEA" if n % 2 else "NA"
+    deal = s.sandbox("POST", "/_sandbox/crm/deals", {"properties": props})
+    key = f"hubspot-{deal['id']}"
+    s.sandbox("POST", "/_sandbox/forms/behaviour", {"external_ref": key, "behaviour": behaviour})
+    return key
+
+
+def test_a_dozen_onboardings_under_the_real_scheduler(scheduler_stack: Stack) -> None:
+    s = scheduler_stack
+    s.sandbox("POST", "/_sandbox/provisioning/settings", {"provision_seconds": 3600})
+    keys = {tier: [_sign(s, tier, n) for n in range(4)] for tier in TIERS}
+    stalled = _sign(s, "smb", 9, behaviour="silent")
+    corrected = keys["enterprise"][1]
+    s.sandbox("POST", "/_sandbox/forms/behaviour", {"external_ref": corrected, "behaviour": "invalid_then_correct"})
+    broken_tenant = keys["partner"][2]
+    s.sandbox("POST", "/_sandbox/provisioning/outcomes", {"outcome": "fail", "external_id": broken_tenant})
+    s.sandbox("POST", "/_sandbox/faults", {"system": "billing", "server_error": 3})
+    for dag_id in ("onboarding_intake", "onboarding_escalations", *(f"onboarding_{t}" for t in TIERS)):
+        s.api.set_paused(dag_id, False)
+
+    everyone = [k for ks in keys.values() for k in ks] + [stalled]
+    should_go_live = set(everyone) - {stalled, broken_tenant}
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        rows = s.store.query(
+            """SELECT o.onboarding_key, o.status,
+                      EXISTS (SELECT 1 FROM onboarding.escalations e WHERE e.onboarding_id = o.id
+                              AND e.kind = 'failure' AND e.delivery_status = 'delivered') AS told
+               FROM onboarding.onboardings o"""
+        )
+        state = {r["onboarding_key"]: r for r in rows}
+        live = {k for k, r in state.items() if r["status"] == "live"}
+        if live >= should_go_live and all(state.get(k, {}).get("told") for k in (stalled, broken_tenant)):
+            break
+        time.sleep(3)
+    assert live == should_go_live, f"not live: {sorted(should_go_live - live)}; unexpectedly live: {live - should_go_live}"
+
+    # The silent customer: the checklist sensors gave up in the triggerer's time and the SMB owner was told.
+    failures = s.store.query(
+        """SELECT e.notify_email, e.reason, e.details, e.delivery_status, o.stage_owner_email
+           FROM onboarding.escalations e JOIN onboarding.onboardings o ON o.id = e.onboarding_id
+           WHERE o.onboarding_key = %s AND e.kind = 'failure'""",
+        (stalled,),
+    )
+    waited = [f for f in failures if "gave up waiting for the customer's input" in f["reason"]]
+    assert waited and all(f["delivery_status"] == "delivered" for f in waited)
+    assert waited[0]["notify_email"] == waited[0]["stage_owner_email"]
+    # The tenant that could not be provisioned: its owner got the provider's own words.
+    tenant = s.store.query(
+        """SELECT e.reason, e.delivery_status FROM onboarding.escalations e
+           JOIN onboarding.onboardings o ON o.id = e.onboarding_id
+           WHERE o.onboarding_key = %s AND e.kind = 'failure'""",
+        (broken_tenant,),
+    )
+    assert any("capacity" in t["reason"] and t["delivery_status"] == "delivered" for t in tenant), tenant
+    # The corrected input: rejected once with a reason, then verified.
+    verdicts = s.store.query(
+        """SELECT s.verdict FROM onboarding.submissions s JOIN onboarding.onboardings o ON o.id = s.onboarding_id
+           WHERE o.onboarding_key = %s""",
+        (corrected,),
+    )
+    assert {"rejected", "verified"} <= {v["verdict"] for v in verdicts}
+
+    # Exactly once, though Stripe answered 500 three times.
+    billing_calls = s.sandbox("GET", "/_sandbox/requests?system=billing")
+    assert sum(1 for r in billing_calls if r["status"] == 500) == 3
+    found, problems = ledger_problems(s.store, s.sandbox("GET", "/_sandbox/ledger"))
+    assert problems == []
+    assert found["Stripe customers"] == len(should_go_live)
+
+    # The grid: one run per account, named by the account; the checklist sensors named by item.
+    for tier, tier_keys in keys.items():
+        runs = s.api.call("GET", f"/dags/onboarding_{tier}/dagRuns?limit=100")["dag_runs"]
+        assert {r["dag_run_id"] for r in runs} >= {f"onboarding__{k}" for k in tier_keys}
+    run_id = f"onboarding__{keys['enterprise'][0]}"
+    tis = s.api.call("GET", f"/dags/onboarding_enterprise/dagRuns/{run_id}/taskInstances?limit=100")
+    sensors = {t["rendered_map_index"] for t in tis["task_instances"] if t["task_id"] == "wait_for_input"}
+    items = s.store.query(
+        """SELECT c.item_key FROM onboarding.checklist_items c JOIN onboarding.onboardings o
+           ON o.id = c.onboarding_id WHERE o.onboarding_key = %s""",
+        (keys["enterprise"][0],),
+    )
+    assert sensors == {i["item_key"] for i in items}
+    # The escalation pass ran on its schedule under the scheduler.
+    passes = s.api.call("GET", "/dags/onboarding_escalations/dagRuns?limit=100")["dag_runs"]
+    assert any(r["state"] == "success" for r in passes)
