@@ -14,7 +14,8 @@ leadership reads, to the `reporting` schema of the onboarding database.
 
 **Safe to clear, rerun or backfill**: a date's rows are replaced, never
 duplicated. The report date is the run's logical date (an asset-triggered run
-reports on the day it runs).
+reports on the day it runs); a manual run may name it in its conf, as
+`{"report_date": "2026-11-30"}`.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ CONFIG = load_config()  # local YAML only
 
 
 def _report_date() -> str:
+    """``report_date`` from the run's conf, else the business date at the run's logical date (or start)."""
+    from include.onboarding.clock import from_wall
+
     context = get_current_context()
+    asked = (context["dag_run"].conf or {}).get("report_date")
+    if asked:
+        return datetime.fromisoformat(str(asked)).date().isoformat()
     when = context.get("logical_date") or context["dag_run"].run_after
-    return when.date().isoformat()
+    return from_wall(when).date().isoformat()
 
 
 @dag(

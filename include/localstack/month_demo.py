@@ -231,7 +231,11 @@ def run(opts: Options) -> None:
             api.set_paused(dag_id, True)
         business_now = clock.now()
         _say("Reporting: one run of onboarding_reporting")
-        report_run = api.trigger("onboarding_reporting", run_id=f"demo__{business_now:%Y%m%dT%H%M%S}")
+        report_run = api.trigger(
+            "onboarding_reporting",
+            run_id=f"demo__{business_now:%Y%m%dT%H%M%S}",
+            conf={"report_date": business_now.date().isoformat()},
+        )
         api.set_paused("onboarding_reporting", False)
         state = api.wait_for_run("onboarding_reporting", report_run)
         api.set_paused("onboarding_reporting", True)

@@ -71,6 +71,10 @@ class AcceleratedClock:
         """The wall-clock instant at which this clock reads ``at``."""
         return self.wall_start + (at - self.start) / self.factor
 
+    def from_wall(self, at: datetime) -> datetime:
+        """What this clock reads at the wall-clock instant ``at``."""
+        return self.start + (at - self.wall_start) * self.factor
+
     def spec(self) -> str:
         return f"accelerated:{self.start.isoformat()}@{self.wall_start.isoformat()}x{self.factor:g}"
 
@@ -121,3 +125,9 @@ def to_wall(at: datetime) -> datetime:
     """The wall-clock instant at which the deployment's clock reads ``at``."""
     clock = default_clock()
     return clock.to_wall(at) if isinstance(clock, AcceleratedClock) else at
+
+
+def from_wall(at: datetime) -> datetime:
+    """What the deployment's clock reads at the wall-clock instant ``at`` (Airflow's dates are wall time)."""
+    clock = default_clock()
+    return clock.from_wall(at) if isinstance(clock, AcceleratedClock) else at
