@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -59,6 +59,9 @@ class Problem:
         return f"{self.field}: {self.problem}"
 
 
+_VOLATILE = frozenset({"crm_source", "crm_deal_id", "crm_modified_at", "payload"})
+
+
 @dataclass(frozen=True)
 class Order:
     """A signed order that passed validation, in the store's terms."""
@@ -92,9 +95,8 @@ class Order:
 
     def business_fields(self) -> dict[str, Any]:
         """What the order says, without CRM bookkeeping: compared to spot real changes."""
-        data = asdict(self)
-        for volatile in ("crm_source", "crm_deal_id", "crm_modified_at", "payload"):
-            data.pop(volatile)
+        # Not dataclasses.asdict: it deep-copies the raw CRM payload only to drop it.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _VOLATILE}
         data["addons"] = sorted(self.addons)
         data["amount"] = str(self.amount) if self.amount is not None else None
         data["signed_at"] = self.signed_at.isoformat()
@@ -525,10 +527,7 @@ def _apply(
 
         summary.created_keys.extend(_create(cur, config, to_create, now, events))
         summary.created += len(to_create)
-        for order in to_create:
-            summary.quarantine_resolved += _resolve_quarantine(
-                cur, source, order.crm_deal_id, now, f"a corrected version became onboarding {order.key}", events
-            )
+        summary.quarantine_resolved += _resolve_quarantines(cur, source, to_create, now, events)
         summary.quarantined += len(to_quarantine)
         summary.newly_quarantined += _quarantine(cur, source, to_quarantine, batch_id, now, events)
         Store.record_events(cur, events)
@@ -738,27 +737,37 @@ def _quarantine(
     return new
 
 
-def _resolve_quarantine(
-    cur: Any, source: str, deal_id: str, now: datetime, resolution: str, events: list[Event]
-) -> int:
+def _resolve_quarantines(cur: Any, source: str, created: list[Order], now: datetime, events: list[Event]) -> int:
+    """Close the open quarantine entries of orders that have now become onboardings (one statement)."""
+    if not created:
+        return 0
+    by_deal = {o.crm_deal_id: o for o in created}
     cur.execute(
-        f"""UPDATE {SCHEMA}.quarantined_orders SET status = 'resolved', resolved_at = %s, resolution = %s
-            WHERE crm_source = %s AND crm_deal_id = %s AND status = 'open' RETURNING id""",
-        (now, resolution, source, deal_id),
+        f"""UPDATE {SCHEMA}.quarantined_orders q
+               SET status = 'resolved', resolved_at = %s,
+                   resolution = 'a corrected version became onboarding ' || r.onboarding_key
+              FROM unnest(%s::text[], %s::text[]) AS r(crm_deal_id, onboarding_key)
+             WHERE q.crm_source = %s AND q.crm_deal_id = r.crm_deal_id AND q.status = 'open'
+         RETURNING q.id, q.crm_deal_id, q.resolution""",
+        (now, list(by_deal), [o.key for o in by_deal.values()], source),
     )
-    resolved = [r["id"] for r in cur.fetchall()]
-    if resolved:
+    resolved: dict[str, list[int]] = {}
+    resolutions: dict[str, str] = {}
+    for row in cur.fetchall():
+        resolved.setdefault(row["crm_deal_id"], []).append(row["id"])
+        resolutions[row["crm_deal_id"]] = row["resolution"]
+    for deal_id, ids in resolved.items():
         events.append(
             Event(
                 subject=f"order:{source}-{deal_id}",
                 event_type="order.quarantine_resolved",
                 actor=ACTOR,
                 occurred_at=now,
-                details={"resolution": resolution, "quarantine_ids": resolved},
-                dedupe_key=f"order.quarantine_resolved:{source}:{deal_id}:{min(resolved)}",
+                details={"resolution": resolutions[deal_id], "quarantine_ids": ids},
+                dedupe_key=f"order.quarantine_resolved:{source}:{deal_id}:{min(ids)}",
             )
         )
-    return len(resolved)
+    return sum(len(ids) for ids in resolved.values())
 
 
 def commit_batch(store: Store, config: OnboardingConfig, batch_id: str, clock: Clock) -> dict[str, Any]:
