@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from bench import dag_parse, escalation_pass, intake, reporting
+from bench import dag_parse, escalation_pass, intake, reporting, scheduler
 
 BENCHMARKS = {
     "dag_parse": dag_parse.run,
     "escalation_pass": escalation_pass.run,
     "reporting": reporting.run,
     "intake": intake.run,
+    "scheduler": scheduler.run,
 }
 
 
@@ -59,6 +60,15 @@ def _rows(name: str, result: dict[str, Any]) -> list[tuple[str, str, str]]:
              f"({result['ratio_to_floor_excluding_crm_requests']:.0f}x without CRM requests)"),
             ("  for scale: COPY of every table intake writes", f"{everything['seconds']:.3f} s",
              f"ratio {result['ratio_to_all_tables_floor']:.0f}x; see where_time_goes in results"),
+        ]  # fmt: skip
+    if name == "scheduler":
+        ours, floor, n = result["ours"], result["floor"], result["onboardings"]
+        return [
+            (f"scheduler cost per onboarding ({n:,} signed -> live)", f"{ours['seconds_per_onboarding']:.2f} s",
+             f"{ours['seconds']:.0f} s in all; {ours['task_instances_per_onboarding']:.1f} task instances each"),
+            ("  floor: no-op DAGs of the same shape, same task instances", f"{floor['seconds_per_run']:.2f} s",
+             f"{floor['seconds']:.0f} s for {floor['task_instances']:,} task instances; "
+             f"ratio {result['ratio_to_floor']:.1f}x; target within 1.5x"),
         ]  # fmt: skip
     return [(name, "", str(result))]
 
