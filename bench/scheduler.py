@@ -210,18 +210,6 @@ def _service_env(dbs: Any, sandbox_port: int | None, parallelism: int) -> dict[s
     return env
 
 
-def _start_airflow(env: dict[str, str], dag_ids: set[str]) -> Any:
-    from include.localstack import stack
-    from include.localstack.airflow_api import AirflowApi, admin_password
-
-    stack.airflow_cli(env, "db", "migrate")
-    stack.start_airflow(env)
-    stack.wait_for_airflow(env)
-    api = AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", admin_password(Path(env["AIRFLOW_HOME"])))
-    api.wait_for_dags(dag_ids)
-    return api
-
-
 def _deals(n: int) -> tuple[list[dict[str, Any]], int]:
     """``n`` signed orders, every one good: a departed onboarding manager named on a deal is cleared."""
     from include.onboarding.config import load_config
@@ -336,7 +324,7 @@ def _scheduler_log(top: int = 5) -> dict[str, Any]:
 def _ours(local: Path, n: int, parallelism: int, timeout: float) -> dict[str, Any]:
     """Phase one: N signed orders to live under the real scheduler."""
     from include.localstack import stack
-    from include.localstack.month_demo import _approver
+    from include.localstack.month_demo import approve_pending
     from include.onboarding.clock import SystemClock
     from include.onboarding.store import Store, connect_dsn, migrate
 
@@ -358,11 +346,11 @@ def _ours(local: Path, n: int, parallelism: int, timeout: float) -> dict[str, An
                 "ONBOARDING_RETRY_DELAY_SECONDS": "2",
             }
         )
-        api = _start_airflow(env, {"onboarding_intake", *dag_ids})
+        api = stack.bring_up_airflow(env, {"onboarding_intake", *dag_ids})
         deals, cleared = _deals(n)
         _feed(port, deals)
         approver = threading.Thread(
-            target=_approver, args=(dbs.onboarding_url, SystemClock(), stop_approver), daemon=True
+            target=approve_pending, args=(dbs.onboarding_url, SystemClock(), stop_approver), daemon=True
         )
         approver.start()
         _say(f"ours: {n} signed orders in the sandbox CRM; unpausing the intake and the tier DAGs")
@@ -467,7 +455,7 @@ def _floor(local: Path, runs: list[tuple[str, int]], parallelism: int, timeout: 
         dbs = stack.ensure_databases(fresh=True)
         env = _service_env(dbs, None, parallelism)
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dag_folder)
-        api = _start_airflow(env, set(dag_ids))
+        api = stack.bring_up_airflow(env, set(dag_ids))
         for dag_id in dag_ids:
             api.set_paused(dag_id, False)
         _say(f"floor: triggering {len(runs)} no-op runs")

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from include.localstack import stack
-from include.localstack.airflow_api import AirflowApi, admin_password
-from include.localstack.month_demo import _approver, ledger_problems
+from include.localstack.airflow_api import AirflowApi
+from include.localstack.month_demo import approve_pending, ledger_problems
 from include.localstack.postgres import free_port
 from include.onboarding.clock import AcceleratedClock
 from include.onboarding.store import Store, connect_dsn, migrate
@@ -79,12 +79,8 @@ def scheduler_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
                 "AIRFLOW__CORE__PARALLELISM": "6",
             }
         )
-        stack.airflow_cli(env, "db", "migrate")
-        stack.start_airflow(env)
-        stack.wait_for_airflow(env)
-        api = AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", admin_password(Path(env["AIRFLOW_HOME"])))
-        api.wait_for_dags({"onboarding_intake", "onboarding_escalations", "onboarding_smb"})
-        threading.Thread(target=_approver, args=(dbs.onboarding_url, clock, stop), daemon=True).start()
+        api = stack.bring_up_airflow(env, {"onboarding_intake", "onboarding_escalations", "onboarding_smb"})
+        threading.Thread(target=approve_pending, args=(dbs.onboarding_url, clock, stop), daemon=True).start()
         with connect_dsn(dbs.onboarding_url) as conn:
             yield Stack(api, Store(conn), port, clock)
     finally:

@@ -32,7 +32,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from include.localstack import stack
-from include.localstack.airflow_api import AirflowApi, admin_password
 from include.localstack.postgres import free_port
 from include.onboarding.clock import AcceleratedClock
 
@@ -124,7 +123,7 @@ class Feeder:
         return self.fed == len(self.deals)
 
 
-def _approver(onboarding_url: str, clock: AcceleratedClock, stop: threading.Event) -> None:
+def approve_pending(onboarding_url: str, clock: AcceleratedClock, stop: threading.Event) -> None:
     """The ops person: approves what waits on an approval, as the role's holder."""
     from include.onboarding import approvals
     from include.onboarding.config import load_config
@@ -213,18 +212,13 @@ def run(opts: Options) -> None:
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             }
         )
-        _say("Preparing Airflow's metadata database")
-        stack.airflow_cli(env, "db", "migrate")
         _say(f"Starting Airflow (api-server on http://127.0.0.1:{api_port}, scheduler, dag-processor, triggerer)")
-        stack.start_airflow(env)
-        stack.wait_for_airflow(env)
+        api = stack.bring_up_airflow(env, {*RUNNING_DAGS, "onboarding_reporting"})
         home = stack.local_dir() / "airflow"
-        api = AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", admin_password(home))
-        api.wait_for_dags({*RUNNING_DAGS, "onboarding_reporting"})
         for dag_id in RUNNING_DAGS:
             api.set_paused(dag_id, False)
         _say(f"Airflow is up after {time.monotonic() - started:.0f}s; the month begins")
-        threading.Thread(target=_approver, args=(dbs.onboarding_url, clock, stop_approver), daemon=True).start()
+        threading.Thread(target=approve_pending, args=(dbs.onboarding_url, clock, stop_approver), daemon=True).start()
         _run_month(opts, clock, Feeder(sandbox_port, deals), dbs.onboarding_url)
         stop_approver.set()
         for dag_id in RUNNING_DAGS:

@@ -24,10 +24,13 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from include.localstack.postgres import EmbeddedPostgres, free_port
+
+if TYPE_CHECKING:
+    from include.localstack.airflow_api import AirflowApi
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_TOKEN = "sandbox-token"
@@ -327,6 +330,21 @@ def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, Any
             return health
         time.sleep(1)
     raise RuntimeError(f"Airflow did not become healthy within {timeout:.0f}s: {health}")
+
+
+def bring_up_airflow(env: dict[str, str], dag_ids: set[str]) -> AirflowApi:
+    """Migrate Airflow's database, start its components, wait until healthy and ``dag_ids`` are loaded.
+
+    Returns a REST client logged in as the simple auth manager's ``admin``.
+    """
+    from include.localstack.airflow_api import AirflowApi, admin_password
+
+    airflow_cli(env, "db", "migrate")
+    start_airflow(env)
+    wait_for_airflow(env)
+    api = AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", admin_password(Path(env["AIRFLOW_HOME"])))
+    api.wait_for_dags(dag_ids)
+    return api
 
 
 def stop_airflow() -> list[str]:
