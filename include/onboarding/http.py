@@ -84,6 +84,11 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, moment.timestamp() - time.time())
 
 
+def bearer_header(conn: Any) -> dict[str, str]:
+    """``Authorization: Bearer <password>`` for a connection with a token and no login (basic auth otherwise)."""
+    return {"Authorization": f"Bearer {conn.password}"} if conn.password and not conn.login else {}
+
+
 class ApiClient:
     """One external system behind one Airflow HTTP connection."""
 
@@ -150,8 +155,7 @@ class ApiClient:
 
     def _bearer(self, hook: Any) -> dict[str, str]:
         if self._auth_header is None:
-            conn = hook.get_connection(self.conn_id)
-            self._auth_header = {"Authorization": f"Bearer {conn.password}"} if conn.password and not conn.login else {}
+            self._auth_header = bearer_header(hook.get_connection(self.conn_id))
         return self._auth_header
 
     def _send(

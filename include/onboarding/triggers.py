@@ -67,25 +67,6 @@ async def _store_connection(conn_id: str) -> Any:
     return connection
 
 
-async def _portal(conn_id: str) -> tuple[str, dict[str, str], Any]:
-    """Base URL and auth of the forms portal connection (as the task's HTTP client builds them)."""
-    import httpx
-    from airflow.sdk import BaseHook
-
-    conn = await BaseHook.aget_connection(conn_id)
-    host = conn.host or "localhost"
-    base = host if "://" in host else f"{conn.schema or 'http'}://{host}"
-    if conn.port:
-        base = f"{base.rstrip('/')}:{conn.port}"
-    headers: dict[str, str] = {}
-    auth = None
-    if conn.login:
-        auth = httpx.BasicAuth(conn.login, conn.password or "")
-    elif conn.password:
-        headers["Authorization"] = f"Bearer {conn.password}"
-    return base.rstrip("/"), headers, auth
-
-
 class ChecklistItemTrigger(BaseTrigger):
     """Fires when one checklist item of one account has something new to judge, or is settled."""
 
@@ -131,13 +112,7 @@ class ChecklistItemTrigger(BaseTrigger):
                 self.log.warning("checklist item %s/%s: could not look (%s)", self.onboarding_key, self.item_key, exc)
                 why = None
             if why:
-                yield TriggerEvent(
-                    {  # type: ignore[no-untyped-call]
-                        "onboarding_key": self.onboarding_key,
-                        "item_key": self.item_key,
-                        "why": why,
-                    }
-                )
+                yield self._event(why)
                 return
             wait = self.poll_seconds
             if give_up is not None:
@@ -145,11 +120,14 @@ class ChecklistItemTrigger(BaseTrigger):
                 if left <= 0:
                     # The triggerer enforces the sensor's timeout too; this also ends the wait
                     # where triggers run inline (``dag.test``), which knows no timeouts.
-                    yield TriggerEvent({"onboarding_key": self.onboarding_key, "item_key": self.item_key,  # type: ignore[no-untyped-call]
-                                        "why": "gave up waiting", "timed_out": True})  # fmt: skip
+                    yield self._event("gave up waiting", timed_out=True)
                     return
                 wait = min(wait, left)
             await asyncio.sleep(wait)
+
+    def _event(self, why: str, timed_out: bool = False) -> TriggerEvent:
+        payload = {"onboarding_key": self.onboarding_key, "item_key": self.item_key, "why": why}
+        return TriggerEvent({**payload, "timed_out": True} if timed_out else payload)  # type: ignore[no-untyped-call]
 
     async def look(self) -> str | None:
         """Why the task should wake now, or None to keep waiting."""
@@ -167,19 +145,23 @@ class ChecklistItemTrigger(BaseTrigger):
         return f"{len(new)} new submission(s)" if new else None
 
     async def _submission_ids(self) -> list[str]:
-        import httpx
+        """Ids of every submission the portal holds for the item, through the same connection the task uses."""
+        from airflow.providers.http.hooks.http import HttpAsyncHook
+        from airflow.sdk import BaseHook
 
-        from include.onboarding.checklist import REQUESTS
+        from include.onboarding.checklist import REQUESTS, _items
+        from include.onboarding.http import bearer_header
 
-        base, headers, auth = await _portal(self.forms_conn_id)
+        headers = bearer_header(await BaseHook.aget_connection(self.forms_conn_id))
         ids: list[str] = []
         params: dict[str, Any] = {"item_key": self.item_key, "limit": 100}
-        async with httpx.AsyncClient(base_url=base, headers=headers, auth=auth, timeout=20) as client:
-            for _ in range(100):
-                response = await client.get(f"/{REQUESTS.lstrip('/')}/{self.request_id}/submissions", params=params)
-                response.raise_for_status()
-                body = response.json()
-                ids += [str(s.get("id")) for s in body.get("data") or body.get("results") or []]
+        async with HttpAsyncHook(method="GET", http_conn_id=self.forms_conn_id).session() as portal:
+            for _ in range(100):  # as the task pages: a hundred pages for one item is already absurd
+                response = await portal.run(
+                    endpoint=f"{REQUESTS}/{self.request_id}/submissions", data=params, headers=headers
+                )
+                body = await response.json()
+                ids += [str(s.get("id")) for s in _items(body)]
                 cursor = body.get("next_cursor")
                 if not cursor:
                     break
