@@ -29,7 +29,7 @@ from include.onboarding.callbacks import on_deadline_missed, on_task_failure
 from include.onboarding.clock import wall_seconds
 from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, load_config
 from include.onboarding.deadlines import TargetWarningReference
-from include.onboarding.sensors import ChecklistItemSensor
+from include.onboarding.sensors import ChecklistItemSensor, onboarding_key
 
 CONFIG = load_config()  # local YAML only
 RUNS = CONFIG.settings.runs
@@ -47,11 +47,7 @@ DEADLINE_ALERTS = os.environ.get("ONBOARDING_DEADLINE_ALERTS", "on").lower() not
 
 
 def _key() -> str:
-    conf = get_current_context()["dag_run"].conf or {}
-    key = conf.get("onboarding_key")
-    if not key:
-        raise ValueError("this run has no 'onboarding_key' in its conf; runs are started by onboarding_intake")
-    return str(key)
+    return onboarding_key(get_current_context())
 
 
 def _doc(tier: TierConfig, config: OnboardingConfig) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 
 from include.localstack import stack
 from include.localstack.postgres import free_port
-from include.onboarding.clock import AcceleratedClock
+from include.onboarding.clock import AcceleratedClock, Clock
 
 # The simulated customers' spread of behaviours, dealt out in signing order.
 BEHAVIOURS = (["prompt"] * 10) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "prompt"]
@@ -123,7 +123,7 @@ class Feeder:
         return self.fed == len(self.deals)
 
 
-def approve_pending(onboarding_url: str, clock: AcceleratedClock, stop: threading.Event) -> None:
+def approve_pending(onboarding_url: str, clock: Clock, stop: threading.Event) -> None:
     """The ops person: approves what waits on an approval, as the role's holder."""
     from include.onboarding import approvals
     from include.onboarding.config import load_config

@@ -32,9 +32,9 @@ class ChecklistItemSensor(BaseSensorOperator):
         from include.onboarding import checklist, runtime
         from include.onboarding.connections import FORMS_API
 
-        cfg = runtime.config()
+        cfg, key = runtime.config(), onboarding_key(context)
         return checklist.poll_item(
-            runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(context), self.item_key, runtime.clock().now()
+            runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, key, self.item_key, runtime.clock().now()
         )
 
     def execute(self, context: Any) -> None:
@@ -60,7 +60,7 @@ class ChecklistItemSensor(BaseSensorOperator):
         from include.onboarding import lifecycle, runtime
         from include.onboarding.triggers import ChecklistItemTrigger
 
-        key = _key(context)
+        key = onboarding_key(context)
         request_id = lifecycle.load(runtime.open_store(), key).forms_request_id or ""
         left = max((give_up_at - datetime.now(timezone.utc)).total_seconds(), 1.0)
         self.defer(
@@ -77,7 +77,8 @@ class ChecklistItemSensor(BaseSensorOperator):
         )
 
 
-def _key(context: Any) -> str:
+def onboarding_key(context: Any) -> str:
+    """The account a tier run carries (its conf's ``onboarding_key``); every task of the run needs it."""
     conf = context["dag_run"].conf or {}
     key = conf.get("onboarding_key")
     if not key:
