@@ -32,7 +32,7 @@ stop: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff check --select AIR dags include plugins
+	$(VENV)/bin/ruff check --select AIR --preview dags include plugins
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install

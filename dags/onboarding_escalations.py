@@ -54,14 +54,14 @@ CONFIG = load_config()  # local YAML only
     doc_md=__doc__,
 )
 def onboarding_escalations() -> None:
-    @task(outlets=[ONBOARDING_EVENTS])
+    @task(outlets=[ONBOARDING_EVENTS], multiple_outputs=False)
     def evaluate() -> dict[str, Any]:
         from include.onboarding import escalations, runtime
 
         summary = escalations.run_pass(runtime.open_store(), runtime.config(), runtime.clock().now())
         return summary.as_dict()
 
-    @task
+    @task(multiple_outputs=False)
     def deliver() -> dict[str, int]:
         from include.onboarding import notify, runtime
 

@@ -55,7 +55,7 @@ CONFIG = load_config()  # local YAML only; a bad file fails this import with the
     doc_md=__doc__,
 )
 def onboarding_intake() -> None:
-    @task
+    @task(multiple_outputs=False)
     def pull_signed_orders() -> dict[str, Any]:
         from dataclasses import asdict
 
@@ -66,14 +66,14 @@ def onboarding_intake() -> None:
         summary = intake.pull_orders(runtime.open_store(), runtime.crm_client(cfg), cfg, run_id, runtime.clock())
         return asdict(summary)
 
-    @task(outlets=[ONBOARDING_EVENTS])
+    @task(outlets=[ONBOARDING_EVENTS], multiple_outputs=False)
     def process_orders(pulled: dict[str, Any]) -> dict[str, Any]:
         from include.onboarding import intake, runtime
 
         summary = intake.process_batch(runtime.open_store(), runtime.config(), pulled["batch_id"], runtime.clock())
         return {"batch_id": summary.batch_id, **summary.counts()}
 
-    @task
+    @task(multiple_outputs=False)
     def commit_watermark(processed: dict[str, Any]) -> dict[str, Any]:
         from include.onboarding import intake, runtime
 

@@ -60,7 +60,7 @@ def _report_date() -> str:
     doc_md=__doc__,
 )
 def onboarding_reporting() -> None:
-    @task
+    @task(multiple_outputs=False)
     def write_metric_tables() -> dict[str, Any]:
         from include.onboarding import reporting, runtime
 

@@ -251,7 +251,7 @@ def build(tier: TierConfig) -> DAG:
 
             return golive.hand_off(runtime.open_store(), runtime.config(), _key(), runtime.clock().now())
 
-        @task(outlets=[ONBOARDING_EVENTS])
+        @task(outlets=[ONBOARDING_EVENTS], multiple_outputs=False)
         def mark_live() -> dict[str, Any]:
             from include.onboarding import golive, runtime
 
