@@ -56,6 +56,35 @@ def _fault(sandbox: Any, system: str, **plan: Any) -> None:
     sandbox.state.set_faults(system, FaultPlan(**plan))
 
 
+def _with_runs(**runs: Any) -> Any:
+    config = load_config()
+    settings = config.settings.model_copy(update={"runs": config.settings.runs.model_copy(update=runs)})
+    return config.model_copy(update={"settings": settings})
+
+
+def _lagging_search(sandbox: Any) -> Any:
+    """Jira's and Stripe's search lag behind their creates, as both vendors document."""
+    sandbox.state.ticketing.search_delay_seconds = 1.0
+    sandbox.state.billing.search_delay_seconds = 60.0
+    return _with_runs(ticket_search_lag_seconds=2.0)
+
+
+def _prepare(store: Store, sandbox: Any, key: str, step: str, config: Any) -> None:
+    """Run the steps ``step`` depends on (enterprise tier)."""
+    for before in {"tenant": ["billing_profile"], "admin_access": ["billing_profile", "tenant"]}.get(step, []):
+        _run(store, key, before, config)
+
+
+PARTNER = {"onboarding_tier": "partner", "partner_name": "Globex", "segment": "channel"}
+
+CREATES = {
+    "implementation_ticket": ("ticketing", "issues", "/rest/api/3/issue"),
+    "billing_profile": ("billing", "customers", "/v1/customers"),
+    "tenant": ("provisioning", "tenants", "/api/v1/tenants"),
+    "admin_access": ("provisioning", "users", "/scim/v2/Users"),
+}
+
+
 def test_a_retried_or_cleared_step_creates_one_ticket_one_customer_one_user(store: Store, sandbox: Any) -> None:
     key = _ready_account(store, sandbox)
     for _ in range(3):  # the task retried, then cleared and run again
@@ -72,21 +101,18 @@ def test_a_retried_or_cleared_step_creates_one_ticket_one_customer_one_user(stor
     assert {r["step_key"]: r["external_id"] for r in done}["billing_profile"] == customer
 
 
-@pytest.mark.parametrize("step", ["implementation_ticket", "billing_profile", "tenant", "admin_access"])
+@pytest.mark.parametrize("step", list(CREATES))
 def test_a_worker_killed_after_the_api_succeeded_creates_nothing_twice(store: Store, sandbox: Any, step: str) -> None:
     key = _ready_account(store, sandbox)
-    if step in ("tenant", "admin_access"):
-        _run(store, key, "billing_profile")
-    if step == "admin_access":
-        _run(store, key, "tenant")
-    config = load_config()
+    config = _lagging_search(sandbox)
+    _prepare(store, sandbox, key, step, config)
     ob = lifecycle.load(store, key)
     tier_step = next(s for s in config.tiers[ob.tier].setup_steps if s.key == step)
     # The API call succeeds, then the worker dies before the store hears of it.
     setup_steps._call(store, config, ob, tier_step, f"{key}:{step}", _client_for)
     assert store.scalar("SELECT status FROM onboarding.setup_steps WHERE step_key = %s", (step,)) == "pending"
 
-    external_id = _run(store, key, step)  # the retry
+    external_id = _run(store, key, step, config)  # the retry, while search does not show the object yet
 
     ledger = sandbox.state.ledger()
     created = {
@@ -107,6 +133,141 @@ def test_rate_limits_server_errors_timeouts_and_garbage_are_retried(store: Store
     statuses = [r["status"] for r in sandbox.state.requests("billing")]
     assert statuses[:3] == [429, 500, 200]  # then the garbled 200, then the good answer
     assert len(sandbox.state.ledger()["billing"]["customers"]) == 1
+
+
+@pytest.mark.parametrize("fault", ["lost_after_commit", "dropped_after_commit", "garbled_after_commit"])
+@pytest.mark.parametrize("step", list(CREATES))
+def test_an_answer_lost_after_the_vendor_committed_creates_nothing_twice(
+    store: Store, sandbox: Any, step: str, fault: str
+) -> None:
+    """A gateway 502, a connection cut mid-answer, or a cut-off body after the create took effect."""
+    key = _ready_account(store, sandbox)
+    config = _lagging_search(sandbox)
+    _prepare(store, sandbox, key, step, config)
+    system, what, path = CREATES[step]
+    _fault(sandbox, system, **{fault: 1})
+
+    external_id = _run(store, key, step, config)
+
+    created = sandbox.state.ledger()[system][what]
+    assert len(created) == 1
+    assert external_id in str(created[0])
+    posts = [r for r in sandbox.state.requests(system) if r["method"] == "POST" and r["path"] == path]
+    # Jira (no idempotency key): found by look-up, never sent again; the others re-send the same request safely.
+    assert len(posts) == (1 if step == "implementation_ticket" else 2)
+
+
+def test_a_create_lost_every_time_gives_up_without_duplicates_and_the_retry_adopts_it(
+    store: Store, sandbox: Any
+) -> None:
+    key = _ready_account(store, sandbox)
+    config = _lagging_search(sandbox)
+    sandbox.state.ticketing.search_delay_seconds = 30.0  # longer than the configured lag: the look-up misses it
+    _fault(sandbox, "ticketing", lost_after_commit=5)
+
+    with pytest.raises(ApiError, match="answer was lost 3 times") as excinfo:
+        _run(store, key, "implementation_ticket", config)
+    assert excinfo.value.retryable
+    assert len(sandbox.state.ledger()["ticketing"]["issues"]) == setup_steps.MAX_SENDS
+
+    # Once search catches up, the task's retry adopts an issue and sends nothing.
+    sandbox.state.ticketing.search_delay_seconds = 0.0
+    posts = len([r for r in sandbox.state.requests("ticketing") if r["method"] == "POST"])
+    assert _run(store, key, "implementation_ticket", config)
+    assert len([r for r in sandbox.state.requests("ticketing") if r["method"] == "POST"]) == posts
+
+
+def test_a_changed_order_between_a_lost_answer_and_the_retry_resends_the_frozen_request(
+    store: Store, sandbox: Any
+) -> None:
+    key = _ready_account(store, sandbox)
+    config = _lagging_search(sandbox)
+    first_email = lifecycle.load(store, key).primary_contact_email
+    _fault(sandbox, "billing", lost_after_commit=4)  # every send of the first try loses its answer
+    with pytest.raises(ApiError):
+        _run(store, key, "billing_profile", config)
+    assert len(sandbox.state.ledger()["billing"]["customers"]) == 1
+    # The CRM order changed (a new primary contact) before the task's retry.
+    store.conn.execute("UPDATE onboarding.onboardings SET primary_contact_email = 'new.contact@northwind.example'")
+
+    customer = _run(store, key, "billing_profile", config)
+
+    customers = sandbox.state.ledger()["billing"]["customers"]
+    assert len(customers) == 1 and customers[0]["id"] == customer
+    assert customers[0]["email"] == first_email  # what was first sent, under its key
+    assert store.scalar("SELECT status FROM onboarding.setup_steps WHERE step_key = 'billing_profile'") == "done"
+
+
+def test_a_generic_step_without_an_idempotency_header_is_never_sent_twice(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox, addons="sso")
+    config = load_config()
+    ob = lifecycle.load(store, key)
+    tier = config.tiers[ob.tier]
+    http_step = next(s for s in tier.setup_steps if s.kind.value == "http")
+    assert http_step.http is not None
+    for before in ("billing_profile", "tenant", "admin_access"):
+        _run(store, key, before, config)
+    no_key = http_step.model_copy(update={"http": http_step.http.model_copy(update={"idempotency_header": None})})
+    steps = [no_key if s.key == http_step.key else s for s in tier.setup_steps]
+    config = config.model_copy(
+        update={"tiers": {**config.tiers, ob.tier: tier.model_copy(update={"setup_steps": steps})}}
+    )
+    _fault(sandbox, "provisioning", lost_after_commit=1)
+
+    for _ in range(2):  # the task's try, then a retry or a clear
+        with pytest.raises(ApiError, match="answer was lost.*not sent again") as refused:
+            _run(store, key, http_step.key, config)
+        assert not refused.value.retryable
+    posts = [r for r in sandbox.state.requests("provisioning") if r["method"] == "POST" and "sso" in r["path"]]
+    assert len(posts) == 1
+
+
+def test_jira_sub_tasks_use_the_sites_own_sub_task_type(store: Store, sandbox: Any) -> None:
+    sandbox.state.ticketing.set_subtask_type_name("Subtask")  # a team-managed project's name for it
+    keys = [_ready_account(store, sandbox, **PARTNER) for _ in range(2)]
+    for key in keys:
+        _run(store, key, "implementation_ticket")
+        _run(store, key, "kickoff")
+
+    issues = sandbox.state.ledger()["ticketing"]["issues"]
+    assert sorted(i["issuetype"] for i in issues) == ["Subtask", "Subtask", "Task", "Task"]
+    metadata = [r for r in sandbox.state.requests("ticketing") if "createmeta" in r["path"]]
+    assert len(metadata) <= 1  # found once, then cached (none if an earlier test in this process found it)
+
+
+def test_a_configured_sub_task_type_is_used_as_given(store: Store, sandbox: Any) -> None:
+    sandbox.state.ticketing.set_subtask_type_name("Unteraufgabe")
+    config = _with_runs(ticket_subtask_type="Unteraufgabe")
+    key = _ready_account(store, sandbox, **PARTNER)
+    _run(store, key, "implementation_ticket", config)
+    _run(store, key, "kickoff", config)
+    assert [i["issuetype"] for i in sandbox.state.ledger()["ticketing"]["issues"]] == ["Task", "Unteraufgabe"]
+    assert not [r for r in sandbox.state.requests("ticketing") if "createmeta" in r["path"]]
+
+
+def test_scim_requests_speak_scim_json(store: Store, sandbox: Any) -> None:
+    key = _ready_account(store, sandbox)
+    for step in ("billing_profile", "tenant", "admin_access"):
+        _run(store, key, step)
+    scim = [r for r in sandbox.state.requests("provisioning") if r["path"].startswith("/scim/")]
+    assert scim and all(r["accept"] == "application/scim+json" for r in scim)
+    assert all(r["content_type"] == "application/scim+json" for r in scim if r["method"] == "POST")
+
+
+def test_a_huge_company_name_is_clipped_where_the_vendor_limits_it(store: Store, sandbox: Any) -> None:
+    name = "Northwind " + "Robotics " * 2300  # about 20,000 characters, accepted by the CRM and the intake
+    key = _ready_account(store, sandbox, company_name=name)
+    assert lifecycle.load(store, key).account_name == name.strip()
+    for step in ("implementation_ticket", "billing_profile"):
+        _run(store, key, step)
+
+    issue = sandbox.state.ledger()["ticketing"]["issues"][0]
+    assert len(issue["summary"]) == 255 and issue["summary"].endswith("…")
+    full = sandbox.state.ticketing.get(issue["key"])
+    assert name.strip() in str(full.description)  # the whole name, in the description
+    customer = sandbox.state.ledger()["billing"]["customers"][0]
+    assert len(customer["name"]) == 256 and customer["name"].endswith("…")
+    assert len(customer["description"]) <= 350
 
 
 def test_a_timeout_is_retried_without_a_duplicate(store: Store, sandbox: Any) -> None:

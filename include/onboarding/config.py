@@ -148,6 +148,12 @@ class RunSettings(Model):
     """Concurrent onboardings per tier; most of them are waiting on people, not using workers."""
     ticket_project: str = "ONB"
     """Jira project key for implementation tickets."""
+    ticket_subtask_type: str | None = None
+    """Name of the Jira issue type for sub-tasks; by default found in the project's create metadata."""
+    ticket_search_lag_seconds: float = Field(default=30, ge=0)
+    """How long Jira's search may not yet show an issue just created; a lost create is looked up that long."""
+    billing_search_lag_seconds: float = Field(default=60, ge=0)
+    """How long Stripe's search may not yet show a customer just created."""
     max_attempts: int = Field(default=6, ge=1, le=20)
     max_retry_after_seconds: float = Field(default=120, gt=0)
     target_warning_business_days: int = Field(default=3, ge=0, le=60)

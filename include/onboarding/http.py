@@ -7,6 +7,14 @@ every integration shares.
 * any other 4xx: fail at once with the API's own error text, because retrying a
   request the API has refused only repeats the refusal.
 
+A create without an idempotency key (Jira's ``POST /issue``) is never re-sent
+blindly: when its answer is lost (a timeout, a dropped connection, a 5xx from a
+gateway, a cut-off body) the vendor may have committed it, so the client raises
+at once (``ApiError.maybe_committed``) and ``create_once`` looks the object up,
+for as long as the vendor's search may lag behind, before it sends again.  Only
+a 429, answered before the request reaches the vendor's application, or a
+connection that was never made, is retried at once.
+
 Tokens: if the Airflow connection has a password and no login, it is sent as
 ``Authorization: Bearer <password>`` (HubSpot private apps, Jira and SCIM tokens).
 """
@@ -19,12 +27,14 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -38,12 +48,15 @@ class ApiError(Exception):
         status: int | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        maybe_committed: bool = False,
     ):
         super().__init__(message)
         self.system = system
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        self.maybe_committed = maybe_committed
+        """The request reached the vendor and its answer was lost: it may have taken effect."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,19 @@ def _retry_after_seconds(value: str | None) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(0.0, moment.timestamp() - time.time())
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether the connection failed before anything was sent (refused, unresolvable)."""
+    from urllib3.exceptions import NewConnectionError
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError) or isinstance(exc.args[0] if exc.args else None, NewConnectionError)
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{exc.__class__.__name__}: {text[:160]}" if text else exc.__class__.__name__
 
 
 def bearer_header(conn: Any) -> dict[str, str]:
@@ -126,17 +152,26 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         ok_statuses: tuple[int, ...] = (),
+        resend_safe: bool = True,
     ) -> ApiResponse:
         """Send one logical request, retrying transient failures.
 
         ``json_body`` is sent as JSON, ``form_body`` form-encoded (Stripe).
         Statuses in ``ok_statuses`` (for example 409 for "already exists") are
-        returned to the caller instead of raised.
+        returned to the caller instead of raised.  ``resend_safe=False`` (a
+        create without an idempotency key) retries only failures that cannot
+        have reached the vendor; the rest raise with ``maybe_committed`` set.
         """
+
+        def should_retry(exc: BaseException) -> bool:
+            if not isinstance(exc, ApiError) or not exc.retryable:
+                return False
+            return resend_safe or not exc.maybe_committed
+
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
-            retry=retry_if_exception(lambda exc: isinstance(exc, ApiError) and exc.retryable),
+            retry=retry_if_exception(should_retry),
             before_sleep=self._log_retry,
             sleep=self._sleep,
             reraise=True,
@@ -145,6 +180,25 @@ class ApiClient:
             with attempt:
                 return self._send(method, endpoint, json_body, form_body, params, headers, ok_statuses)
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def look_up_after(
+        self,
+        look_up: Callable[[], T | None],
+        sent_at: float | None,
+        search_lag: float,
+        wall: Callable[[], float] = time.time,
+    ) -> T | None:
+        """Look an object up; after a create sent at ``sent_at`` (epoch seconds) whose answer was
+        lost, keep looking until the vendor's search lag since that send has passed."""
+        while True:
+            found = look_up()
+            if found is not None or sent_at is None:
+                return found
+            remaining = sent_at + search_lag - wall()
+            if remaining <= 0:
+                return None
+            log.info("%s: not found yet; looking again (search may lag %.0fs behind a create)", self.system, search_lag)
+            self._sleep(min(remaining, max(0.25, search_lag / 10)))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -188,10 +242,25 @@ class ApiClient:
                 extra_options={"check_response": False, "timeout": self.timeout},
                 **kwargs,
             )
+        except requests.ConnectTimeout as exc:
+            raise ApiError(self.system, f"{where}: cannot connect within {self.timeout:g}s", retryable=True) from exc
         except requests.Timeout as exc:
-            raise ApiError(self.system, f"{where}: no answer within {self.timeout:g}s", retryable=True) from exc
+            raise ApiError(
+                self.system, f"{where}: no answer within {self.timeout:g}s", retryable=True, maybe_committed=True
+            ) from exc
         except requests.ConnectionError as exc:
-            raise ApiError(self.system, f"{where}: cannot connect ({exc.__class__.__name__})", retryable=True) from exc
+            sent = not _never_connected(exc)
+            what = "connection lost before the answer" if sent else "cannot connect"
+            raise ApiError(
+                self.system, f"{where}: {what} ({_cause(exc)})", retryable=True, maybe_committed=sent
+            ) from exc
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            raise ApiError(
+                self.system,
+                f"{where}: the answer was cut off ({_cause(exc)})",
+                retryable=True,
+                maybe_committed=True,
+            ) from exc
 
         status = response.status_code
         if status == 429:
@@ -205,7 +274,11 @@ class ApiClient:
             )
         if status >= 500:
             raise ApiError(
-                self.system, f"{where}: server error {status}: {_error_text(response)}", status=status, retryable=True
+                self.system,
+                f"{where}: server error {status}: {_error_text(response)}",
+                status=status,
+                retryable=True,
+                maybe_committed=True,
             )
         if status >= 400 and status not in ok_statuses:
             raise ApiError(self.system, f"{where}: refused with {status}: {_error_text(response)}", status=status)
@@ -220,6 +293,7 @@ class ApiClient:
                 f"{where}: answered {status} with a body that is not valid JSON: {snippet!r}",
                 status=status,
                 retryable=True,
+                maybe_committed=True,
             ) from exc
         return ApiResponse(status, body, dict(response.headers))
 

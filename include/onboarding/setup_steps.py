@@ -1,27 +1,43 @@
 """Downstream setup, each call made exactly once.
 
-Every step has one idempotency key, ``<onboarding key>:<step key>``.  Where the
-API takes an ``Idempotency-Key`` header (Stripe, the tenant and SSO APIs, the
-generic HTTP step) it is sent; where it does not (Jira, SCIM) the object is
-looked up first (Jira by a label carrying the key, SCIM by ``userName``, a 409
-meaning it already exists).  The external id is stored the moment it returns.
-So a retried step, a cleared task, or a worker killed between the API's
-success and our write never creates a second ticket, customer or user.
+Every step has one idempotency key, ``<onboarding key>:<step key>``.  Its create
+request is built once and frozen with the key in the store before it is first
+sent; every re-send sends exactly that, so an order changed in between cannot
+turn a retry into a refused reuse of the key.  Where the API takes an
+``Idempotency-Key`` header (Stripe, the tenant and SSO APIs, the generic HTTP
+step) it is sent; SCIM answers a second create with 409, and the user is
+adopted.  Jira has neither: its issue is looked up by a label carrying the key
+before every send, and after a send whose answer was lost (the vendor may have
+committed it) the look-up is repeated until Jira's search lag has passed.  A
+generic HTTP step without an idempotency header is never sent twice.  The
+external id is stored the moment it returns.  So a retried step, a cleared
+task, a lost answer, or a worker killed between the API's success and our
+write never creates a second ticket, customer or user.
+
+Vendors limit lengths (Jira's summary 255 characters, Stripe's name 256 and
+description 350): what is sent there is clipped with an ellipsis; the full
+account name stays in the Jira description and the onboarding store.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
+
+from psycopg.types.json import Jsonb
 
 from include.onboarding import lifecycle
-from include.onboarding.config import OnboardingConfig, SetupStep, Stage, StepKind
+from include.onboarding.config import OnboardingConfig, RunSettings, SetupStep, Stage, StepKind
 from include.onboarding.connections import BILLING_API, PROVISIONING_API, TICKETING_API
-from include.onboarding.http import ApiClient, ApiError
+from include.onboarding.http import ApiClient, ApiError, ApiResponse
 from include.onboarding.store import SCHEMA, Event, Store
+from include.onboarding.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -83,112 +99,228 @@ def _require_id(system: str, body: Any, path: str = "id") -> str:
     return str(found)
 
 
-# --------------------------------------------------------------------------- one call per kind
+# --------------------------------------------------------------------------- one create per kind
+
+JIRA_SUMMARY_LIMIT = 255
+JIRA_DESCRIPTION_LIMIT = 32_767
+STRIPE_NAME_LIMIT = 256
+STRIPE_DESCRIPTION_LIMIT = 350
+SCIM_MEDIA_TYPE = "application/scim+json"
+STRIPE_KEY_RETENTION_SECONDS = 23 * 3600
+"""Stripe keeps an idempotency key 24 hours; past this age a re-send is treated as a new create."""
+MAX_SENDS = 3
+"""Sends of one create whose answers were lost before a step gives up (the task retries later)."""
+
+Found = tuple[str, str | None]
+"""(external id, URL) of the object a step created or adopted."""
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One create request, frozen with its idempotency key the first time it is built."""
+
+    method: str
+    endpoint: str
+    json: Any = None
+    form: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "endpoint": self.endpoint, "json": self.json, "form": self.form,
+                "headers": self.headers}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Outbound:
+        return cls(raw["method"], raw["endpoint"], raw.get("json"), raw.get("form"), dict(raw.get("headers") or {}))
+
+
+@dataclass(frozen=True)
+class Create:
+    """How one step creates its object exactly once.
+
+    ``look_up`` finds an object an earlier send created (None where the vendor
+    offers no look-up); ``resend_safe`` says whether sending the frozen request
+    again can never create a second object (an idempotency key the vendor still
+    holds, or a uniqueness rule such as SCIM's 409); ``read`` turns the answer
+    into the object's id and URL.
+    """
+
+    api: ApiClient
+    build: Callable[[], Outbound]
+    read: Callable[[ApiResponse], Found]
+    look_up: Callable[[], Found | None] | None = None
+    resend_safe: Callable[[float | None, float], bool] = lambda first_sent, now: True
+    search_lag_seconds: float = 0.0
+    ok_statuses: tuple[int, ...] = ()
+
+
+def _adf(text: str) -> dict[str, Any]:
+    """A plain paragraph in Atlassian Document Format."""
+    paragraph = {"type": "paragraph", "content": [{"type": "text", "text": text}]}
+    return {"type": "doc", "version": 1, "content": [paragraph]}
+
+
+_subtask_types: dict[tuple[str, str], dict[str, str]] = {}
+"""(connection, project) -> the sub-task issue type, as the project's create metadata names it."""
+
+
+def jira_subtask_type(api: ApiClient, project: str, configured: str | None) -> dict[str, str]:
+    """The issue type to create sub-tasks with: the configured name, else the project's ``subtask: true`` type."""
+    if configured:
+        return {"name": configured}
+    cached = _subtask_types.get((api.conn_id, project))
+    if cached is not None:
+        return cached
+    body = api.request("GET", f"/rest/api/3/issue/createmeta/{quote(project)}/issuetypes").body
+    types = (body.get("issueTypes") or body.get("values") or []) if isinstance(body, dict) else []
+    found = next((t for t in types if isinstance(t, dict) and t.get("subtask") is True and t.get("id")), None)
+    if found is None:
+        names = ", ".join(str(t.get("name")) for t in types if isinstance(t, dict)) or "none"
+        raise ApiError(
+            "ticketing",
+            f"Jira project {project} has no sub-task issue type (its types: {names}); "
+            "enable sub-tasks in Jira or set runs.ticket_subtask_type",
+        )
+    _subtask_types[(api.conn_id, project)] = {"id": str(found["id"])}
+    return _subtask_types[(api.conn_id, project)]
 
 
 def _jira_issue(
-    api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str, project: str, parent: str | None
-) -> tuple[str, str | None]:
+    api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str, runs: RunSettings, parent: str | None
+) -> Create:
     label = jira_label(key)
-    found = api.request(
-        "GET", "/rest/api/3/search/jql", params={"jql": f'labels = "{label}"', "fields": "summary,labels"}
-    ).body
-    issues = found.get("issues") if isinstance(found, dict) else None
-    if issues:
-        return str(issues[0]["key"]), issues[0].get("self")
-    fields: dict[str, Any] = {
-        "project": {"key": project},
-        "summary": f"{step.label}: {ob.account_name} ({ob.tier}, go-live {ob.activation_target.isoformat()})",
-        "issuetype": {"name": "Sub-task" if parent else "Task"},
-        "labels": [label, "onboarding", f"tier-{ob.tier}"],
-        "description": {
-            "type": "doc",
-            "version": 1,
-            "content": [
-                {
-                    "type": "paragraph",
-                    "content": [
-                        {
-                            "type": "text",
-                            "text": f"Onboarding {ob.key} for {ob.account_name}. Owner: {ob.owner_email}. "
-                            f"Target go-live {ob.activation_target.isoformat()}.",
-                        }
-                    ],
-                }
-            ],
-        },
-    }
-    if parent:
-        fields["parent"] = {"key": parent}
-    body = api.request("POST", "/rest/api/3/issue", json_body={"fields": fields}).body
-    return _require_id("ticketing", body, "key"), _dig(body, "self")
 
+    def look_up() -> Found | None:
+        found = api.request(
+            "GET", "/rest/api/3/search/jql", params={"jql": f'labels = "{label}"', "fields": "summary,labels"}
+        ).body
+        issues = found.get("issues") if isinstance(found, dict) else None
+        return (str(issues[0]["key"]), issues[0].get("self")) if issues else None
 
-def _stripe_customer(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> tuple[str, str | None]:
-    query = f"metadata['onboarding_key']:'{ob.key}'"
-    found = api.request("GET", "/v1/customers/search", params={"query": query}).body
-    if isinstance(found, dict) and found.get("data"):
-        return str(found["data"][0]["id"]), None
-    form = _stripe_form(
-        {
-            "name": ob.account_name,
-            "email": ob.primary_contact_email,
-            "description": f"Onboarding {ob.key} ({ob.tier})",
-            "metadata": {"onboarding_key": ob.key, "tier": ob.tier, "region": ob.region},
+    def build() -> Outbound:
+        summary = f"{step.label}: {ob.account_name} ({ob.tier}, go-live {ob.activation_target.isoformat()})"
+        fields: dict[str, Any] = {
+            "project": {"key": runs.ticket_project},
+            "summary": clip(" ".join(summary.split()), JIRA_SUMMARY_LIMIT),
+            "issuetype": jira_subtask_type(api, runs.ticket_project, runs.ticket_subtask_type)
+            if parent
+            else {"name": "Task"},
+            "labels": [label, "onboarding", f"tier-{ob.tier}"],
+            "description": _adf(
+                clip(
+                    f"{step.label} for {ob.account_name}. Onboarding {ob.key}. Owner: {ob.owner_email}. "
+                    f"Target go-live {ob.activation_target.isoformat()}.",
+                    JIRA_DESCRIPTION_LIMIT,
+                )
+            ),
         }
+        if parent:
+            fields["parent"] = {"key": parent}
+        return Outbound("POST", "/rest/api/3/issue", json={"fields": fields})
+
+    return Create(
+        api,
+        build,
+        read=lambda r: (_require_id("ticketing", r.body, "key"), _dig(r.body, "self")),
+        look_up=look_up,
+        resend_safe=lambda first_sent, now: False,  # Jira has no idempotency key
+        search_lag_seconds=runs.ticket_search_lag_seconds,
     )
-    body = api.request("POST", "/v1/customers", form_body=form, headers={"Idempotency-Key": key}).body
-    return _require_id("billing", body), None
 
 
-def _scim_user(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> tuple[str, str | None]:
+def _stripe_customer(api: ApiClient, ob: lifecycle.Onboarding, key: str, runs: RunSettings) -> Create:
+    def look_up() -> Found | None:
+        query = f"metadata['onboarding_key']:'{ob.key}'"
+        found = api.request("GET", "/v1/customers/search", params={"query": query}).body
+        return (str(found["data"][0]["id"]), None) if isinstance(found, dict) and found.get("data") else None
+
+    def build() -> Outbound:
+        form = _stripe_form(
+            {
+                "name": clip(ob.account_name, STRIPE_NAME_LIMIT),
+                "email": ob.primary_contact_email,
+                "description": clip(f"Onboarding {ob.key} ({ob.tier}): {ob.account_name}", STRIPE_DESCRIPTION_LIMIT),
+                "metadata": {"onboarding_key": ob.key, "tier": ob.tier, "region": ob.region},
+            }
+        )
+        return Outbound("POST", "/v1/customers", form=form, headers={"Idempotency-Key": key})
+
+    return Create(
+        api,
+        build,
+        read=lambda r: (_require_id("billing", r.body), None),
+        look_up=look_up,
+        resend_safe=lambda first_sent, now: first_sent is None or now - first_sent < STRIPE_KEY_RETENTION_SECONDS,
+        search_lag_seconds=runs.billing_search_lag_seconds,
+    )
+
+
+def _scim_user(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> Create:
     user_name = ob.primary_contact_email
-    given, _, family = (ob.primary_contact_name or user_name.split("@")[0]).partition(" ")
-    payload = {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": user_name,
-        "externalId": key,
-        "name": {"givenName": given, "familyName": family or given},
-        "emails": [{"value": user_name, "primary": True}],
-        "active": True,
-    }
-    response = api.request("POST", "/scim/v2/Users", json_body=payload, ok_statuses=(409,))
-    if response.status != 409:
-        return _require_id("provisioning", response.body), _dig(response.body, "meta.location")
-    # 409 uniqueness: the user exists (an earlier attempt, or the customer's own); adopt it.
-    found = api.request("GET", "/scim/v2/Users", params={"filter": f'userName eq "{user_name}"'}).body
-    resources = found.get("Resources") if isinstance(found, dict) else None
-    if not resources:
-        raise ApiError("provisioning", f"SCIM said {user_name!r} exists (409) but a lookup finds no such user")
-    return str(resources[0]["id"]), _dig(resources[0], "meta.location")
+    scim = {"Content-Type": SCIM_MEDIA_TYPE, "Accept": SCIM_MEDIA_TYPE}
+
+    def build() -> Outbound:
+        given, _, family = (ob.primary_contact_name or user_name.split("@")[0]).partition(" ")
+        payload = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "externalId": key,
+            "name": {"givenName": given, "familyName": family or given},
+            "emails": [{"value": user_name, "primary": True}],
+            "active": True,
+        }
+        return Outbound("POST", "/scim/v2/Users", json=payload, headers=scim)
+
+    def read(response: ApiResponse) -> Found:
+        if response.status != 409:
+            return _require_id("provisioning", response.body), _dig(response.body, "meta.location")
+        # 409 uniqueness: the user exists (an earlier send, or the customer's own); adopt it.
+        params = {"filter": f'userName eq "{user_name}"'}
+        found = api.request("GET", "/scim/v2/Users", params=params, headers={"Accept": SCIM_MEDIA_TYPE}).body
+        resources = found.get("Resources") if isinstance(found, dict) else None
+        if not resources:
+            raise ApiError("provisioning", f"SCIM said {user_name!r} exists (409) but a lookup finds no such user")
+        return str(resources[0]["id"]), _dig(resources[0], "meta.location")
+
+    # userName is unique (409 on a second create), so re-sending is safe.
+    return Create(api, build, read=read, ok_statuses=(409,))
 
 
-def _tenant(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> tuple[str, str | None]:
-    found = api.request("GET", "/api/v1/tenants", params={"external_id": ob.key}).body
-    existing = found.get("data") if isinstance(found, dict) else found
-    if isinstance(existing, list) and existing:
-        return str(existing[0]["id"]), None
-    payload = {
-        "external_id": ob.key,
-        "name": ob.account_name,
-        "domain": ob.account_domain,
-        "region": ob.region,
-        "plan": ob.tier,
-    }
-    body = api.request("POST", "/api/v1/tenants", json_body=payload, headers={"Idempotency-Key": key}).body
-    return _require_id("provisioning", body), None
+def _tenant(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> Create:
+    def look_up() -> Found | None:
+        found = api.request("GET", "/api/v1/tenants", params={"external_id": ob.key}).body
+        existing = found.get("data") if isinstance(found, dict) else found
+        return (str(existing[0]["id"]), None) if isinstance(existing, list) and existing else None
+
+    def build() -> Outbound:
+        payload = {
+            "external_id": ob.key,
+            "name": ob.account_name,
+            "domain": ob.account_domain,
+            "region": ob.region,
+            "plan": ob.tier,
+        }
+        return Outbound("POST", "/api/v1/tenants", json=payload, headers={"Idempotency-Key": key})
+
+    return Create(api, build, read=lambda r: (_require_id("provisioning", r.body), None), look_up=look_up)
 
 
-def _http(
-    api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str, done: Mapping[str, str]
-) -> tuple[str, str | None]:
+def _http(api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str, done: Mapping[str, str]) -> Create:
     assert step.http is not None
     spec = step.http
-    headers = {spec.idempotency_header: key} if spec.idempotency_header else {}
-    # Templates see the account's fields and the ids of finished steps as {step_<key>}.
-    fields = {**ob.template_fields(), **{f"step_{k}": v for k, v in done.items()}}
-    body = api.request(spec.method, spec.endpoint, json_body=_render(spec.payload, fields), headers=headers)
-    return _require_id(api.system, body.body, spec.id_path), None
+
+    def build() -> Outbound:
+        headers = {spec.idempotency_header: key} if spec.idempotency_header else {}
+        # Templates see the account's fields and the ids of finished steps as {step_<key>}.
+        fields = {**ob.template_fields(), **{f"step_{k}": v for k, v in done.items()}}
+        return Outbound(spec.method, spec.endpoint, json=_render(spec.payload, fields), headers=headers)
+
+    return Create(
+        api,
+        build,
+        read=lambda r: (_require_id(api.system, r.body, spec.id_path), None),
+        resend_safe=lambda first_sent, now: spec.idempotency_header is not None,
+    )
 
 
 # --------------------------------------------------------------------------- running a step
@@ -276,17 +408,31 @@ def _call(
     step: SetupStep,
     key: str,
     client_for: ClientFor,
-) -> tuple[str, str | None]:
+    *,
+    wall: Callable[[], float] = time.time,
+) -> Found:
+    """Create (or find) the step's object: the frozen request, sent so that it takes effect once."""
+    row = _step_row(store, ob.id, step.key)
+    if row is None:
+        raise StepNotReady(f"onboarding {ob.key}: step {step.key!r} is not planned")
+    create = _create_for(store, config, ob, step, key, client_for)
+    return _create_once(store, row, create, step, wall)
+
+
+def _create_for(
+    store: Store, config: OnboardingConfig, ob: lifecycle.Onboarding, step: SetupStep, key: str, client_for: ClientFor
+) -> Create:
+    runs = config.settings.runs
     if step.kind is StepKind.JIRA_ISSUE:
-        return _jira_issue(client_for(TICKETING_API), ob, step, key, config.settings.runs.ticket_project, None)
+        return _jira_issue(client_for(TICKETING_API), ob, step, key, runs, None)
     if step.kind is StepKind.JIRA_SUBTASK:
         steps = {s.key: s for s in lifecycle.tier_of(config, ob).setup_steps}
         parent_step = next(d for d in step.depends_on if steps[d].kind is StepKind.JIRA_ISSUE)
         parent_row = _step_row(store, ob.id, parent_step)
         parent = str(parent_row["external_id"]) if parent_row else None
-        return _jira_issue(client_for(TICKETING_API), ob, step, key, config.settings.runs.ticket_project, parent)
+        return _jira_issue(client_for(TICKETING_API), ob, step, key, runs, parent)
     if step.kind is StepKind.STRIPE_CUSTOMER:
-        return _stripe_customer(client_for(BILLING_API), ob, key)
+        return _stripe_customer(client_for(BILLING_API), ob, key, runs)
     if step.kind is StepKind.SCIM_USER:
         return _scim_user(client_for(PROVISIONING_API), ob, key)
     if step.kind is StepKind.TENANT:
@@ -300,6 +446,93 @@ def _call(
         )
     }
     return _http(client_for(step.http.connection), ob, step, key, done)
+
+
+def _frozen(store: Store, row: Mapping[str, Any], create: Create) -> Outbound:
+    """The step's request as first built, stored before it is ever sent and re-sent unchanged."""
+    if row.get("request"):
+        return Outbound.from_json(row["request"])
+    outbound = create.build()
+    with store.transaction() as cur:
+        cur.execute(
+            f"UPDATE {SCHEMA}.setup_steps SET request = %s WHERE id = %s AND request IS NULL RETURNING request",
+            (Jsonb(outbound.to_json()), row["id"]),
+        )
+        if cur.fetchone() is None:  # built concurrently by another try: send what that one stored
+            cur.execute(f"SELECT request FROM {SCHEMA}.setup_steps WHERE id = %s", (row["id"],))
+            stored = cur.fetchone()
+            assert stored is not None
+            outbound = Outbound.from_json(stored["request"])
+    return outbound
+
+
+def _mark_sent(store: Store, row_id: int, wall: Callable[[], float]) -> float:
+    """Record, before the request leaves, that it may take effect from now on."""
+    sent = wall()
+    at = datetime.fromtimestamp(sent, tz=timezone.utc)
+    with store.transaction() as cur:
+        cur.execute(
+            f"""UPDATE {SCHEMA}.setup_steps SET first_sent_at = COALESCE(first_sent_at, %s), last_sent_at = %s,
+                    sends = sends + 1 WHERE id = %s""",
+            (at, at, row_id),
+        )
+    return sent
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _create_once(
+    store: Store, row: Mapping[str, Any], create: Create, step: SetupStep, wall: Callable[[], float]
+) -> Found:
+    """Send the frozen request until an answer arrives, never twice where that could create twice.
+
+    Before every send the object is looked up; where a re-send is not safe and
+    an earlier send may have taken effect, the look-up is repeated until the
+    vendor's search lag since that send has passed, and what it finds is adopted.
+    """
+    api = create.api
+    outbound = _frozen(store, row, create)
+    first_sent, last_sent = _timestamp(row.get("first_sent_at")), _timestamp(row.get("last_sent_at"))
+    resend_safe = create.resend_safe(first_sent, wall())
+    for _ in range(MAX_SENDS):
+        if create.look_up is not None:
+            lag_from = None if resend_safe else last_sent
+            found = api.look_up_after(create.look_up, lag_from, create.search_lag_seconds, wall)
+            if found is not None:
+                return found
+        elif last_sent is not None and not resend_safe:
+            raise ApiError(
+                api.system,
+                f"{api.system} {outbound.method} {outbound.endpoint} for step {step.key!r} was sent before "
+                f"({datetime.fromtimestamp(last_sent, tz=timezone.utc).isoformat(timespec='seconds')}) and its answer "
+                f"was lost; {api.system} offers no look-up and no idempotency key, so it is not sent again. Check "
+                f"{api.system} for what that request created, then mark the step done or add an idempotency_header",
+            )
+        last_sent = _mark_sent(store, row["id"], wall)
+        try:
+            response = api.request(
+                outbound.method,
+                outbound.endpoint,
+                json_body=outbound.json,
+                form_body=outbound.form,
+                headers=outbound.headers,
+                ok_statuses=create.ok_statuses,
+                resend_safe=resend_safe,
+            )
+        except ApiError as exc:
+            if resend_safe or not exc.maybe_committed:
+                raise
+            log.warning("%s; looking it up before sending again", exc)
+            continue
+        return create.read(response)
+    raise ApiError(
+        api.system,
+        f"{api.system} {outbound.method} {outbound.endpoint} for step {step.key!r}: the answer was lost {MAX_SENDS} "
+        f"times and a look-up {create.search_lag_seconds:g}s after each send found nothing",
+        retryable=True,
+    )
 
 
 def _failed(

@@ -248,6 +248,7 @@ class BillingStore(SystemStore):
                         "id": c.body["id"],
                         "email": c.body["email"],
                         "name": c.body["name"],
+                        "description": c.body.get("description"),
                         "onboarding_key": c.body["metadata"].get("onboarding_key"),
                         "idempotency_key": c.idempotency_key,
                     }

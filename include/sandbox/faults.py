@@ -1,8 +1,11 @@
 """Fault injection and error shapes shared by every simulated system.
 
 Real integrations fail in a handful of ways: rate limits with ``Retry-After``,
-5xx errors, bodies cut off mid-document, slow answers and answers that never
-come.  The sandbox lets a test schedule exactly those, per system, for the next
+5xx errors, bodies cut off mid-document, slow answers, answers that never
+come, and answers lost after the vendor committed the change (a gateway 502 or
+a connection dropped once the handler has run).  The last kind is what makes a
+blind re-send of a create without an idempotency key produce a duplicate.
+The sandbox lets a test schedule exactly those, per system, for the next
 requests, so retry and back-off logic is exercised deterministically.
 
 Faults are applied by a middleware in front of the vendor routers, as a real
@@ -16,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
@@ -39,6 +42,12 @@ class FaultKind(str, enum.Enum):
     MALFORMED_JSON = "malformed_json"
     SLOW = "slow"
     TIMEOUT = "timeout"
+    LOST_AFTER_COMMIT = "lost_after_commit"
+    DROPPED_AFTER_COMMIT = "dropped_after_commit"
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+"""Methods that change something; the after-commit faults apply only to them."""
 
 
 class ErrorKind(str, enum.Enum):
@@ -129,6 +138,13 @@ class FaultPlan:
     ``slow_ms``, then ``timeout`` requests held ``hang_seconds``.  Independently,
     ``rate_limit_every`` > 0 turns every Nth request (counted since the plan
     was set) into a 429 until the plan is cleared, for demos of a busy API.
+
+    ``lost_after_commit``, ``dropped_after_commit`` and ``garbled_after_commit``
+    apply to the next writes (POST, PUT, PATCH, DELETE) only, before any other
+    fault: the handler runs and commits, then the client gets a gateway's 502, a
+    connection cut in the middle of the answer, or a complete 200 whose body
+    stops half-way.  Reads pass them by, so a client's look-up between two
+    sends sees the truth.
     """
 
     rate_limit: int = 0
@@ -140,11 +156,23 @@ class FaultPlan:
     timeout: int = 0
     hang_seconds: float = 30.0
     rate_limit_every: int = 0
+    lost_after_commit: int = 0
+    dropped_after_commit: int = 0
+    garbled_after_commit: int = 0
     seen: int = 0
 
-    def take(self) -> FaultKind | None:
+    def take(self, method: str = "GET") -> FaultKind | None:
         """Consume the fault for the next request (call under the state lock)."""
         self.seen += 1
+        if method.upper() in WRITE_METHODS:
+            for counter, kind in (
+                ("lost_after_commit", FaultKind.LOST_AFTER_COMMIT),
+                ("dropped_after_commit", FaultKind.DROPPED_AFTER_COMMIT),
+                ("garbled_after_commit", FaultKind.MALFORMED_JSON),
+            ):
+                if getattr(self, counter) > 0:
+                    setattr(self, counter, getattr(self, counter) - 1)
+                    return kind
         for counter, kind in (
             ("rate_limit", FaultKind.RATE_LIMIT),
             ("server_error", FaultKind.SERVER_ERROR),
@@ -179,6 +207,9 @@ class FaultSpec(BaseModel):
     timeout: int = Field(default=0, ge=0)
     hang_seconds: float = Field(default=30.0, gt=0)
     rate_limit_every: int = Field(default=0, ge=0)
+    lost_after_commit: int = Field(default=0, ge=0)
+    dropped_after_commit: int = Field(default=0, ge=0)
+    garbled_after_commit: int = Field(default=0, ge=0)
 
     def to_plan(self) -> FaultPlan:
         """The plan this spec schedules."""
@@ -200,7 +231,13 @@ class FaultInjector:
         system = system_for(request.url.path, self.systems)
         if system is None:
             return await call_next(request)
-        record = self.state.begin_request(system.name, request.method, request.url.path)
+        record = self.state.begin_request(
+            system.name,
+            request.method,
+            request.url.path,
+            request.headers.get("content-type"),
+            request.headers.get("accept"),
+        )
         status = 500
         try:
             response = await self._answer(system, record, request, call_next)
@@ -226,6 +263,11 @@ class FaultInjector:
         response = await call_next(request)
         if record.fault is FaultKind.MALFORMED_JSON:
             return await _truncated(response)
+        if record.fault is FaultKind.LOST_AFTER_COMMIT:
+            await _drain(response)
+            return PlainTextResponse("502 Bad Gateway: upstream closed the connection", status_code=502)
+        if record.fault is FaultKind.DROPPED_AFTER_COMMIT:
+            return await _cut_off(response)
         return response
 
     async def _hang(self, seconds: float) -> None:
@@ -237,6 +279,35 @@ class FaultInjector:
             await asyncio.sleep(HANG_POLL_SECONDS)
 
 
+async def _drain(response: Response) -> bytes:
+    """The whole body of a streamed response (the handler has run once this returns)."""
+    body = b""
+    async for chunk in response.body_iterator:  # type: ignore[attr-defined]
+        body += chunk if isinstance(chunk, bytes) else chunk.encode()
+    return body
+
+
+class _ConnectionCut(Exception):
+    """Raised mid-answer so the server closes the connection, as a dying proxy does."""
+
+
+async def _cut_off(response: Response) -> Response:
+    """The genuine status and headers, then half the body, then the connection closes.
+
+    The declared length is the full body's, so the client sees the answer stop
+    short: in ``requests`` a ``ChunkedEncodingError`` ("IncompleteRead").
+    """
+    body = await _drain(response)
+
+    async def half_then_cut() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        raise _ConnectionCut("sandbox fault: connection dropped after the vendor committed")
+
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    headers["content-length"] = str(len(body))
+    return StreamingResponse(half_then_cut(), status_code=response.status_code, headers=headers)
+
+
 async def _truncated(response: Response) -> Response:
     """The genuine answer cut in half, sent as a successful JSON response.
 
@@ -244,8 +315,6 @@ async def _truncated(response: Response) -> Response:
     a dropped connection behind a proxy looks like: valid headers, status 200,
     a document that starts right and stops mid-way.
     """
-    body = b""
-    async for chunk in response.body_iterator:  # type: ignore[attr-defined]
-        body += chunk if isinstance(chunk, bytes) else chunk.encode()
+    body = await _drain(response)
     cut = body[: max(1, len(body) // 2)]
     return Response(content=cut, status_code=200, media_type="application/json")

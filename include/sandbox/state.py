@@ -104,6 +104,8 @@ class RequestRecord:
     monotonic: float
     fault: FaultKind | None
     status: int | None = None
+    content_type: str | None = None
+    accept: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as the admin API lists it."""
@@ -115,6 +117,8 @@ class RequestRecord:
             "path": self.path,
             "status": self.status,
             "fault": self.fault.value if self.fault else None,
+            "content_type": self.content_type,
+            "accept": self.accept,
         }
 
 
@@ -312,7 +316,9 @@ class SandboxState:
 
     # -- request log ---------------------------------------------------------
 
-    def begin_request(self, system: str, method: str, path: str) -> RequestRecord:
+    def begin_request(
+        self, system: str, method: str, path: str, content_type: str | None = None, accept: str | None = None
+    ) -> RequestRecord:
         """Log an arriving request and decide, atomically, which fault it gets."""
         with self._lock:
             plan = self._store.faults.get(system)
@@ -322,7 +328,9 @@ class SandboxState:
                 path=path,
                 at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 monotonic=time.monotonic(),
-                fault=plan.take() if plan else None,
+                fault=plan.take(method) if plan else None,
+                content_type=content_type,
+                accept=accept,
             )
             self._store.requests.append(record)
             return record

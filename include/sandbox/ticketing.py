@@ -47,7 +47,11 @@ ISSUE_TYPES: dict[str, tuple[str, int]] = {
     "Bug": ("10004", 0),
     "Sub-task": ("10003", -1),
 }
-"""Issue type name -> (id, hierarchy level), as a Jira Software project has them."""
+"""Issue type name -> (id, hierarchy level), as a Jira Software project has them.
+
+Sites name the sub-task type differently ("Subtask" in team-managed projects,
+localised elsewhere); ``TicketingStore.set_subtask_type_name`` renames it, and
+clients find it in the create metadata (the type with ``subtask: true``)."""
 
 SETTABLE = frozenset({"project", "summary", "issuetype", "labels", "parent", "description", "duedate"})
 DEFAULT_MAX_RESULTS = 50
@@ -137,6 +141,8 @@ class TicketingStore(SystemStore):
         super().__init__(lock, clock)
         self.search_delay_seconds = 0.0
         """How long a new issue stays invisible to JQL search (0: immediately searchable)."""
+        self.issue_types: dict[str, tuple[str, int]] = dict(ISSUE_TYPES)
+        """This site's issue types: name -> (id, hierarchy level; -1 for the sub-task type)."""
         self._projects: dict[str, _Project] = {}
         self._issues: dict[str, Issue] = {}
         self._next_id = 10001
@@ -163,6 +169,30 @@ class TicketingStore(SystemStore):
         """The key of the project with this key or id, if configured."""
         with self.lock:
             return next((p.key for p in self._projects.values() if key_or_id in (p.key, p.id)), None)
+
+    # -- issue types ---------------------------------------------------------------
+
+    def set_subtask_type_name(self, name: str) -> None:
+        """Rename this site's sub-task issue type (issues already created keep theirs)."""
+        with self.lock:
+            old = next(n for n, (_, level) in self.issue_types.items() if level < 0)
+            self.issue_types[name] = self.issue_types.pop(old)
+
+    def is_subtask_type(self, name: str) -> bool:
+        """Whether ``name`` is this site's sub-task type."""
+        return self.issue_types.get(name, ("", 0))[1] < 0
+
+    def issuetype_json(self, name: str, base: str) -> dict[str, Any]:
+        """An issue type as Jira renders it."""
+        type_id, level = self.issue_types.get(name) or ISSUE_TYPES.get(name, ("10003", -1))
+        return {
+            "self": f"{base}/rest/api/3/issuetype/{type_id}",
+            "id": type_id,
+            "name": name,
+            "description": f"{name} issue type",
+            "subtask": level < 0,
+            "hierarchyLevel": level,
+        }
 
     # -- issues --------------------------------------------------------------------
 
@@ -220,7 +250,7 @@ class TicketingStore(SystemStore):
             return f"The value '{value}' does not exist for the field 'project'."
         if name == "issuekey" and self.get(value) is None:
             return f"An issue with key '{value}' does not exist for field 'key'."
-        if name == "issuetype" and value.casefold() not in {t.casefold() for t in ISSUE_TYPES}:
+        if name == "issuetype" and value.casefold() not in {t.casefold() for t in self.issue_types}:
             return f"The value '{value}' does not exist for the field 'issuetype'."
         return None
 
@@ -252,7 +282,7 @@ def _validated(store: TicketingStore, fields: dict[str, Any]) -> dict[str, Any]:
             errors[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
     project = _project(store, fields.get("project"), errors)
     summary = _summary(fields.get("summary"), errors)
-    issuetype = _issuetype(fields.get("issuetype"), errors)
+    issuetype = _issuetype(store, fields.get("issuetype"), errors)
     labels = _labels(fields.get("labels"), errors)
     description = fields.get("description")
     if description is not None and not _is_adf(description):
@@ -293,12 +323,12 @@ def _summary(raw: object, errors: dict[str, str]) -> str:
     return raw
 
 
-def _issuetype(raw: object, errors: dict[str, str]) -> str:
+def _issuetype(store: TicketingStore, raw: object, errors: dict[str, str]) -> str:
     if not isinstance(raw, dict) or not (raw.get("name") or raw.get("id")):
         errors["issuetype"] = "Specify an issue type"
         return ""
     wanted = str(raw.get("name") or raw.get("id"))
-    for name, (type_id, _) in ISSUE_TYPES.items():
+    for name, (type_id, _) in store.issue_types.items():
         if wanted in (name, type_id):
             return name
     errors["issuetype"] = "The issue type selected is invalid."
@@ -341,19 +371,20 @@ def _duedate(raw: object, errors: dict[str, str]) -> str | None:
 def _parent(store: TicketingStore, raw: object, issuetype: str, project: str, errors: dict[str, str]) -> str | None:
     """The parent's key; sub-tasks need one in their project, other types may only have an epic."""
     wanted = raw.get("key") or raw.get("id") if isinstance(raw, dict) else None
+    subtask = store.is_subtask_type(issuetype)
     if wanted is None:
-        if issuetype == "Sub-task":
+        if subtask:
             errors["parent"] = "Issue type is a sub-task but parent issue key or id not specified."
         return None
     parent = store.get(str(wanted))
     if parent is None:
         errors["parent"] = "Could not find issue by id or key."
         return None
-    if issuetype == "Sub-task" and parent.issuetype == "Sub-task":
+    if subtask and store.is_subtask_type(parent.issuetype):
         errors["parent"] = "Issue type is a sub-task but the parent issue is itself a sub-task."
-    elif issuetype == "Sub-task" and project and parent.project != project:
+    elif subtask and project and parent.project != project:
         errors["parent"] = "A sub-task must be in the same project as its parent."
-    elif issuetype not in ("Sub-task", "") and parent.issuetype != "Epic":
+    elif not subtask and issuetype and parent.issuetype != "Epic":
         errors["parent"] = "Given parent work item does not belong to appropriate hierarchy."
     return parent.key
 
@@ -361,28 +392,21 @@ def _parent(store: TicketingStore, raw: object, issuetype: str, project: str, er
 # -- rendering --------------------------------------------------------------------------------
 
 
-def _issue_ref(issue: Issue, base: str) -> dict[str, Any]:
+def _issue_ref(store: TicketingStore, issue: Issue, base: str) -> dict[str, Any]:
     """How Jira shows a related issue (a parent or a sub-task)."""
     return {
         "id": issue.id,
         "key": issue.key,
         "self": f"{base}/rest/api/3/issue/{issue.id}",
-        "fields": {"summary": issue.summary, "status": _STATUS, "issuetype": _issuetype_json(issue, base)},
+        "fields": {
+            "summary": issue.summary,
+            "status": _STATUS,
+            "issuetype": store.issuetype_json(issue.issuetype, base),
+        },
     }
 
 
 _STATUS = {"name": "To Do", "id": "10000", "statusCategory": {"id": 2, "key": "new", "name": "To Do"}}
-
-
-def _issuetype_json(issue: Issue, base: str) -> dict[str, Any]:
-    type_id, level = ISSUE_TYPES[issue.issuetype]
-    return {
-        "self": f"{base}/rest/api/3/issuetype/{type_id}",
-        "id": type_id,
-        "name": issue.issuetype,
-        "subtask": level < 0,
-        "hierarchyLevel": level,
-    }
 
 
 def _fields(store: TicketingStore, issue: Issue, base: str) -> dict[str, Any]:
@@ -390,7 +414,7 @@ def _fields(store: TicketingStore, issue: Issue, base: str) -> dict[str, Any]:
     project = store.project(issue.project)
     values: dict[str, Any] = {
         "summary": issue.summary,
-        "issuetype": _issuetype_json(issue, base),
+        "issuetype": store.issuetype_json(issue.issuetype, base),
         "project": {
             "self": f"{base}/rest/api/3/project/{project.id}",
             "id": project.id,
@@ -403,11 +427,11 @@ def _fields(store: TicketingStore, issue: Issue, base: str) -> dict[str, Any]:
         "status": _STATUS,
         "created": jira_time(issue.created),
         "updated": jira_time(issue.created),
-        "subtasks": [_issue_ref(sub, base) for sub in store.subtasks(issue.key)],
+        "subtasks": [_issue_ref(store, sub, base) for sub in store.subtasks(issue.key)],
     }
     parent = store.get(issue.parent) if issue.parent else None
     if parent is not None:
-        values["parent"] = _issue_ref(parent, base)
+        values["parent"] = _issue_ref(store, parent, base)
     return values
 
 
@@ -543,6 +567,23 @@ async def create_issue(request: Request, store: StoreDep) -> JSONResponse:
     return JSONResponse({"id": issue.id, "key": issue.key, "self": f"{base}/rest/api/3/issue/{issue.id}"}, 201)
 
 
+@router.get("/issue/createmeta/{project_id_or_key}/issuetypes")
+def create_meta_issue_types(
+    project_id_or_key: str,
+    request: Request,
+    store: StoreDep,
+    start_at: Annotated[int, Query(alias="startAt", ge=0)] = 0,
+    max_results: Annotated[int, Query(alias="maxResults", ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """``GET /rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes``: the types a project accepts."""
+    if store.find_project(project_id_or_key) is None:
+        raise VendorError(404, ErrorKind.NOT_FOUND, "No project could be found with key '" + project_id_or_key + "'.")
+    base = _base(request)
+    types = [store.issuetype_json(name, base) for name in list(store.issue_types)]
+    page = types[start_at : start_at + max_results]
+    return {"startAt": start_at, "maxResults": max_results, "total": len(types), "issueTypes": page}
+
+
 FieldsParam = Annotated[list[str] | None, Query()]
 """``fields``: comma-separated, repeatable (``fields=summary,labels`` or ``fields=summary&fields=labels``)."""
 
@@ -601,7 +642,8 @@ class ProjectBody(BaseModel):
 class TicketingSettings(BaseModel):
     """Body of ``POST /_sandbox/ticketing/settings``."""
 
-    search_delay_seconds: float = Field(ge=0)
+    search_delay_seconds: float | None = Field(default=None, ge=0)
+    subtask_type_name: str | None = Field(default=None, min_length=1)
 
 
 admin_router = APIRouter()
@@ -619,9 +661,12 @@ def add_project(body: ProjectBody, store: StoreDep) -> dict[str, Any]:
 
 @admin_router.post("/settings")
 def settings(body: TicketingSettings, store: StoreDep) -> dict[str, Any]:
-    """Change how long new issues stay invisible to search."""
-    store.search_delay_seconds = body.search_delay_seconds
-    return body.model_dump()
+    """Change how long new issues stay invisible to search, or the sub-task type's name."""
+    if body.search_delay_seconds is not None:
+        store.search_delay_seconds = body.search_delay_seconds
+    if body.subtask_type_name is not None:
+        store.set_subtask_type_name(body.subtask_type_name)
+    return {"search_delay_seconds": store.search_delay_seconds, "issue_types": list(store.issue_types)}
 
 
 def ledger(state: SandboxState) -> dict[str, Any]:

@@ -70,6 +70,7 @@ def test_same_key_same_parameters_replays_the_same_customer(vendor: Vendor) -> N
             "id": first.json()["id"],
             "email": "billing@acme-robotics.co.uk",
             "name": "Acme Robotics",
+            "description": "SO-2026-00112",
             "onboarding_key": "hubspot-18000000001",
             "idempotency_key": "onboard-hubspot-18000000001",
         }

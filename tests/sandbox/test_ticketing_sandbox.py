@@ -220,3 +220,40 @@ def test_rate_limit_in_jira_shape(vendor: Vendor) -> None:
     log = vendor.admin("GET", "/requests?system=ticketing")
     assert [(r["status"], r["fault"]) for r in log] == [(429, "rate_limit"), (201, None)]
     assert vendor.state.ledger()["ticketing"]["issues"][0]["key"] == "ONB-1"
+
+
+def test_create_metadata_names_the_sites_sub_task_type(vendor: Vendor) -> None:
+    def types(project: str = "ONB") -> requests.Response:
+        return vendor.call("GET", f"/rest/api/3/issue/createmeta/{project}/issuetypes", headers=BASIC)
+
+    page = types().json()
+    assert page["total"] == len(page["issueTypes"]) == 5
+    assert [t["name"] for t in page["issueTypes"] if t["subtask"]] == ["Sub-task"]
+
+    vendor.admin("POST", "/ticketing/settings", {"subtask_type_name": "Subtask"})
+    subtask = next(t for t in types().json()["issueTypes"] if t["subtask"])
+    assert subtask["name"] == "Subtask"
+    parent = create(vendor).json()["key"]
+    refused = jira_errors(create(vendor, issuetype={"name": "Sub-task"}, parent={"key": parent}))
+    assert refused["errors"] == {"issuetype": "The issue type selected is invalid."}
+    by_id = create(vendor, issuetype={"id": subtask["id"]}, parent={"key": parent})
+    assert by_id.status_code == 201
+    assert vendor.state.ledger()["ticketing"]["issues"][-1]["issuetype"] == "Subtask"
+    assert jira_errors(types("NOPE"), 404)["errorMessages"] == ["No project could be found with key 'NOPE'."]
+
+
+@pytest.mark.parametrize("fault", ["lost_after_commit", "dropped_after_commit", "garbled_after_commit"])
+def test_an_answer_lost_after_the_commit_leaves_the_issue_created(vendor: Vendor, fault: str) -> None:
+    vendor.admin("POST", "/faults", {"system": "ticketing", fault: 1})
+    assert search(vendor, "project = ONB").status_code == 200  # reads pass the write fault by
+    if fault == "dropped_after_commit":
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            create(vendor)
+    else:
+        answer = create(vendor)
+        assert answer.status_code == (502 if fault == "lost_after_commit" else 200)
+        with pytest.raises(ValueError):
+            answer.json()
+    assert [i["key"] for i in vendor.state.ledger()["ticketing"]["issues"]] == ["ONB-1"]  # committed all the same
+    log = vendor.admin("GET", "/requests?system=ticketing")
+    assert [r["fault"] for r in log] == [None, {"garbled_after_commit": "malformed_json"}.get(fault, fault)]
