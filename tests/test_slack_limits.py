@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from include.onboarding import blockkit, escalations, lifecycle, notify
+from include.onboarding import blockkit, escalations, golive, lifecycle, notify
 from include.onboarding.config import OnboardingConfig, Stage, load_config
 from include.onboarding.store import Store
 from tests.test_escalations import SIGNED, _account, _at
@@ -149,6 +149,26 @@ def test_an_unowned_notice_naming_a_huge_owner_keeps_its_fields_within_limits(
     assert len(owner) == 2000 and owner.endswith(ELLIPSIS)
     (row,) = store.query("SELECT * FROM onboarding.escalations WHERE kind = 'unowned'")
     assert row["details"]["stage_owner"] == stranger and stranger in row["reason"]
+
+
+def test_the_hand_off_announcement_of_a_20000_character_name_is_delivered(
+    store: Store, sandbox: Any, config: OnboardingConfig
+) -> None:
+    key = _account(store, sandbox, config, company_name=NAME)
+    now = _utc(_at(30, 10))
+    lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, "test", "setup complete")
+    lifecycle.record(store, key, "customer.notified", now, "test", {"message_id": "m-1"}, dedupe=f"cn:{key}")
+
+    new_owner = golive.hand_off(store, config, key, now)
+
+    message = _only_message(sandbox)
+    (text,) = _sections(message)
+    assert text.startswith("*Kestrel Analytics x")
+    assert f"{ELLIPSIS}* ({key}, Enterprise) is live and now yours as" in text
+    assert len(message["text"]) <= blockkit.FALLBACK_CHARS
+    (announced,) = [e for e in store.events_for(key) if e["event_type"] == "handoff.announced"]
+    assert announced["details"] == {"to": new_owner, "delivered": True, "channel": "slack"}
+    assert store.scalar("SELECT account_name FROM onboarding.onboardings") == NAME
 
 
 # --------------------------------------------------------------------------- one limit at a time
