@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from include.onboarding import lifecycle
+from include.onboarding import blockkit, lifecycle, notify
 from include.onboarding.config import OnboardingConfig, Stage
 from include.onboarding.http import ApiClient
 from include.onboarding.owners import stage_owner
@@ -111,21 +111,14 @@ def notify_customer(store: Store, config: OnboardingConfig, key: str, forms: Api
 
 
 def announce(config: OnboardingConfig, email: str, text: str) -> bool:
-    """Post to a person's Slack webhook.  False if the person has no Slack connection configured."""
-    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+    """Post to a person's Slack webhook.  False if the person has no Slack connection configured.
 
+    Raises :class:`~include.onboarding.notify.DeliveryFailed` when Slack does not take it.
+    """
     person = config.settings.people_by_email.get(email)
     if person is None or not person.slack_connection:
         return False
-    response = SlackWebhookHook(slack_webhook_conn_id=person.slack_connection).send(
-        text=text,
-        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-    )
-    status = getattr(response, "status_code", 200)
-    if status >= 400:
-        raise RuntimeError(
-            f"Slack webhook {person.slack_connection} answered {status}: {getattr(response, 'body', '')}"
-        )
+    notify.slack_poster(config)(person.slack_connection, text, [blockkit.section(text)])
     return True
 
 
@@ -159,8 +152,9 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) ->
             ],
         )
     if not _events(store, ob.id, "handoff.announced"):
+        name = blockkit.clip(ob.account_name, blockkit.NAME_CHARS)  # the store keeps the whole name
         text = (
-            f"*{ob.account_name}* ({ob.key}, {tier.display_name}) is live and now yours as {new_owner.role}. "
+            f"*{name}* ({ob.key}, {tier.display_name}) is live and now yours as {new_owner.role}. "
             f"Handed over by {ob.owner_email}."
         )
         delivered = announce(config, new_owner.email, text)

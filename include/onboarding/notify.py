@@ -4,7 +4,10 @@ Each person in ``settings.yaml`` names the Airflow connection of the Slack
 incoming webhook that reaches them (``slack_connection``).  A notice goes out
 as a Block Kit message through the Slack provider's ``SlackWebhookHook``:
 which account, which stage, what blocks it, who owns it, how late it is
-against SLA and target, and a link to the Airflow run.
+against SLA and target, and a link to the Airflow run.  Its header names the
+account; text longer than Slack takes (a 20,000-character company name, a long
+error) is cut with an ellipsis by :mod:`include.onboarding.blockkit`, and the
+escalation in the store keeps all of it.
 
 Slack's 429 is retried after the ``Retry-After`` it sends.  A notice that still
 cannot be posted (Slack down, webhook revoked) is marked ``undelivered`` with
@@ -22,6 +25,7 @@ from typing import Any
 
 import psycopg
 
+from include.onboarding import blockkit
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.store import SCHEMA, Event, Store
 
@@ -50,39 +54,30 @@ class DeliveryFailed(RuntimeError):
         self.connection_down = connection_down
 
 
-def _field(label: str, value: Any) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
-
-
 def render(escalation: dict[str, Any], config: OnboardingConfig) -> tuple[str, list[dict[str, Any]]]:
-    """(fallback text, Block Kit blocks) for one escalation row."""
+    """(fallback text, Block Kit blocks) for one escalation row, within Slack's limits."""
     d = escalation.get("details") or {}
     people = config.settings.people_by_email
     to = people.get(escalation["notify_email"])
     title = TITLES.get(escalation["kind"], escalation["kind"])
-    account = d.get("account") or escalation["subject"]
+    account = str(d.get("account") or escalation["subject"])
+    name = blockkit.clip(account, blockkit.NAME_CHARS)  # a long name must not push the reason out of view
     tier = f" ({d['tier']})" if d.get("tier") else ""
     level = f" · level {escalation['level']}" if escalation["kind"] == "sla_breach" else ""
-    text = f"{title}{level}: {account}{tier}, {escalation['reason']}"
+    text = f"{title}{level}: {name}{tier}, {escalation['reason']}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{title}{level}"[:150]}},
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f"*{account}*{tier} · `{escalation['subject']}`\n{escalation['reason']}"[:3000],
-            },
-        },
+        blockkit.header(f"{title}{level}: {account}"),
+        blockkit.section(f"*{name}*{tier} · `{escalation['subject']}`\n{escalation['reason']}"),
     ]
-    fields = []
+    fields: list[tuple[str, Any]] = []
     if escalation.get("stage"):
-        fields.append(_field("Stage", escalation["stage"]))
+        fields.append(("Stage", escalation["stage"]))
     owner = d.get("stage_owner")
     if owner:
-        fields.append(_field("Owner", f"{d.get('stage_owner_name') or owner} ({owner})"))
+        fields.append(("Owner", f"{d.get('stage_owner_name') or owner} ({owner})"))
     if d.get("sla"):
         fields.append(
-            _field(
+            (
                 "Against SLA",
                 f"{d.get('elapsed_business_days', 0):g} of {d['sla']} ({d.get('sla_percent') or 0:.0f}%)",
             )
@@ -90,34 +85,25 @@ def render(escalation: dict[str, Any], config: OnboardingConfig) -> tuple[str, l
     if d.get("activation_target"):
         left = int(d.get("business_days_to_target", 0))
         when = f"{left} business days left" if left >= 0 else f"{-left} business days late"
-        fields.append(_field("Activation target", f"{d['activation_target']} ({when})"))
-    if fields:
-        blocks.append({"type": "section", "fields": fields[:10]})
+        fields.append(("Activation target", f"{d['activation_target']} ({when})"))
+    blocks += blockkit.fields(fields)
     for label, value in (("What blocks it", d.get("blocking")), ("How to fix", d.get("fix"))):
         if value:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:3000]}})
+            blocks.append(blockkit.section(f"*{label}*\n{value}"))
     context = f"For {to.name if to else escalation['notify_email']} ({escalation.get('notify_role') or 'owner'})"
     if escalation.get("breach_at"):
         context += f" · breached {escalation['breach_at']:%Y-%m-%d %H:%M} UTC"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    blocks.append(blockkit.context(context))
     if d.get("run_url"):
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Open the Airflow run"},
-                        "url": d["run_url"],
-                    }
-                ],
-            }
-        )
-    return text, blocks
+        blocks.append(blockkit.link_button("Open the Airflow run", d["run_url"]))
+    return blockkit.fit(text, blocks)
 
 
 def slack_poster(config: OnboardingConfig) -> Poster:
-    """Post through ``SlackWebhookHook``, retrying Slack's 429 after its Retry-After."""
+    """Post through ``SlackWebhookHook``, retrying Slack's 429 after its Retry-After.
+
+    Every message is first fitted to Slack's Block Kit limits (:func:`include.onboarding.blockkit.fit`).
+    """
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -125,6 +111,7 @@ def slack_poster(config: OnboardingConfig) -> Poster:
     hooks: dict[str, Any] = {}
 
     def post(connection: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        text, blocks = blockkit.fit(text, blocks)  # whoever built them, Slack gets blocks it accepts
         hook = hooks.get(connection)
         if hook is None:
             hook = SlackWebhookHook(

@@ -8,6 +8,14 @@ codes, as Slack sends them: ``400 invalid_payload`` (not JSON, not an object),
 revoked; every webhook path works until a test disables it), ``429
 rate_limited`` and ``500 rollup_error`` (through the fault layer).  The URL is
 the credential: there is no other authentication.
+
+Blocks are held to Slack's published Block Kit limits, and a message that
+breaks one is refused whole with ``400 invalid_blocks``: at most 50 blocks; a
+header's plain text at most 150 characters; a section's ``text`` at most 3000,
+its ``fields`` at most 10 of at most 2000 each; a context at most 10 elements;
+a button's text at most 75 and its URL at most 3000; any other text object at
+most 3000.  Text is never empty.  The top-level ``text`` may be longer: Slack
+keeps its first 40,000 characters, and so does the sandbox.
 """
 
 from __future__ import annotations
@@ -30,6 +38,15 @@ if TYPE_CHECKING:
 SYSTEM_NAME = "slack"
 PREFIX = "/services/"
 MAX_BLOCKS = 50
+HEADER_CHARS = 150
+TEXT_CHARS = 3000
+FIELD_CHARS = 2000
+MAX_FIELDS = 10
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS = 25
+BUTTON_CHARS = 75
+URL_CHARS = 3000
+MESSAGE_CHARS = 40_000
 
 _CODES = {
     ErrorKind.VALIDATION: "invalid_payload",
@@ -74,13 +91,16 @@ class SlackStore(SystemStore):
 
     def post(self, webhook: str, payload: dict[str, Any]) -> None:
         """Accept a message for ``webhook`` (``404 no_service`` when revoked)."""
+        text = payload.get("text")
+        if isinstance(text, str):
+            text = text[:MESSAGE_CHARS]  # Slack keeps the start of an over-long message
         with self.lock:
             if webhook in self._disabled:
                 raise _fail(404, "no_service")
             self._messages.append(
                 {
                     "webhook": webhook,
-                    "text": payload.get("text"),
+                    "text": text,
                     "blocks": payload.get("blocks"),
                     "attachments": payload.get("attachments"),
                     "received_at": iso(self.clock()),
@@ -120,12 +140,62 @@ def parse_payload(raw: bytes, content_type: str) -> dict[str, Any]:
         raise _fail(400, "missing_text_or_fallback_or_attachments")
     blocks = payload.get("blocks")
     if blocks is not None and (
-        not isinstance(blocks, list)
-        or len(blocks) > MAX_BLOCKS
-        or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks)
+        not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS or not all(_block_ok(b) for b in blocks)
     ):
         raise _fail(400, "invalid_blocks")
     return payload
+
+
+def _text_ok(obj: Any, limit: int, plain_only: bool = False) -> bool:
+    """A text object (``plain_text`` or ``mrkdwn``) of 1 to ``limit`` characters."""
+    allowed = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")
+    return (
+        isinstance(obj, dict)
+        and obj.get("type") in allowed
+        and isinstance(obj.get("text"), str)
+        and 0 < len(obj["text"]) <= limit
+    )
+
+
+def _element_ok(element: Any) -> bool:
+    """An element of an actions block: buttons are checked, other kinds only need a type."""
+    if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+        return False
+    if element["type"] != "button":
+        return True
+    url = element.get("url")
+    return _text_ok(element.get("text"), BUTTON_CHARS, plain_only=True) and (
+        url is None or (isinstance(url, str) and len(url) <= URL_CHARS)
+    )
+
+
+def _block_ok(block: Any) -> bool:
+    """Whether Slack would take this block (its kind's length and count limits)."""
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        return False
+    kind = block["type"]
+    if kind == "header":
+        return _text_ok(block.get("text"), HEADER_CHARS, plain_only=True)
+    if kind == "section":
+        text, fields = block.get("text"), block.get("fields")
+        if text is None and fields is None:
+            return False
+        if text is not None and not _text_ok(text, TEXT_CHARS):
+            return False
+        return fields is None or (
+            isinstance(fields, list) and 0 < len(fields) <= MAX_FIELDS and all(_text_ok(f, FIELD_CHARS) for f in fields)
+        )
+    if kind == "context":
+        elements = block.get("elements")
+        return (
+            isinstance(elements, list)
+            and 0 < len(elements) <= MAX_CONTEXT_ELEMENTS
+            and all(isinstance(e, dict) and (e.get("type") == "image" or _text_ok(e, TEXT_CHARS)) for e in elements)
+        )
+    if kind == "actions":
+        elements = block.get("elements")
+        return isinstance(elements, list) and 0 < len(elements) <= MAX_ACTIONS and all(map(_element_ok, elements))
+    return True
 
 
 def _store(request: Request) -> SlackStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 
 from tests.sandbox.conftest import Vendor
@@ -84,3 +85,58 @@ def test_ledger_covers_every_system_and_reset_empties_it(vendor: Vendor) -> None
     emptied = vendor.state.ledger()
     assert emptied["slack"]["messages"] == [] and emptied["ticketing"]["issues"] == []
     assert emptied["billing"] == {"customers": []}
+
+
+def _header(chars: int) -> dict[str, object]:
+    return {"type": "header", "text": {"type": "plain_text", "text": "h" * chars}}
+
+
+def _section(chars: int) -> dict[str, object]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": "s" * chars}}
+
+
+def _fields(count: int, chars: int) -> dict[str, object]:
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * chars} for _ in range(count)]}
+
+
+def _button(chars: int) -> dict[str, object]:
+    button = {"type": "button", "text": {"type": "plain_text", "text": "b" * chars}, "url": "https://example.com"}
+    return {"type": "actions", "elements": [button]}
+
+
+LIMITS = {
+    "header text 150": ([_header(150)], [_header(151)]),
+    "section text 3000": ([_section(3000)], [_section(3001)]),
+    "field text 2000": ([_fields(1, 2000)], [_fields(1, 2001)]),
+    "10 fields": ([_fields(10, 5)], [_fields(11, 5)]),
+    "button text 75": ([_button(75)], [_button(76)]),
+    "50 blocks": ([_section(10)] * 50, [_section(10)] * 51),
+}
+
+
+@pytest.mark.parametrize("limit", list(LIMITS))
+def test_block_kit_limits_are_enforced_as_slack_does(vendor: Vendor, limit: str) -> None:
+    at_limit, over_limit = LIMITS[limit]
+    assert_text(post(vendor, {"text": "fallback", "blocks": at_limit}), 200, "ok")
+    assert_text(post(vendor, {"text": "fallback", "blocks": over_limit}), 400, "invalid_blocks")
+    # One bad block refuses the whole message, whatever else it carries.
+    assert_text(post(vendor, {"text": "fallback", "blocks": [_section(10), *over_limit]}), 400, "invalid_blocks")
+    assert [m["blocks"] for m in vendor.state.slack.messages()] == [at_limit]
+
+
+def test_blocks_without_what_slack_requires_are_refused(vendor: Vendor) -> None:
+    for bad in (
+        {"type": "section"},
+        _section(0),
+        {"type": "header", "text": {"type": "mrkdwn", "text": "headers are plain text"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]},
+        {"type": "actions", "elements": [{"type": "button", "text": {"type": "mrkdwn", "text": "Open"}}]},
+    ):
+        assert_text(post(vendor, {"text": "fallback", "blocks": [bad]}), 400, "invalid_blocks")
+    assert vendor.state.slack.messages() == []
+
+
+def test_a_long_fallback_text_is_kept_to_its_first_40000_characters(vendor: Vendor) -> None:
+    assert_text(post(vendor, {"text": "t" * 50_000, "blocks": BLOCKS}), 200, "ok")
+    (message,) = vendor.state.slack.messages()
+    assert message["text"] == "t" * 40_000
