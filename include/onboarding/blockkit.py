@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from include.onboarding.text import clip as clip
+
 Block = dict[str, Any]
 
-ELLIPSIS = "…"
 HEADER_CHARS = 150
 TEXT_CHARS = 3000
 FIELD_CHARS = 2000
@@ -33,11 +34,6 @@ MAX_BLOCKS = 50
 FALLBACK_CHARS = 4000
 NAME_CHARS = 150
 """How much of a name (an account's, a person's) a message repeats, so that what follows it stays in view."""
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` when it fits in ``limit`` characters; otherwise its start and an ellipsis, ``limit`` in all."""
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
 def _clip_text(obj: Any, limit: int) -> Any:

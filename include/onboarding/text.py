@@ -11,9 +11,5 @@ ELLIPSIS = "…"
 
 
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when cut."""
-    if limit < 1:
-        raise ValueError(f"a length limit must be positive, not {limit}")
-    if len(text) <= limit:
-        return text
-    return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+    """``text`` when it fits in ``limit`` characters; otherwise its start and an ellipsis, ``limit`` in all."""
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
