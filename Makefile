@@ -16,7 +16,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 .PHONY: install demo stop test lint typecheck pytest bench lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (set PYTHON=...)")'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else "This package needs Python 3.11, 3.12 or 3.13, and $(PYTHON) is %d.%d: run make with PYTHON=python3.11 (or 3.12, 3.13)" % v)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
 	$(PY) -m pip install $(PIP_FLAGS) -r requirements.txt -r requirements-dev.txt -c constraints.txt
