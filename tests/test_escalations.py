@@ -345,3 +345,43 @@ def test_a_notice_being_posted_elsewhere_is_not_posted_twice(
     assert sandbox.state.slack.messages() == []
     assert notify.deliver(store, config, _at(30, 10, 7))["delivered"] == 1
     assert len(sandbox.state.slack.messages()) == 1
+
+
+def test_a_silent_customer_is_chased_through_the_stage_owner_once_per_silence(
+    store: Store, sandbox: Any, config: OnboardingConfig
+) -> None:
+    key = _account(store, sandbox, config)
+    lifecycle.plan(store, config, key, SIGNED, "test")
+    requested = _at(16, 11)  # the checklist went out on Monday 16 November at 11:00
+    store.conn.execute("UPDATE onboarding.checklist_items SET requested_at = %s", (requested,))
+    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, requested, "test", "checklist sent")
+    owner = lifecycle.load(store, key).stage_owner_email
+
+    # Three business days = 24 working hours: Mon 11-17 (6 h), Tue (8), Wed (8), Thu 09-11 (2).
+    assert "silent" not in _pass(store, config, _at(19, 10, 59)).raised
+    summary = _pass(store, config, _at(19, 11, 5))
+    assert summary.raised.get("silent") == 1 and summary.silent == 1
+    (first,) = _open(store, "silent")
+    assert first["notify_email"] == owner and first["stage"] == "collect_inputs"
+    assert "sent nothing for 3.01 business days since the request on 2026-11-16" in first["reason"]  # 24 h 5 min
+    assert "silent" not in _pass(store, config, _at(19, 16)).raised  # once per silence
+
+    # The customer sends an input on Friday at 10:00: the escalation is resolved then.
+    store.conn.execute(
+        "UPDATE onboarding.checklist_items SET status = 'received', received_at = %s WHERE item_key = %s",
+        (_at(20, 10), "billing_contact_email"),
+    )
+    _pass(store, config, _at(20, 10, 30))
+    (resolved,) = _open(store, "silent")
+    assert resolved["resolved_at"] == _at(20, 10) and resolved["resolution"] == "the customer sent an input"
+
+    # Quiet again with critical inputs still out: Fri 10-17 (7 h), Mon (8), Tue (8), Wed 09-10 (1),
+    # across the weekend and before Thanksgiving: chased a second time on Wednesday 25 November at 10:00.
+    assert "silent" not in _pass(store, config, _at(25, 9, 55)).raised
+    assert _pass(store, config, _at(25, 10, 5)).raised.get("silent") == 1
+    second = _open(store, "silent")[-1]
+    assert "since their last submission on 2026-11-20" in second["reason"]
+
+    # Every critical input verified: the customer owes nothing, so silence is no longer escalated.
+    store.conn.execute("UPDATE onboarding.checklist_items SET status = 'verified', verified_at = %s", (_at(25, 11),))
+    assert _pass(store, config, _at(30, 16)).raised.get("silent") is None

@@ -109,11 +109,11 @@ def test_an_at_risk_notice_with_every_input_rejected_at_length_is_delivered(
     key = _account(store, sandbox, config, company_name=NAME)
     lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, SIGNED, "test", "planned")
     lifecycle.plan(store, config, key, SIGNED, "test")
-    # The customer answered everything and every answer was refused with a long explanation.
+    # The customer answered everything this morning and every answer was refused with a long explanation.
     store.conn.execute(
-        """UPDATE onboarding.checklist_items SET requested_at = %s, status = 'rejected',
+        """UPDATE onboarding.checklist_items SET requested_at = %s, status = 'rejected', received_at = %s,
                rejection_reason = 'the document ' || repeat('is unreadable, ', 300)""",
-        (SIGNED,),
+        (SIGNED, _at(25, 11)),
     )
     escalations.run_pass(store, config, _utc(_at(25, 12)))  # the slip forecast of test_escalations
 

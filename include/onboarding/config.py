@@ -171,6 +171,8 @@ class EscalationSettings(Model):
     """Retries of a Slack post answered 429, each after the Retry-After Slack sent."""
     airflow_base_url: str | None = None
     """Base URL of the Airflow UI for run links (default: Airflow's ``[api] base_url``)."""
+    customer_silent_business_days: float = Field(default=3, gt=0)
+    """A customer who sent nothing for this long while critical inputs are out is escalated to the stage owner."""
 
 
 class ReportingSettings(Model):

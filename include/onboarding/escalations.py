@@ -185,6 +185,8 @@ class PassSummary:
     """Open onboardings whose current stage is past its SLA."""
     at_risk: int = 0
     unowned: int = 0
+    silent: int = 0
+    """Open onboardings whose customer has sent nothing for ``customer_silent_business_days``."""
     quarantined_open: int = 0
     raised: dict[str, int] = field(default_factory=dict)
     resolved: int = 0
@@ -195,6 +197,7 @@ class PassSummary:
             "breached": self.breached,
             "at_risk": self.at_risk,
             "unowned": self.unowned,
+            "silent": self.silent,
             "quarantined_open": self.quarantined_open,
             "raised": dict(self.raised),
             "resolved": self.resolved,
@@ -209,7 +212,7 @@ def customer_pause_join(only_while_collecting: bool = False) -> str:
     """
     only = "AND o.stage = 'collect_inputs'" if only_while_collecting else ""
     return f"""LEFT JOIN LATERAL (
-    SELECT min(c.requested_at) AS paused_at,
+    SELECT min(c.requested_at) AS paused_at, max(c.received_at) AS heard_at,
            CASE WHEN bool_and(c.status IN ('verified', 'waived')) FILTER (WHERE c.critical) IS NOT FALSE
                 THEN coalesce(max(c.verified_at) FILTER (WHERE c.critical), min(c.requested_at)) END AS resumed_at
     FROM {SCHEMA}.checklist_items c
@@ -224,7 +227,8 @@ SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage,
        extract(epoch FROM o.stage_entered_at)::float8 AS stage_entered_at,
        o.activation_target - DATE '1970-01-01' AS activation_target,
        extract(epoch FROM p.paused_at)::float8 AS paused_at,
-       extract(epoch FROM p.resumed_at)::float8 AS resumed_at
+       extract(epoch FROM p.resumed_at)::float8 AS resumed_at,
+       extract(epoch FROM p.heard_at)::float8 AS heard_at
 FROM {SCHEMA}.onboardings o
 {customer_pause_join(only_while_collecting=True)}
 WHERE o.status = 'open'
@@ -234,7 +238,7 @@ WHERE o.status = 'open'
 def load_open(store: Store, key: str | None = None) -> pd.DataFrame:
     """Every open onboarding (or the one with ``key``) with what its SLA clock needs, in one query."""
     frame = store.frame(_OPEN_SQL) if key is None else store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (key,))
-    for column in ("stage_entered_at", "paused_at", "resumed_at"):
+    for column in ("stage_entered_at", "paused_at", "resumed_at", "heard_at"):
         frame[column] = pd.to_datetime(frame[column].astype("float64"), unit="s", utc=True)
     frame["activation_target"] = frame["activation_target"].astype("int64").to_numpy().astype("datetime64[D]")
     return frame
@@ -273,7 +277,10 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
     Columns added: ``sla_seconds``, ``elapsed_seconds`` (business time in the
     stage, customer pauses taken out), ``sla_percent``, ``needed_seconds``
     (business time the rest of the path needs), ``left_seconds`` (business time
-    until the end of the target day), ``day_seconds``, ``business_days_to_target``.
+    until the end of the target day), ``day_seconds``, ``business_days_to_target``,
+    ``quiet_since`` and ``quiet_seconds`` (while the customer's critical inputs
+    are out: since the checklist request or the customer's last submission,
+    whichever is later, and the business time that has passed since).
     """
     plans = pd.DataFrame(
         [
@@ -286,8 +293,10 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
     frame["planned"] = frame["planned"].eq(True)
     frame["pauses"] = frame["pauses"].eq(True)
     frame["sla_text"] = frame["sla_text"].fillna("")
-    for column in ("elapsed_seconds", "left_seconds", "day_seconds", "business_days_to_target"):
+    for column in ("elapsed_seconds", "left_seconds", "day_seconds", "business_days_to_target", "quiet_seconds"):
         frame[column] = np.nan
+    waiting = frame["paused_at"].notna() & frame["resumed_at"].isna()
+    frame["quiet_since"] = frame[["paused_at", "heard_at"]].max(axis=1).where(waiting)
     now_ts = pd.Timestamp(now).tz_convert("UTC")
     for index, part, _, wt in by_region(frame, config.settings.regions):
         nows = pd.DatetimeIndex([now_ts] * len(part))
@@ -297,6 +306,10 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
             part["stage_entered_at"], nows, pause_start, part["resumed_at"]
         )
         frame.loc[index, "left_seconds"] = wt.elapsed(nows, _target_end(wt, part["activation_target"]))
+        quiet_since = frame.loc[index, "quiet_since"]
+        frame.loc[index, "quiet_seconds"] = np.where(
+            quiet_since.notna(), wt.elapsed(quiet_since.fillna(now_ts), nows), np.nan
+        )
         frame.loc[index, "day_seconds"] = float(wt.day_seconds)
         today = wt.local_dates(nows)
         targets = np.asarray(part["activation_target"].to_numpy(), dtype="datetime64[D]")
@@ -404,7 +417,10 @@ def find(store: Store, config: OnboardingConfig, now: datetime) -> tuple[list[Ne
         unowned = ~frame["stage_owner_email"].isin(set(settings.people_by_email)) | ~planned
         breached = planned & (frame["sla_percent"] >= 100.0)
         risky = planned & (frame["needed_seconds"] > frame["left_seconds"]) & ~breached
+        silent_after = settings.escalations.customer_silent_business_days * frame["day_seconds"]
+        silent = planned & frame["pauses"] & (frame["quiet_seconds"] >= silent_after)
         summary.breached, summary.at_risk, summary.unowned = int(breached.sum()), int(risky.sum()), int(unowned.sum())
+        summary.silent = int(silent.sum())
 
         key_stage = frame["onboarding_key"] + ":" + frame["stage"]
         parts: list[pd.DataFrame] = []
@@ -437,6 +453,9 @@ def find(store: Store, config: OnboardingConfig, now: datetime) -> tuple[list[Ne
                     "sla_breach:" + key_stage + f":{level}",
                 )
         due(risky, "at_risk", 1, "named_owner", 0.0, "at_risk:" + key_stage)
+        # Once per stretch of silence: a customer who answers and goes quiet again is chased again.
+        quiet_mark = frame["quiet_since"].map(lambda t: f"{t.timestamp():.0f}" if pd.notna(t) else "")
+        due(silent, "silent", 1, "stage_owner", 0.0, "silent:" + key_stage + ":" + quiet_mark)
         due(unowned, "unowned", 1, "ops_lead", 0.0, "unowned:" + key_stage + ":" + frame["stage_owner_email"])
         if parts:
             candidates = pd.concat(parts, ignore_index=True)
@@ -486,6 +505,15 @@ def _build(
                 reason = f"tier {row.tier!r} has no configuration: nobody owns stage {row.stage}"
             else:
                 reason = f"tier {row.tier!r} names no owner for stage {row.stage} in region {row.region}"
+        elif c.kind == "silent":
+            email, role = recipient(settings, "stage_owner", row.stage_owner_email, row.region)
+            answered = pd.notna(row.heard_at) and row.heard_at >= row.paused_at
+            heard = "their last submission" if answered else "the request"
+            reason = (
+                f"the customer has sent nothing for {_days(row.quiet_seconds, row.day_seconds):g} business days since"
+                f" {heard} on {_iso_day(row.quiet_since.to_datetime64())} while critical inputs are out;"
+                " chase them directly"
+            )
         elif c.kind == "at_risk":
             email, role = recipient(settings, "stage_owner", row.owner_email, row.region)
             role = "named owner"
@@ -568,12 +596,14 @@ WITH target AS (
                  WHERE h.onboarding_id = e.onboarding_id AND h.stage = e.stage)
              WHEN e.kind = 'unowned' AND o.stage_owner_email = ANY(%(people)s) AND o.tier = ANY(%(tiers)s)
                THEN o.updated_at
+             WHEN e.kind = 'silent' THEN heard.at
            END AS resolved_at,
            CASE
              WHEN e.kind = 'quarantine' THEN 'order ' || coalesce(q.status, 'gone') || ': '
                                              || coalesce(q.resolution, 'no longer quarantined')
              WHEN o.status <> 'open' THEN 'account ' || o.status
              WHEN e.stage IS DISTINCT FROM o.stage THEN 'stage moved on to ' || o.stage
+             WHEN e.kind = 'silent' THEN 'the customer sent an input'
              ELSE 'stage owner is now ' || o.stage_owner_email
            END AS resolution,
            (e.kind = 'quarantine' AND coalesce(q.status, 'resolved') <> 'open')
@@ -581,11 +611,16 @@ WITH target AS (
                   o.status <> 'open'
                   OR (e.kind <> 'deadline' AND e.stage IS DISTINCT FROM o.stage)
                   OR (e.kind = 'unowned' AND o.stage_owner_email = ANY(%(people)s) AND o.tier = ANY(%(tiers)s))
+                  OR (e.kind = 'silent' AND heard.at > e.raised_at)
              )) AS done
     FROM {SCHEMA}.escalations e
     LEFT JOIN {SCHEMA}.onboardings o ON o.id = e.onboarding_id
     LEFT JOIN {SCHEMA}.quarantined_orders q
            ON e.kind = 'quarantine' AND q.id = substring(e.dedupe_key FROM 'quarantine:(\\d+)$')::bigint
+    LEFT JOIN LATERAL (
+        SELECT max(c.received_at) AS at FROM {SCHEMA}.checklist_items c
+        WHERE e.kind = 'silent' AND c.onboarding_id = e.onboarding_id
+    ) heard ON true
     WHERE e.resolved_at IS NULL
 ), resolved AS (
     UPDATE {SCHEMA}.escalations e

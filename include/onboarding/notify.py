@@ -40,6 +40,7 @@ TITLES = {
     "failure": "Onboarding step failed",
     "deadline": "Activation deadline",
     "quarantine": "Signed order waiting in quarantine",
+    "silent": "Customer has gone quiet",
 }
 
 Poster = Callable[[str, str, list[dict[str, Any]]], None]
