@@ -1,10 +1,12 @@
 """Reading signed orders from the CRM (HubSpot CRM v3 deals search).
 
 The intake asks for deals in the signed stage modified at or after a watermark,
-oldest first, and pages through them.  HubSpot's search refuses to page past
-10,000 results, so when a query reaches that limit the reader starts a new
-query from the last modification time it has seen, skipping the deals it has
-already returned.
+oldest first, and pages through them.  The ``after`` paging cursor is opaque
+(HubSpot documents it as a token such as ``NTI1Cg%3D%3D``): it is passed back
+exactly as received and never read.  HubSpot's search refuses to page past
+10,000 results, so the reader counts the results each query has returned and,
+before the next page would cross that limit, starts a new query from the last
+modification time it has seen, skipping the deals it has already returned.
 """
 
 from __future__ import annotations
@@ -106,18 +108,21 @@ class CrmClient:
         seen_at_boundary: set[str] = set()
         query_since = since
         after: str | None = None
+        received = 0  # results this query has returned so far
         while True:
             page = self._search(query_since, after)
             results = page["results"]
+            received += len(results)
             fresh = [r for r in results if not (isinstance(r, dict) and str(r.get("id")) in seen_at_boundary)]
             if fresh:
                 yield fresh
             next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not next_after or not results:
                 return
-            if int(next_after) + self.page_size > SEARCH_RESULT_LIMIT:
-                # Restart from the newest modification time seen; deals sharing that
-                # instant were already returned and are skipped by id.
+            if received + self.page_size > SEARCH_RESULT_LIMIT:
+                # The next page would reach past what one search may return: start a
+                # new search from the newest modification time seen; deals sharing
+                # that instant were already returned and are skipped by id.
                 newest = max((m for m in map(record_modified_at, results) if m is not None), default=None)
                 if newest is None or newest <= query_since:
                     raise ApiError(
@@ -128,6 +133,6 @@ class CrmClient:
                 seen_at_boundary = {
                     str(r.get("id")) for r in results if isinstance(r, dict) and record_modified_at(r) == newest
                 }
-                query_since, after = newest, None
+                query_since, after, received = newest, None, 0
                 continue
-            after = str(next_after)
+            after = str(next_after)  # opaque: sent back exactly as received
