@@ -108,13 +108,28 @@ def test_signed_orders_become_onboardings_with_named_owner_and_target(store: Sto
     assert events[1]["stage_owner"] == "priya.shah@example.com"
 
 
-def test_pickup_pages_through_the_crm(store: Store, sandbox: Any) -> None:
+def test_pickup_pages_through_the_crm_with_opaque_cursors(store: Store, sandbox: Any) -> None:
     for _ in range(250):
         sandbox.state.upsert_deal(deal_properties())
     result = pickup(store, _config(page_size=100), "run-paging")
     assert result["created"] == 250
-    assert len(_searches(sandbox)) == 3  # 100 + 100 + 50
+    # 100 + 100 + 50: the second and third searches passed back HubSpot-style opaque cursors
+    # ("MTAwOjk...Cg%3D%3D"), which the sandbox accepts only verbatim from the same search.
+    assert [r["status"] for r in _searches(sandbox)] == [200, 200, 200]
     assert store.scalar("SELECT count(DISTINCT crm_deal_id) FROM onboarding.onboardings") == 250
+
+
+def test_pickup_crosses_the_10000_result_search_wall(store: Store, sandbox: Any) -> None:
+    # HubSpot refuses to page one search past 10,000 results; 10,150 changed orders
+    # need a second search, started from the newest modification time seen.
+    deals = [sandbox.state.upsert_deal(deal_properties()) for _ in range(10_150)]
+    result = pickup(store, _config(page_size=200), "run-wall")
+    searches = _searches(sandbox)
+    assert [r["status"] for r in searches] == [200] * 51  # 50 pages of 200, then one fresh search
+    assert result["fetched"] == 10_150 and result["created"] == 10_150
+    assert store.scalar("SELECT count(*) FROM onboarding.onboardings") == 10_150
+    newest = deals[-1]["properties"]["hs_lastmodifieddate"]
+    assert result["watermark"] == datetime.fromisoformat(newest.replace("Z", "+00:00")).isoformat()
 
 
 # --------------------------------------------------------------------------- bad orders
