@@ -12,7 +12,7 @@ modification time it has seen, skipping the deals it has already returned.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from include.onboarding.http import ApiClient, ApiError
@@ -45,12 +45,25 @@ DEAL_PROPERTIES = (
 )
 
 
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+"""The dates a deal's dates may fall between (as written, in their own offset).  Anything
+else is a typo or a placeholder such as 9999-12-31, and would break date arithmetic or,
+as a modification time, carry the intake's watermark past every later change."""
+
+
+def within_date_range(moment: date) -> bool:
+    """Whether a date or timestamp falls between :data:`EARLIEST_DATE` and :data:`LATEST_DATE`."""
+    return EARLIEST_DATE.year <= moment.year <= LATEST_DATE.year
+
+
 def _ms(moment: datetime) -> str:
     return str(int(moment.timestamp() * 1000))
 
 
 def record_modified_at(record: Any) -> datetime | None:
-    """A deal's last-modified time, or None when the record is too garbled to tell."""
+    """A deal's last-modified time, or None when the record is too garbled to tell or the
+    time is outside the accepted date range."""
     if not isinstance(record, dict):
         return None
     props = record.get("properties")
@@ -59,9 +72,12 @@ def record_modified_at(record: Any) -> datetime | None:
     if not isinstance(raw, str):
         return None
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # read as UTC, like every other CRM time without an offset
+    return moment if within_date_range(moment) else None
 
 
 class CrmClient:
