@@ -9,7 +9,7 @@ error body.  Anything the sandbox cannot reproduce faithfully is refused with
 a 400 rather than silently accepted.
 
 ``after`` cursors are opaque tokens (URL-encoded base64, like HubSpot's), each
-bound to the search that issued it: a client must pass them back exactly as
+bound to the search that handed it out: a client must pass them back exactly as
 received, and a forged, altered or borrowed cursor is refused with a 400.
 
 The admin API seeds deals as a sales rep would (``/_sandbox/crm/deals``,
@@ -336,7 +336,7 @@ def after_cursor(offset: int, request: SearchRequest) -> str:
 
     Like HubSpot's (whose documented example is ``NTI1Cg%3D%3D``), it is URL-encoded
     base64; inside are the offset and a digest of the query it belongs to, so a
-    cursor only continues the search that issued it.
+    cursor only continues the search that handed it out.
     """
     token = base64.b64encode(f"{offset}:{_query_binding(request)}\n".encode()).decode()
     return quote(token, safe="")
@@ -363,7 +363,7 @@ def _offset(request: SearchRequest) -> int:
 
 
 def _decode_cursor(text: str) -> int | None:
-    """The offset inside a cursor, or ``None`` when it is not one this CRM issued."""
+    """The offset inside a cursor, or ``None`` when it is not one this CRM handed out."""
     try:
         inside = base64.b64decode(unquote(text), validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError):
@@ -392,7 +392,7 @@ def search_deals(state: SandboxState, request: SearchRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"total": len(found), "results": [deal.to_json(wanted) for deal in page]}
     following = offset + request.limit
     if following < len(found):
-        # Issued even at the paging wall: following it is what gets refused, so a client that
+        # Handed out even at the paging wall: following it is what gets refused, so a client that
         # ignores the wall fails loudly instead of stopping short.
         cursor = after_cursor(following, request)
         body["paging"] = {"next": {"after": cursor, "link": f"?after={cursor}"}}
