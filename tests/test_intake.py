@@ -8,6 +8,7 @@ up good ones, and a failed pickup loses nothing.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -108,13 +109,28 @@ def test_signed_orders_become_onboardings_with_named_owner_and_target(store: Sto
     assert events[1]["stage_owner"] == "priya.shah@example.com"
 
 
-def test_pickup_pages_through_the_crm(store: Store, sandbox: Any) -> None:
+def test_pickup_pages_through_the_crm_with_opaque_cursors(store: Store, sandbox: Any) -> None:
     for _ in range(250):
         sandbox.state.upsert_deal(deal_properties())
     result = pickup(store, _config(page_size=100), "run-paging")
     assert result["created"] == 250
-    assert len(_searches(sandbox)) == 3  # 100 + 100 + 50
+    # 100 + 100 + 50: the second and third searches passed back HubSpot-style opaque cursors
+    # ("MTAwOjk...Cg%3D%3D"), which the sandbox accepts only verbatim from the same search.
+    assert [r["status"] for r in _searches(sandbox)] == [200, 200, 200]
     assert store.scalar("SELECT count(DISTINCT crm_deal_id) FROM onboarding.onboardings") == 250
+
+
+def test_pickup_crosses_the_10000_result_search_wall(store: Store, sandbox: Any) -> None:
+    # HubSpot refuses to page one search past 10,000 results; 10,150 changed orders
+    # need a second search, started from the newest modification time seen.
+    deals = [sandbox.state.upsert_deal(deal_properties()) for _ in range(10_150)]
+    result = pickup(store, _config(page_size=200), "run-wall")
+    searches = _searches(sandbox)
+    assert [r["status"] for r in searches] == [200] * 51  # 50 pages of 200, then one fresh search
+    assert result["fetched"] == 10_150 and result["created"] == 10_150
+    assert store.scalar("SELECT count(*) FROM onboarding.onboardings") == 10_150
+    newest = deals[-1]["properties"]["hs_lastmodifieddate"]
+    assert result["watermark"] == datetime.fromisoformat(newest.replace("Z", "+00:00")).isoformat()
 
 
 # --------------------------------------------------------------------------- bad orders
@@ -239,6 +255,158 @@ def test_changes_to_a_running_onboarding(store: Store, sandbox: Any) -> None:
     assert result["quarantined"] == 1
     assert _onboardings(store)[0]["tier"] == "enterprise"
     assert any("conflicts with onboarding" in r for r in _quarantine(store)[deal["id"]])
+
+
+# --------------------------------------------------------------------------- hostile records
+
+OUT_OF_RANGE = "is outside the accepted range 2000-01-01 to 2100-12-31"
+HUGE_NAME = "Vast Holdings " + "x" * (20_000 - len("Vast Holdings "))
+SCRIPT_NAME = "<script>alert(1)</script>"
+INJECTION = "'; DROP TABLE onboarding.onboardings; --"
+
+# name -> (change to a good record, expected outcome: "created" or part of a quarantine reason).
+# A change is either a dict of property overrides or a function from the good record to the
+# record served.
+HOSTILE: dict[str, tuple[Any, str]] = {
+    "nul in company name": ({"company_name": "Acme\u0000 Corp"}, "company_name: contains control characters"),
+    "bell in contact name": ({"primary_contact_name": "Jane\u0007 Doe"}, "primary_contact_name: contains control"),
+    "escape codes in deal name": ({"dealname": "\u001b[31mRed\u001b[0m"}, "dealname: contains control characters"),
+    "nul in a property name": (
+        lambda r: {**r, "properties": {**r["properties"], "no\u0000te": "x"}},
+        "contains control",
+    ),
+    "nul in the deal id": (lambda r: {**r, "id": r["id"] + "\u0000"}, "id: contains control characters"),
+    "unpaired surrogate": ({"primary_contact_name": "Jane \ud83d"}, "primary_contact_name: contains text that is not"),
+    "close date in 9999": (
+        {"closedate": "9999-12-31T23:59:59.999Z"},
+        f"closedate: '9999-12-31T23:59:59.999Z' {OUT_OF_RANGE}",
+    ),
+    "close date in year 1": (
+        {"closedate": "0001-01-01T00:00:00Z"},
+        f"closedate: '0001-01-01T00:00:00Z' {OUT_OF_RANGE}",
+    ),
+    "close date not a date": ({"closedate": "next Tuesday"}, "closedate: 'next Tuesday' is not an ISO 8601"),
+    "go-live in 9999": (
+        {"committed_go_live_date": "9999-12-31"},
+        f"committed_go_live_date: '9999-12-31' {OUT_OF_RANGE}",
+    ),
+    "go-live in year 1": (
+        {"committed_go_live_date": "0001-01-01"},
+        f"committed_go_live_date: '0001-01-01' {OUT_OF_RANGE}",
+    ),
+    "go-live not a date": ({"committed_go_live_date": "soon"}, "committed_go_live_date: 'soon' is not an ISO date"),
+    "modified in 9999": (
+        lambda r: {
+            **r,
+            "updatedAt": None,
+            "properties": {**r["properties"], "hs_lastmodifieddate": "9999-12-31T00:00:00Z"},
+        },
+        f"hs_lastmodifieddate: '9999-12-31T00:00:00Z' {OUT_OF_RANGE}",
+    ),
+    "20,000-character company name": ({"company_name": HUGE_NAME}, "created"),
+    "markup in the company name": ({"company_name": SCRIPT_NAME, "dealname": SCRIPT_NAME}, "created"),
+    "sql in the company name": ({"company_name": INJECTION, "primary_contact_name": INJECTION}, "created"),
+    "amount as a number": ({"amount": 84000}, "amount: expected text"),
+    "amount past what the store holds": ({"amount": "1000000000000000"}, "the onboarding store refused the order"),
+    "amount NaN": ({"amount": float("nan")}, "record: could not be stored as received"),
+    "add-ons as a list": ({"addons": ["sso"]}, "addons: expected text"),
+    "company name as an object": ({"company_name": {"name": "Acme"}}, "company_name: expected text"),
+    "tier as a boolean": ({"onboarding_tier": True}, "onboarding_tier: expected text"),
+    "close date as a list": ({"closedate": ["2026-11-02"]}, "closedate: expected text"),
+    "deal id as a list": (lambda r: {**r, "id": [r["id"]]}, "id: expected text"),
+    "deal id too long to index": (
+        lambda r: {**r, "id": r["id"] + secrets.token_hex(8000)},
+        "record: could not be quarantined as received either: index row",
+    ),
+    "no id anywhere": (
+        lambda r: {k: v for k, v in r.items() if k != "id"} | {"properties": {**r["properties"], "hs_object_id": None}},
+        "id: the deal has no id",
+    ),
+    "modified time without a zone": (
+        lambda r: {**r, "properties": {**r["properties"], "hs_lastmodifieddate": r["updatedAt"].removesuffix("Z")}},
+        "created",
+    ),
+    "properties null": (lambda r: {**r, "properties": None}, "record: not a CRM deal object"),
+    "properties a list": (lambda r: {**r, "properties": [1, 2]}, "record: not a CRM deal object"),
+    "empty object": (lambda r: {}, "record: not a CRM deal object"),
+    "a string": (lambda r: "garbage", "record: not a CRM deal object"),
+    "a number": (lambda r: 42, "record: not a CRM deal object"),
+    "null": (lambda r: None, "record: not a CRM deal object"),
+    "a list": (lambda r: [r["id"], "closedwon"], "record: not a CRM deal object"),
+}
+
+
+def _served(deal_id: str, change: Any) -> Any:
+    """A good signed order as the CRM returns it, then made hostile by ``change``."""
+    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    props = {**deal_properties(), "hs_object_id": deal_id, "hs_lastmodifieddate": stamp, "createdate": stamp}
+    record = {"id": deal_id, "properties": props, "createdAt": stamp, "updatedAt": stamp, "archived": False}
+    if callable(change):
+        return change(record)
+    return {**record, "properties": {**props, **change}}
+
+
+def test_hostile_records_are_created_verbatim_or_quarantined_and_never_stop_the_intake(
+    store: Store, sandbox: Any
+) -> None:
+    state = sandbox.state
+    good: list[str] = []
+    hostile: dict[str, str] = {}
+    stamps: list[str] = []
+    for n, (name, (change, _)) in enumerate(HOSTILE.items()):
+        deal = state.upsert_deal(deal_properties())
+        good.append(deal["id"])
+        stamps.append(deal["properties"]["hs_lastmodifieddate"])
+        deal_id = str(99_000_000_000 + n)
+        record = _served(deal_id, change)
+        state.seed_raw_deal(record, deal_id=deal_id)
+        hostile[name] = deal_id
+        if name != "modified in 9999" and isinstance(record, dict) and isinstance(record.get("properties"), dict):
+            stamps.append(record["properties"]["hs_lastmodifieddate"])
+    config = load_config()
+
+    first = pickup(store, config, "run-hostile-1")
+
+    onboardings = {r["crm_deal_id"]: r for r in store.query("SELECT * FROM onboarding.onboardings")}
+    quarantine = store.query("SELECT * FROM onboarding.quarantined_orders WHERE status = 'open'")
+    assert set(good) <= set(onboardings)
+    assert len(onboardings) + len(quarantine) == len(good) + len(HOSTILE)  # nothing lost
+    assert first["created"] == len(onboardings) and first["quarantined"] == len(quarantine)
+    reasons: dict[str, list[str]] = {}  # by seeded id (11 digits, whatever was appended), or "unknown"
+    for q in quarantine:
+        reasons.setdefault(q["crm_deal_id"][:11], []).extend(f"{x['field']}: {x['problem']}" for x in q["reasons"])
+    for name, (_, expected) in HOSTILE.items():
+        if expected == "created":
+            assert hostile[name] in onboardings, name
+        else:
+            assert hostile[name] not in onboardings, name
+            own = reasons.get(hostile[name]) or reasons["unknown"]
+            assert any(expected in reason for reason in own), (name, expected, own)
+    assert onboardings[hostile["20,000-character company name"]]["account_name"] == HUGE_NAME
+    assert onboardings[hostile["markup in the company name"]]["account_name"] == SCRIPT_NAME
+    assert onboardings[hostile["sql in the company name"]]["account_name"] == INJECTION
+    assert onboardings[hostile["sql in the company name"]]["primary_contact_name"] == INJECTION
+
+    # Each quarantined record is kept readable, NULs shown as a symbol, and announced in the audit trail.
+    nul = next(q for q in quarantine if q["crm_deal_id"] == hostile["nul in company name"])
+    assert nul["payload"]["properties"]["company_name"] == "Acme\u2400 Corp"
+    nan = next(q for q in quarantine if any("could not be stored as received" in x["problem"] for x in q["reasons"]))
+    assert "nan" in nan["payload"]["unstorable_record"]
+    announced = store.scalar("SELECT count(*) FROM onboarding.events WHERE event_type = 'order.quarantined'")
+    assert announced == len(quarantine)
+    # The watermark moved to the newest believable modification time, not to year 9999.
+    newest = max(datetime.fromisoformat(s.removesuffix("Z")).replace(tzinfo=timezone.utc) for s in stamps)
+    assert first["watermark"] == newest.isoformat()
+
+    events_before = store.scalar("SELECT count(*) FROM onboarding.events")
+    second = pickup(store, config, "run-hostile-2")  # re-reads everything in the look-back window
+
+    assert second["created"] == 0 and second["newly_quarantined"] == 0
+    assert store.scalar("SELECT count(*) FROM onboarding.onboardings") == len(onboardings)
+    assert store.scalar("SELECT count(*) FROM onboarding.quarantined_orders") == len(quarantine)
+    assert store.scalar("SELECT count(*) FROM onboarding.quarantined_orders WHERE status = 'open'") == len(quarantine)
+    assert store.scalar("SELECT count(*) FROM onboarding.events") == events_before + 1  # the pickup record only
+    assert second["watermark"] == first["watermark"]
 
 
 # --------------------------------------------------------------------------- idempotency

@@ -1,16 +1,18 @@
 """Reading signed orders from the CRM (HubSpot CRM v3 deals search).
 
 The intake asks for deals in the signed stage modified at or after a watermark,
-oldest first, and pages through them.  HubSpot's search refuses to page past
-10,000 results, so when a query reaches that limit the reader starts a new
-query from the last modification time it has seen, skipping the deals it has
-already returned.
+oldest first, and pages through them.  The ``after`` paging cursor is opaque
+(HubSpot documents it as a token such as ``NTI1Cg%3D%3D``): it is passed back
+exactly as received and never read.  HubSpot's search refuses to page past
+10,000 results, so the reader counts the results each query has returned and,
+before the next page would cross that limit, starts a new query from the last
+modification time it has seen, skipping the deals it has already returned.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from include.onboarding.http import ApiClient, ApiError
@@ -43,12 +45,25 @@ DEAL_PROPERTIES = (
 )
 
 
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+"""The dates a deal's dates may fall between (as written, in their own offset).  Anything
+else is a typo or a placeholder such as 9999-12-31, and would break date arithmetic or,
+as a modification time, carry the intake's watermark past every later change."""
+
+
+def within_date_range(moment: date) -> bool:
+    """Whether a date or timestamp falls between :data:`EARLIEST_DATE` and :data:`LATEST_DATE`."""
+    return EARLIEST_DATE.year <= moment.year <= LATEST_DATE.year
+
+
 def _ms(moment: datetime) -> str:
     return str(int(moment.timestamp() * 1000))
 
 
 def record_modified_at(record: Any) -> datetime | None:
-    """A deal's last-modified time, or None when the record is too garbled to tell."""
+    """A deal's last-modified time, or None when the record is too garbled to tell or the
+    time is outside the accepted date range."""
     if not isinstance(record, dict):
         return None
     props = record.get("properties")
@@ -57,9 +72,12 @@ def record_modified_at(record: Any) -> datetime | None:
     if not isinstance(raw, str):
         return None
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # read as UTC, like every other CRM time without an offset
+    return moment if within_date_range(moment) else None
 
 
 class CrmClient:
@@ -106,18 +124,21 @@ class CrmClient:
         seen_at_boundary: set[str] = set()
         query_since = since
         after: str | None = None
+        received = 0  # results this query has returned so far
         while True:
             page = self._search(query_since, after)
             results = page["results"]
+            received += len(results)
             fresh = [r for r in results if not (isinstance(r, dict) and str(r.get("id")) in seen_at_boundary)]
             if fresh:
                 yield fresh
             next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not next_after or not results:
                 return
-            if int(next_after) + self.page_size > SEARCH_RESULT_LIMIT:
-                # Restart from the newest modification time seen; deals sharing that
-                # instant were already returned and are skipped by id.
+            if received + self.page_size > SEARCH_RESULT_LIMIT:
+                # The next page would reach past what one search may return: start a
+                # new search from the newest modification time seen; deals sharing
+                # that instant were already returned and are skipped by id.
                 newest = max((m for m in map(record_modified_at, results) if m is not None), default=None)
                 if newest is None or newest <= query_since:
                     raise ApiError(
@@ -128,6 +149,6 @@ class CrmClient:
                 seen_at_boundary = {
                     str(r.get("id")) for r in results if isinstance(r, dict) and record_modified_at(r) == newest
                 }
-                query_since, after = newest, None
+                query_since, after, received = newest, None, 0
                 continue
-            after = str(next_after)
+            after = str(next_after)  # opaque: sent back exactly as received

@@ -4,31 +4,46 @@ A pickup has three steps, each safe to retry or clear:
 
 1. :func:`pull_orders` reads the deals changed since the watermark (minus a
    small look-back) and stages the raw records under the pickup's batch id.
+   Any record can be staged: control characters and unpaired surrogates are
+   stored as visible symbols, with a problem naming the field, and a record
+   PostgreSQL still refuses as JSON is kept as text, with the store's reason.
 2. :func:`process_batch` judges each staged record.  Good orders become
    onboardings (idempotent upsert keyed by the CRM deal id) with a named owner
    and an activation target in business days; bad ones go to quarantine with
-   every reason found.  One bad order never stops the others.
+   every reason found (and an ``order.quarantined`` event).
 3. :func:`commit_batch` moves the watermark to the newest record of the batch.
    It runs only after processing succeeded, so a failed pickup leaves the
    watermark where it was and the next pickup reads the same orders again.
+
+One bad order never stops the others, by construction: each record is judged
+on its own, and an error no check foresaw quarantines that order with the
+error's text; orders are written a chunk at a time, and if the store refuses
+one order's values the chunk is written again order by order, each under its
+own savepoint, quarantining the order refused with the store's reason.  Only a
+failure of the CRM or of the store itself (connection, deadlock, disk, SQL)
+fails a pickup.  Dates outside 2000-01-01..2100-12-31 are refused, so a
+placeholder such as 9999-12-31 can neither break date arithmetic nor, as a
+modification time, carry the watermark past every later change.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from include.onboarding.calendar import region_calendar
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig, Stage
-from include.onboarding.crm import CrmClient, record_modified_at
+from include.onboarding.crm import EARLIEST_DATE, LATEST_DATE, CrmClient, record_modified_at, within_date_range
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
 from include.onboarding.deadlines import target_warning_at
 from include.onboarding.owners import Assignment, NoOwner, named_owner, stage_owner
@@ -133,10 +148,11 @@ def record_fingerprint(record: Any) -> str:
 
 
 def _text(props: dict[str, Any], name: str) -> str | None:
+    """A property's trimmed text; ``None`` when absent, blank or not text (reported by :func:`_type_problems`)."""
     value = props.get(name)
-    if value is None:
+    if not isinstance(value, str):
         return None
-    value = str(value).strip()
+    value = value.strip()
     return value or None
 
 
@@ -145,25 +161,81 @@ def _parse_timestamp(raw: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+_DATE_RANGE = f"the accepted range {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}"
+
+
+def _kind(value: Any) -> str:
+    """How an ops engineer would name a JSON value's type."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _type_problems(record: dict[str, Any], props: dict[str, Any]) -> list[Problem]:
+    """Values that are not text where the CRM only ever sends text (every property, and the id)."""
+    problems = []
+    if record.get("id") is not None and not isinstance(record["id"], str):
+        problems.append(Problem("id", f"expected text, got {_kind(record['id'])}: {str(record['id'])[:100]}"))
+    for name, value in props.items():
+        if value is not None and not isinstance(value, str):
+            problems.append(
+                Problem(
+                    name,
+                    f"expected text (the CRM sends every property as text), got {_kind(value)}: {str(value)[:100]}",
+                )
+            )
+    return problems
+
+
+def deal_key(record: Any) -> str:
+    """The CRM deal id a record is filed under: its id, else its hs_object_id, else ``unknown``."""
+    if not isinstance(record, dict):
+        return "unknown"
+    props = record.get("properties")
+    props = props if isinstance(props, dict) else {}
+    return _text(record, "id") or _text(props, "hs_object_id") or "unknown"
+
+
 def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
-    """Validate one raw CRM deal.  Collects every problem, not just the first."""
+    """Validate one raw CRM deal.  Collects every problem, not just the first.
+
+    Every property must be text (or absent): a value of another type is
+    reported as such, and not reported again as missing or invalid.  Dates must
+    fall in the accepted range (:data:`~include.onboarding.crm.EARLIEST_DATE` to
+    :data:`~include.onboarding.crm.LATEST_DATE`).
+    """
     source = config.settings.intake.crm_source
     if not isinstance(record, dict) or not isinstance(record.get("properties"), dict):
         return Rejected(
-            crm_deal_id=str(record.get("id")) if isinstance(record, dict) and record.get("id") else "unknown",
+            crm_deal_id=deal_key(record),
             order_number=None,
             crm_modified_at=record_modified_at(record),
             problems=(Problem("record", "not a CRM deal object (no 'properties' mapping)"),),
             record=record,
         )
     props: dict[str, Any] = record["properties"]
+    mistyped = _type_problems(record, props)
     problems: list[Problem] = []
     deal_id = _text(record, "id") or _text(props, "hs_object_id")
     if deal_id is None:
         problems.append(Problem("id", "the deal has no id"))
     modified = record_modified_at(record)
     if modified is None:
-        problems.append(Problem("hs_lastmodifieddate", "missing or not an ISO 8601 timestamp"))
+        problem = "missing or not an ISO 8601 timestamp"
+        raw_modified = _text(props, "hs_lastmodifieddate") or _text(record, "updatedAt")
+        if raw_modified is not None:
+            try:
+                _parse_timestamp(raw_modified)
+                problem = f"{raw_modified!r} is outside {_DATE_RANGE}"  # readable, but not believable
+            except ValueError:
+                pass
+        problems.append(Problem("hs_lastmodifieddate", problem))
     order_number = _text(props, "order_number")
 
     stage = _text(props, "dealstage")
@@ -220,6 +292,9 @@ def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
             signed_at = _parse_timestamp(raw_close)
         except ValueError:
             problems.append(Problem("closedate", f"{raw_close!r} is not an ISO 8601 date or timestamp"))
+        if signed_at is not None and not within_date_range(signed_at):
+            problems.append(Problem("closedate", f"{raw_close!r} is outside {_DATE_RANGE}"))
+            signed_at = None
 
     amount: Decimal | None = None
     raw_amount = _text(props, "amount")
@@ -255,6 +330,9 @@ def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
             target_source = "committed"
         except ValueError:
             problems.append(Problem("committed_go_live_date", f"{raw_target!r} is not an ISO date"))
+        if target is not None and not within_date_range(target):
+            problems.append(Problem("committed_go_live_date", f"{raw_target!r} is outside {_DATE_RANGE}"))
+            target = None
     if signed_at is not None and region in config.settings.regions:
         local_signing = signed_at.astimezone(ZoneInfo(config.settings.regions[region].timezone)).date()
         if target is not None and target < local_signing:
@@ -268,6 +346,8 @@ def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
             calendar = region_calendar(config.settings.regions[region])
             target = calendar.add_business_days(local_signing, tier.activation_target_business_days)
 
+    # A mistyped field is reported once, as mistyped, not again as missing.
+    problems = mistyped + [p for p in problems if p.field not in {m.field for m in mistyped}]
     if problems:
         return Rejected(deal_id or "unknown", order_number, modified, tuple(problems), record)
     assert deal_id and modified and tier and region and account_name and contact_email and signed_at
@@ -308,6 +388,209 @@ def _valid_email(value: str, field_name: str, problems: list[Problem]) -> str:
         return value
 
 
+# --------------------------------------------------------------------------- the edge: what can be stored
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+"""C0 control characters other than tab and newline: never part of an order, and NUL cannot be stored."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+"""Halves of a UTF-16 pair without their partner: not text, and not storable as UTF-8."""
+_C0_NAMES = (
+    "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
+    "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
+)  # fmt: skip
+REPLACEMENT = "\ufffd"
+UNSTORABLE = "unstorable_record"
+"""Key under which a record the store refused as JSON is kept, as Python's text of it."""
+
+
+@dataclass
+class _Unreadable:
+    controls: set[str] = field(default_factory=set)
+    surrogates: set[str] = field(default_factory=set)
+
+
+def clean_record(record: Any) -> tuple[Any, list[Problem]]:
+    """A copy of a CRM record that PostgreSQL can store and a person can read, and what had to change.
+
+    Control characters (C0 except tab and newline) become their visible symbols
+    (NUL becomes \u2400, BEL \u2407, ESC \u241b) and unpaired surrogates become
+    \ufffd, in values and in property names alike.  Each field where that
+    happened gets a problem naming it, so the order is quarantined with the
+    cleaned copy as its record rather than failing the pickup or being lost.
+    """
+    found: dict[str, _Unreadable] = {}
+    cleaned = _clean(record, (), found)
+    problems = []
+    for name, what in found.items():
+        if what.controls:
+            codes = sorted(what.controls)
+            listed = ", ".join(f"U+{ord(c):04X} {_C0_NAMES[ord(c)]}" for c in codes)
+            shown = " ".join(chr(0x2400 + ord(c)) for c in codes)
+            problems.append(
+                Problem(name, f"contains control characters ({listed}); the stored copy shows them as {shown}")
+            )
+        if what.surrogates:
+            listed = ", ".join(f"U+{ord(c):04X}" for c in sorted(what.surrogates))
+            problems.append(
+                Problem(
+                    name,
+                    f"contains text that is not valid Unicode (unpaired surrogate {listed});"
+                    f" the stored copy shows it as {REPLACEMENT}",
+                )
+            )
+    return cleaned, problems
+
+
+def _clean(value: Any, path: tuple[str | int, ...], found: dict[str, _Unreadable]) -> Any:
+    if isinstance(value, str):
+        return _clean_text(value, path, found)
+    if isinstance(value, dict):
+        return {
+            _clean_text(str(k), (*path, str(k)), found): _clean(v, (*path, str(k)), found) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_clean(v, (*path, i), found) for i, v in enumerate(value)]
+    return value
+
+
+def _clean_text(text: str, path: tuple[str | int, ...], found: dict[str, _Unreadable]) -> str:
+    controls = set(_CONTROL.findall(text))
+    surrogates = set(_SURROGATE.findall(text))
+    if not controls and not surrogates:
+        return text
+    what = found.setdefault(_field_name(path), _Unreadable())
+    what.controls |= controls
+    what.surrogates |= surrogates
+    return clean_text(text)
+
+
+def clean_text(text: str) -> str:
+    """``text`` with control characters and unpaired surrogates made storable and visible (see :func:`clean_record`)."""
+    text = _CONTROL.sub(lambda m: chr(0x2400 + ord(m.group())), text)
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def _field_name(path: tuple[str | int, ...]) -> str:
+    """``("properties", "addons", 0)`` -> ``addons[0]``: properties by their own names, as in every reason."""
+    if path[:1] == ("properties",) and len(path) > 1:
+        path = path[1:]
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{clean_text(part)}" if name else clean_text(part))
+    return name or "record"
+
+
+def order_at_fault(exc: Exception) -> bool:
+    """Whether a failed write is down to the values of the order being written, not to the store.
+
+    PostgreSQL's data exceptions (SQLSTATE class 22: a number too large for its
+    column, text it cannot hold...), integrity violations (23) and program limits
+    (54: a value too large to index), and anything raised while turning a value
+    into SQL, belong to the order: it is set aside and the others proceed.  A
+    lost connection, a cancelled statement, a deadlock, a full disk or SQL the
+    server does not understand belong to the store, and fail the pickup.
+    """
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate is None:
+            return isinstance(exc, psycopg.DataError)  # refused by psycopg before sending
+        return exc.sqlstate[:2] in ("22", "23", "54")
+    return True
+
+
+def error_text(exc: BaseException) -> str:
+    """One line saying what went wrong, fit for a quarantine reason."""
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        text = exc.diag.message_primary + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else "")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return clean_text(" ".join(text.split()))[:500]
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """One CRM record as staged: cleaned, with what staging found wrong with it."""
+
+    position: int
+    crm_deal_id: str | None
+    crm_modified_at: datetime | None
+    record: Any
+    problems: tuple[Problem, ...]
+    received: Any
+
+    @classmethod
+    def of(cls, position: int, received: Any) -> _Staged:
+        record, problems = clean_record(received)
+        key = deal_key(record)
+        return cls(
+            position, None if key == "unknown" else key, record_modified_at(received), record, tuple(problems), received
+        )
+
+    def params(self, batch_id: str) -> tuple[Any, ...]:
+        reasons = [{"field": p.field, "problem": p.problem} for p in self.problems]
+        return (batch_id, self.position, self.crm_deal_id, self.crm_modified_at, Jsonb(self.record), Jsonb(reasons))
+
+    def as_text(self, exc: Exception) -> _Staged:
+        """This record kept as its Python text, for when the store refuses it as JSON."""
+        record = {"id": self.crm_deal_id, UNSTORABLE: clean_text(repr(self.received))}
+        problem = Problem(
+            "record",
+            f"could not be stored as received ({error_text(exc)}); kept as text under {UNSTORABLE!r}",
+        )
+        return replace(self, record=record, problems=(*self.problems, problem))
+
+
+_STAGE = f"""INSERT INTO {SCHEMA}.intake_batch_orders
+                 (batch_id, position, crm_deal_id, crm_modified_at, record, problems)
+             VALUES (%s, %s, %s, %s, %s, %s)"""
+
+
+def _stage(store: Store, batch_id: str, staged: list[_Staged]) -> None:
+    """Stage one page in one statement; if the store refuses a record, stage them one by one.
+
+    One by one, a record the store refuses (as JSON) is staged as text
+    instead, with the reason, so it reaches quarantine and the page goes on.
+    """
+    try:
+        with store.transaction() as cur:
+            cur.executemany(_STAGE, [s.params(batch_id) for s in staged])
+        return
+    except Exception as exc:
+        if not order_at_fault(exc):
+            raise
+        log.warning("intake batch %s: a record of this page could not be staged (%s)", batch_id, error_text(exc))
+    with store.transaction() as cur:
+        for item in staged:
+            try:
+                with store.conn.transaction():
+                    cur.execute(_STAGE, item.params(batch_id))
+            except Exception as exc:
+                if not order_at_fault(exc):
+                    raise
+                cur.execute(_STAGE, item.as_text(exc).params(batch_id))
+
+
+def judge(record: Any, staged_problems: list[dict[str, str]], config: OnboardingConfig) -> Order | Rejected:
+    """:func:`normalise` one staged record, adding what staging found; never raises.
+
+    An error no check foresaw quarantines this order with the error's text
+    instead of stopping the batch.
+    """
+    found = tuple(Problem(p["field"], p["problem"]) for p in staged_problems or ())
+    if found and isinstance(record, dict) and UNSTORABLE in record:  # kept as text: nothing more to check
+        return Rejected(deal_key(record), None, None, found, record)
+    try:
+        verdict = normalise(record, config)
+    except Exception as exc:
+        log.exception("intake could not check CRM deal %s", deal_key(record))
+        problem = Problem("record", f"could not be checked: {error_text(exc)}")
+        verdict = Rejected(deal_key(record), None, record_modified_at(record), (problem,), record)
+    if not found:
+        return verdict
+    if isinstance(verdict, Order):
+        return Rejected(verdict.crm_deal_id, verdict.order_number, verdict.crm_modified_at, found, record)
+    return replace(verdict, problems=found + verdict.problems)
+
+
 # --------------------------------------------------------------------------- the pickup
 
 
@@ -337,6 +620,12 @@ class ProcessSummary:
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if isinstance(v, int)}
 
+    def add(self, other: ProcessSummary) -> None:
+        """Add the counts and created keys of ``other`` (a part of this batch) to these."""
+        for name, value in other.counts().items():
+            setattr(self, name, getattr(self, name) + value)
+        self.created_keys.extend(other.created_keys)
+
 
 def pull_orders(store: Store, crm: CrmClient, config: OnboardingConfig, batch_id: str, clock: Clock) -> PullSummary:
     """Stage every signed deal changed since the watermark under ``batch_id``."""
@@ -359,20 +648,14 @@ def pull_orders(store: Store, crm: CrmClient, config: OnboardingConfig, batch_id
     fetched = 0
     newest: datetime | None = None
     for page in crm.signed_deals_since(read_from):
-        rows = []
+        staged = []
         for record in page:
-            modified = record_modified_at(record)
-            if modified is not None and (newest is None or modified > newest):
-                newest = modified
-            deal_id = record.get("id") if isinstance(record, dict) else None
-            rows.append((batch_id, fetched, str(deal_id) if deal_id else None, modified, Jsonb(record)))
+            item = _Staged.of(fetched, record)
+            if item.crm_modified_at is not None and (newest is None or item.crm_modified_at > newest):
+                newest = item.crm_modified_at
+            staged.append(item)
             fetched += 1
-        with store.transaction() as cur:
-            cur.executemany(
-                f"""INSERT INTO {SCHEMA}.intake_batch_orders (batch_id, position, crm_deal_id, crm_modified_at, record)
-                    VALUES (%s, %s, %s, %s, %s)""",
-                rows,
-            )
+        _stage(store, batch_id, staged)
     with store.transaction() as cur:
         cur.execute(
             f"UPDATE {SCHEMA}.intake_batches SET status = 'pulled', fetched = %s, high_water = %s WHERE batch_id = %s",
@@ -389,14 +672,14 @@ def process_batch(store: Store, config: OnboardingConfig, batch_id: str, clock: 
         raise RuntimeError(f"intake batch {batch_id!r} has not been pulled; run the pull step first")
     summary = ProcessSummary(batch_id)
     records = store.query(
-        f"SELECT record FROM {SCHEMA}.intake_batch_orders WHERE batch_id = %s ORDER BY position",
+        f"SELECT record, problems FROM {SCHEMA}.intake_batch_orders WHERE batch_id = %s ORDER BY position",
         (batch_id,),
     )
     summary.fetched = len(records)
     latest: dict[str, Order | Rejected] = {}
     unidentified: list[Rejected] = []
     for row in records:
-        verdict = normalise(row["record"], config)
+        verdict = judge(row["record"], row["problems"], config)
         deal = verdict.crm_deal_id
         if isinstance(verdict, Rejected) and deal == "unknown":
             unidentified.append(verdict)
@@ -424,6 +707,27 @@ def _newer(a: datetime | None, b: datetime | None) -> bool:
     return b is None or (a is not None and a >= b)
 
 
+@dataclass
+class _Plan:
+    """What one chunk of verdicts will write, decided before anything is written."""
+
+    creates: list[Order] = field(default_factory=list)
+    updates: list[tuple[Order, dict[str, Any]]] = field(default_factory=list)
+    quarantines: list[Rejected] = field(default_factory=list)
+    duplicates: list[tuple[Order, Event]] = field(default_factory=list)
+
+    def one_by_one(self) -> Iterator[tuple[Order | Rejected, _Plan]]:
+        """Each verdict of the plan with a plan of its own."""
+        for order in self.creates:
+            yield order, _Plan(creates=[order])
+        for order, known in self.updates:
+            yield order, _Plan(updates=[(order, known)])
+        for rejected in self.quarantines:
+            yield rejected, _Plan(quarantines=[rejected])
+        for order, event in self.duplicates:
+            yield order, _Plan(duplicates=[(order, event)])
+
+
 def _apply(
     store: Store,
     config: OnboardingConfig,
@@ -432,113 +736,180 @@ def _apply(
     clock: Clock,
     summary: ProcessSummary,
 ) -> None:
-    """Apply one chunk of verdicts in one transaction."""
+    """Apply one chunk of verdicts in one transaction.
+
+    The chunk is written set-based; if the store refuses one order's values,
+    the chunk is written again one order at a time, each under its own
+    savepoint, and an order the store refuses is quarantined with the store's
+    reason while the others are written.
+    """
     now = clock.now()
     source = config.settings.intake.crm_source
+    with store.transaction() as cur:
+        plan = _plan(cur, source, verdicts, now, summary)
+        try:
+            with store.conn.transaction():
+                written = _write(cur, config, source, plan, batch_id, now)
+        except Exception as exc:
+            if not order_at_fault(exc):
+                raise
+            log.warning(
+                "intake batch %s: the store refused an order (%s); writing one by one", batch_id, error_text(exc)
+            )
+            written = ProcessSummary(batch_id)
+            for verdict, single in plan.one_by_one():
+                written.add(_write_alone(store, cur, config, source, verdict, single, batch_id, now))
+        summary.add(written)
+
+
+def _plan(cur: Any, source: str, verdicts: list[Order | Rejected], now: datetime, summary: ProcessSummary) -> _Plan:
+    """Decide each verdict's fate against what the store holds (locking the onboardings concerned)."""
     orders = [v for v in verdicts if isinstance(v, Order)]
     deal_ids = [v.crm_deal_id for v in verdicts]
     numbers = [o.order_number for o in orders if o.order_number]
-    events: list[Event] = []
-    with store.transaction() as cur:
-        cur.execute(
-            f"""SELECT id, onboarding_key, crm_deal_id, order_number, crm_modified_at, order_fingerprint,
-                       tier, region, signed_at, stage, stage_owner_email
-                FROM {SCHEMA}.onboardings
-                WHERE crm_source = %s AND (crm_deal_id = ANY(%s) OR order_number = ANY(%s))
-                FOR UPDATE""",
-            (source, deal_ids, numbers),
-        )
-        existing = cur.fetchall()
-        by_deal = {r["crm_deal_id"]: r for r in existing}
-        by_number = {r["order_number"]: r for r in existing if r["order_number"]}
-        cur.execute(
-            f"""SELECT crm_deal_id, max(crm_modified_at) AS newest FROM {SCHEMA}.quarantined_orders
-                WHERE crm_source = %s AND crm_deal_id = ANY(%s) GROUP BY crm_deal_id""",
-            (source, deal_ids),
-        )
-        quarantined_newest = {r["crm_deal_id"]: r["newest"] for r in cur.fetchall()}
+    cur.execute(
+        f"""SELECT id, onboarding_key, crm_deal_id, order_number, crm_modified_at, order_fingerprint,
+                   tier, region, signed_at, stage, stage_owner_email
+            FROM {SCHEMA}.onboardings
+            WHERE crm_source = %s AND (crm_deal_id = ANY(%s) OR order_number = ANY(%s))
+            FOR UPDATE""",
+        (source, deal_ids, numbers),
+    )
+    existing = cur.fetchall()
+    by_deal = {r["crm_deal_id"]: r for r in existing}
+    by_number = {r["order_number"]: r for r in existing if r["order_number"]}
+    cur.execute(
+        f"""SELECT crm_deal_id, max(crm_modified_at) AS newest FROM {SCHEMA}.quarantined_orders
+            WHERE crm_source = %s AND crm_deal_id = ANY(%s) GROUP BY crm_deal_id""",
+        (source, deal_ids),
+    )
+    quarantined_newest = {r["crm_deal_id"]: r["newest"] for r in cur.fetchall()}
 
-        claimed_numbers: dict[str, Order] = {}
-        to_create: list[Order] = []
-        to_quarantine: list[Rejected] = []
-        for verdict in sorted(verdicts, key=lambda v: (v.crm_modified_at or EPOCH, v.crm_deal_id)):
-            known = by_deal.get(verdict.crm_deal_id)
-            newest_known = max(
-                [t for t in ((known or {}).get("crm_modified_at"), quarantined_newest.get(verdict.crm_deal_id)) if t],
-                default=None,
-            )
-            if (
-                newest_known is not None
-                and verdict.crm_modified_at is not None
-                and verdict.crm_modified_at < newest_known
-            ):
-                summary.stale += 1  # an older version re-read by the look-back window
-                continue
-            if isinstance(verdict, Rejected):
-                to_quarantine.append(verdict)
-                continue
-            order = verdict
-            if known is not None:
-                outcome = _update_existing(cur, order, known, now, events)
-                if isinstance(outcome, Rejected):
-                    to_quarantine.append(outcome)
-                elif outcome:
-                    summary.updated += 1
+    plan = _Plan()
+    claimed_numbers: dict[str, Order] = {}
+    for verdict in sorted(verdicts, key=lambda v: (v.crm_modified_at or EPOCH, v.crm_deal_id)):
+        known = by_deal.get(verdict.crm_deal_id)
+        # Records without an id are not versions of one another: none makes another stale.
+        seen = quarantined_newest.get(verdict.crm_deal_id) if verdict.crm_deal_id != "unknown" else None
+        newest_known = max([t for t in ((known or {}).get("crm_modified_at"), seen) if t], default=None)
+        if newest_known is not None and verdict.crm_modified_at is not None and verdict.crm_modified_at < newest_known:
+            summary.stale += 1  # an older version re-read by the look-back window
+            continue
+        if isinstance(verdict, Rejected):
+            plan.quarantines.append(verdict)
+            continue
+        order = verdict
+        if known is not None:
+            if known["order_fingerprint"] == order.fingerprint:
+                summary.unchanged += 1
+            else:
+                conflict = _conflict(order, known)
+                if conflict is not None:
+                    plan.quarantines.append(conflict)
                 else:
-                    summary.unchanged += 1
-                continue
-            twin = by_number.get(order.order_number) if order.order_number else None
-            twin_order = claimed_numbers.get(order.order_number) if order.order_number else None
-            if twin is not None or twin_order is not None:
-                other_key = twin["onboarding_key"] if twin is not None else twin_order.key  # type: ignore[union-attr]
-                other_fp = twin["order_fingerprint"] if twin is not None else twin_order.fingerprint  # type: ignore[union-attr]
-                if other_fp == order.fingerprint:
-                    summary.duplicates += 1
-                    events.append(
-                        Event(
-                            subject=f"order:{source}-{order.crm_deal_id}",
-                            event_type="order.duplicate_ignored",
-                            actor=ACTOR,
-                            occurred_at=now,
-                            details={"order_number": order.order_number, "same_as": other_key},
-                            dedupe_key=f"order.duplicate_ignored:{source}:{order.crm_deal_id}:{order.fingerprint}",
-                        )
-                    )
-                else:
-                    to_quarantine.append(
-                        Rejected(
-                            order.crm_deal_id,
-                            order.order_number,
-                            order.crm_modified_at,
-                            (
-                                Problem(
-                                    "order_number",
-                                    f"duplicate of {other_key} (same order number {order.order_number!r})"
-                                    " with conflicting data",
-                                ),
+                    plan.updates.append((order, known))
+            continue
+        twin = by_number.get(order.order_number) if order.order_number else None
+        twin_order = claimed_numbers.get(order.order_number) if order.order_number else None
+        if twin is not None or twin_order is not None:
+            other_key = twin["onboarding_key"] if twin is not None else twin_order.key  # type: ignore[union-attr]
+            other_fp = twin["order_fingerprint"] if twin is not None else twin_order.fingerprint  # type: ignore[union-attr]
+            if other_fp == order.fingerprint:
+                event = Event(
+                    subject=f"order:{source}-{order.crm_deal_id}",
+                    event_type="order.duplicate_ignored",
+                    actor=ACTOR,
+                    occurred_at=now,
+                    details={"order_number": order.order_number, "same_as": other_key},
+                    dedupe_key=f"order.duplicate_ignored:{source}:{order.crm_deal_id}:{order.fingerprint}",
+                )
+                plan.duplicates.append((order, event))
+            else:
+                plan.quarantines.append(
+                    Rejected(
+                        order.crm_deal_id,
+                        order.order_number,
+                        order.crm_modified_at,
+                        (
+                            Problem(
+                                "order_number",
+                                f"duplicate of {other_key} (same order number {order.order_number!r})"
+                                " with conflicting data",
                             ),
-                            order.payload,
-                        )
+                        ),
+                        order.payload,
                     )
-                continue
-            if order.order_number:
-                claimed_numbers[order.order_number] = order
-            to_create.append(order)
-
-        summary.created_keys.extend(_create(cur, config, to_create, now, events))
-        summary.created += len(to_create)
-        summary.quarantine_resolved += _resolve_quarantines(cur, source, to_create, now, events)
-        summary.quarantined += len(to_quarantine)
-        summary.newly_quarantined += _quarantine(cur, source, to_quarantine, batch_id, now, events)
-        Store.record_events(cur, events)
+                )
+            continue
+        if order.order_number:
+            claimed_numbers[order.order_number] = order
+        plan.creates.append(order)
+    return plan
 
 
-def _update_existing(
-    cur: Any, order: Order, known: dict[str, Any], now: datetime, events: list[Event]
-) -> bool | Rejected:
-    """Apply a CRM change to a running onboarding: True if updated, False if unchanged."""
-    if known["order_fingerprint"] == order.fingerprint:
-        return False
+def _write(
+    cur: Any, config: OnboardingConfig, source: str, plan: _Plan, batch_id: str, now: datetime
+) -> ProcessSummary:
+    """Write a plan; return what it did (counted only once the write has succeeded)."""
+    done = ProcessSummary(batch_id)
+    events: list[Event] = []
+    for order, known in plan.updates:
+        _update_existing(cur, order, known, now, events)
+        done.updated += 1
+    done.created_keys.extend(_create(cur, config, plan.creates, now, events))
+    done.created += len(plan.creates)
+    done.quarantine_resolved += _resolve_quarantines(cur, source, plan.creates, now, events)
+    done.quarantined += len(plan.quarantines)
+    done.newly_quarantined += _quarantine(cur, source, plan.quarantines, batch_id, now, events)
+    events.extend(event for _, event in plan.duplicates)
+    done.duplicates += len(plan.duplicates)
+    Store.record_events(cur, events)
+    return done
+
+
+def _write_alone(
+    store: Store,
+    cur: Any,
+    config: OnboardingConfig,
+    source: str,
+    verdict: Order | Rejected,
+    plan: _Plan,
+    batch_id: str,
+    now: datetime,
+) -> ProcessSummary:
+    """Write one verdict under its own savepoint; if the store refuses it, quarantine it with the store's reason.
+
+    Should even that be refused, the order is quarantined under the id
+    ``unknown`` with its record kept as text; only a failure of the store
+    itself is raised.
+    """
+    try:
+        with store.conn.transaction():
+            return _write(cur, config, source, plan, batch_id, now)
+    except Exception as exc:
+        if not order_at_fault(exc):
+            raise
+        refusal = Problem("record", f"the onboarding store refused the order: {error_text(exc)}")
+    problems = verdict.problems if isinstance(verdict, Rejected) else ()
+    payload = verdict.record if isinstance(verdict, Rejected) else verdict.payload
+    refused = Rejected(
+        verdict.crm_deal_id, verdict.order_number, verdict.crm_modified_at, (*problems, refusal), payload
+    )
+    log.error("intake batch %s: CRM deal %s: %s", batch_id, verdict.crm_deal_id[:100], refusal)
+    try:
+        with store.conn.transaction():
+            return _write(cur, config, source, _Plan(quarantines=[refused]), batch_id, now)
+    except Exception as exc:
+        if not order_at_fault(exc):
+            raise
+        again = Problem("record", f"could not be quarantined as received either: {error_text(exc)}")
+    record = {"id": verdict.crm_deal_id, UNSTORABLE: clean_text(repr(payload))}
+    last = Rejected("unknown", None, None, (*refused.problems, again), record)
+    return _write(cur, config, source, _Plan(quarantines=[last]), batch_id, now)
+
+
+def _conflict(order: Order, known: dict[str, Any]) -> Rejected | None:
+    """A change to a field the running onboarding depends on, as a quarantine; ``None`` if there is none."""
     current = {
         "tier": known["tier"],
         "region": known["region"],
@@ -546,19 +917,20 @@ def _update_existing(
         "signed_at": known["signed_at"],
     }
     conflicts = [name for name in IMMUTABLE_FIELDS if current[name] != getattr(order, name)]
-    if conflicts:
-        changes = ", ".join(f"{name} {current[name]!s} -> {getattr(order, name)!s}" for name in conflicts)
-        return Rejected(
-            order.crm_deal_id,
-            order.order_number,
-            order.crm_modified_at,
-            (
-                Problem(
-                    conflicts[0], f"conflicts with onboarding {known['onboarding_key']} already under way ({changes})"
-                ),
-            ),
-            order.payload,
-        )
+    if not conflicts:
+        return None
+    changes = ", ".join(f"{name} {current[name]!s} -> {getattr(order, name)!s}" for name in conflicts)
+    return Rejected(
+        order.crm_deal_id,
+        order.order_number,
+        order.crm_modified_at,
+        (Problem(conflicts[0], f"conflicts with onboarding {known['onboarding_key']} already under way ({changes})"),),
+        order.payload,
+    )
+
+
+def _update_existing(cur: Any, order: Order, known: dict[str, Any], now: datetime, events: list[Event]) -> None:
+    """Apply a CRM change to a running onboarding (a change without conflicts, see :func:`_conflict`)."""
     cur.execute(
         f"""UPDATE {SCHEMA}.onboardings SET
                 account_name = %s, account_domain = %s, segment = %s, addons = %s, amount = %s, currency = %s,
@@ -596,7 +968,6 @@ def _update_existing(
             dedupe_key=f"order.updated:{known['onboarding_key']}:{order.fingerprint}",
         )
     )
-    return True
 
 
 def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: datetime, events: list[Event]) -> list[str]:
@@ -695,12 +1066,13 @@ def _quarantine(
     new = 0
     for item in rejected:
         reasons = [{"field": p.field, "problem": p.problem} for p in item.problems]
-        cur.execute(
-            f"""UPDATE {SCHEMA}.quarantined_orders
-                SET status = 'resolved', resolved_at = %s, resolution = 'superseded by a newer version of the order'
-                WHERE crm_source = %s AND crm_deal_id = %s AND status = 'open' AND payload_fingerprint <> %s""",
-            (now, source, item.crm_deal_id, item.fingerprint),
-        )
+        if item.crm_deal_id != "unknown":  # records without an id are not versions of one another
+            cur.execute(
+                f"""UPDATE {SCHEMA}.quarantined_orders
+                    SET status = 'resolved', resolved_at = %s, resolution = 'superseded by a newer version of the order'
+                    WHERE crm_source = %s AND crm_deal_id = %s AND status = 'open' AND payload_fingerprint <> %s""",
+                (now, source, item.crm_deal_id, item.fingerprint),
+            )
         cur.execute(
             f"""INSERT INTO {SCHEMA}.quarantined_orders AS q (
                     crm_source, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,

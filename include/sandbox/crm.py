@@ -7,19 +7,34 @@ filters given as epoch milliseconds, a 200-result page limit, opaque ``after``
 cursors, the 10,000-result paging wall, bearer authentication and HubSpot's
 error body.  Anything the sandbox cannot reproduce faithfully is refused with
 a 400 rather than silently accepted.
+
+``after`` cursors are opaque tokens (URL-encoded base64, like HubSpot's), each
+bound to the search that handed it out: a client must pass them back exactly as
+received, and a forged, altered or borrowed cursor is refused with a 400.
+
+The admin API seeds deals as a sales rep would (``/_sandbox/crm/deals``,
+string properties) and, for robustness tests, raw records served verbatim
+(``/_sandbox/crm/raw-deals``: control characters, wrong types, absurd dates,
+a record that is not even an object).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
+import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, cast
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
@@ -310,20 +325,51 @@ def _sort_spec(sort: Sort | str) -> tuple[str, bool]:
     return sort.propertyName, direction == "DESCENDING"
 
 
-def _offset(after: str | int | None) -> int:
-    """Decode the ``after`` cursor (an offset) and enforce HubSpot's paging wall."""
+def _query_binding(request: SearchRequest) -> str:
+    """What a cursor is bound to: the search's filters, sorts and free text (not its page size)."""
+    query = request.model_dump(include={"filterGroups", "sorts", "query"}, mode="json")
+    return hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def after_cursor(offset: int, request: SearchRequest) -> str:
+    """The opaque ``after`` token that continues ``request`` at result ``offset``.
+
+    Like HubSpot's (whose documented example is ``NTI1Cg%3D%3D``), it is URL-encoded
+    base64; inside are the offset and a digest of the query it belongs to, so a
+    cursor only continues the search that handed it out.
+    """
+    token = base64.b64encode(f"{offset}:{_query_binding(request)}\n".encode()).decode()
+    return quote(token, safe="")
+
+
+def _offset(request: SearchRequest) -> int:
+    """Decode the ``after`` cursor to an offset and enforce HubSpot's paging wall."""
+    after = request.after
     if after in (None, ""):
         return 0
     text = str(after)
-    if not text.isdigit():
-        raise _invalid(f"Invalid 'after' value {text!r}: use paging.next.after from the previous page.")
-    offset = int(text)
+    offset = _decode_cursor(text)
+    if offset is None or after_cursor(offset, request) != text:
+        raise _invalid(
+            f"Invalid 'after' value {text!r}: pass paging.next.after from the previous page of the same search,"
+            " exactly as it was returned."
+        )
     if offset >= MAX_RESULTS:
         raise _invalid(
-            f"Paging past {MAX_RESULTS:,} results is not supported (after={offset}). "
+            f"Paging past {MAX_RESULTS:,} results is not supported (this page would start at result {offset + 1:,}). "
             "Narrow the search, for example with a hs_lastmodifieddate filter, and start again."
         )
     return offset
+
+
+def _decode_cursor(text: str) -> int | None:
+    """The offset inside a cursor, or ``None`` when it is not one this CRM handed out."""
+    try:
+        inside = base64.b64decode(unquote(text), validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    match = re.fullmatch(r"(\d{1,9}):[0-9a-f]{12}\n", inside)
+    return int(match.group(1)) if match else None
 
 
 def _returned_properties(requested: Iterable[str]) -> list[str]:
@@ -338,7 +384,7 @@ def search_deals(state: SandboxState, request: SearchRequest) -> dict[str, Any]:
     """Run a deals search with HubSpot's filtering, sorting and paging rules."""
     if not 1 <= request.limit <= MAX_LIMIT:
         raise _invalid(f"limit must be between 1 and {MAX_LIMIT}, got {request.limit}.")
-    offset = _offset(request.after)
+    offset = _offset(request)
     matches = _matcher(request)
     found = _sort([deal for deal in state.deals() if not deal.archived and matches(deal)], request.sorts)
     page = found[offset : offset + request.limit]
@@ -346,7 +392,10 @@ def search_deals(state: SandboxState, request: SearchRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"total": len(found), "results": [deal.to_json(wanted) for deal in page]}
     following = offset + request.limit
     if following < len(found):
-        body["paging"] = {"next": {"after": str(following), "link": f"?after={following}"}}
+        # Handed out even at the paging wall: following it is what gets refused, so a client that
+        # ignores the wall fails loudly instead of stopping short.
+        cursor = after_cursor(following, request)
+        body["paging"] = {"next": {"after": cursor, "link": f"?after={cursor}"}}
     return body
 
 
@@ -375,13 +424,25 @@ def _authenticated(
         )
 
 
+class VerbatimJSON(JSONResponse):
+    """JSON with non-ASCII escaped, so raw records reach the client exactly as seeded.
+
+    Escaping keeps a lone surrogate (``"\\ud800"``, legal JSON text, not encodable
+    as UTF-8) transmittable, and ``NaN`` is written as Python's JSON reader
+    accepts it; well-formed deals read the same either way.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=True, separators=(",", ":")).encode("ascii")
+
+
 router = APIRouter(prefix="/crm/v3/objects/deals", dependencies=[Depends(_authenticated)])
 
 
 @router.post("/search")
-def search(body: SearchRequest, state: Annotated[SandboxState, Depends(_state)]) -> dict[str, Any]:
+def search(body: SearchRequest, state: Annotated[SandboxState, Depends(_state)]) -> VerbatimJSON:
     """``POST /crm/v3/objects/deals/search``."""
-    return search_deals(state, body)
+    return VerbatimJSON(search_deals(state, body))
 
 
 @router.get("/{deal_id}")
@@ -390,13 +451,13 @@ def read_deal(
     state: Annotated[SandboxState, Depends(_state)],
     properties: Annotated[list[str] | None, Query()] = None,
     id_property: Annotated[str | None, Query(alias="idProperty")] = None,
-) -> dict[str, Any]:
+) -> VerbatimJSON:
     """``GET /crm/v3/objects/deals/{dealId}``; ``idProperty`` looks up by another unique property."""
     deal = _find(state, deal_id, id_property)
     if deal is None or deal.archived:
         raise VendorError(404, ErrorKind.NOT_FOUND)
     names = [p.strip() for value in properties or [] for p in value.split(",")]
-    return deal.to_json(_returned_properties(names))
+    return VerbatimJSON(deal.to_json(_returned_properties(names)))
 
 
 def _find(state: SandboxState, key: str, id_property: str | None) -> Deal | None:
@@ -423,6 +484,20 @@ def upsert_deal(body: DealUpsert, state: Annotated[SandboxState, Depends(_state)
         return state.upsert_deal(body.properties, deal_id=body.id)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
+
+
+class RawDeal(BaseModel):
+    """Body of ``POST /_sandbox/crm/raw-deals``: a record served verbatim (see ``SandboxState.seed_raw_deal``)."""
+
+    record: Any
+    id: str | None = None
+    dealstage: str = "closedwon"
+
+
+@admin_router.post("/raw-deals")
+def seed_raw_deal(body: RawDeal, state: Annotated[SandboxState, Depends(_state)]) -> dict[str, Any]:
+    """Serve ``record`` as a deal exactly as given: the hostile or garbled records no HubSpot UI would produce."""
+    return state.seed_raw_deal(body.record, deal_id=body.id, dealstage=body.dealstage)
 
 
 def ledger(state: SandboxState) -> dict[str, Any]:

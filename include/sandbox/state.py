@@ -13,6 +13,7 @@ and clock.  A reset replaces them all.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -68,16 +69,27 @@ def to_property_value(value: object) -> str | None:
     return str(value)
 
 
+_NOT_RAW: Any = object()
+
+
 @dataclass
 class Deal:
-    """One CRM deal; ``properties`` holds HubSpot's string values."""
+    """One CRM deal; ``properties`` holds HubSpot's string values.
+
+    ``raw``, when set, is what reads and searches return for this deal instead
+    of its JSON, exactly as seeded (see :meth:`SandboxState.seed_raw_deal`);
+    ``properties`` then only decide which searches find it and in what order.
+    """
 
     id: str
     properties: dict[str, str | None]
     archived: bool = False
+    raw: Any = _NOT_RAW
 
-    def to_json(self, only: Iterable[str] | None = None) -> dict[str, Any]:
-        """The deal as HubSpot returns it, with all or only the named properties."""
+    def to_json(self, only: Iterable[str] | None = None) -> Any:
+        """The deal as HubSpot returns it, with all or only the named properties (or its raw record)."""
+        if self.raw is not _NOT_RAW:
+            return copy.deepcopy(self.raw)
         names = list(self.properties) if only is None else list(only)
         return {
             "id": self.id,
@@ -241,12 +253,34 @@ class SandboxState:
             deal = self._store.deals.get(deal_id) if deal_id else None
             if deal is None:
                 deal = self._create(deal_id)
+            deal.raw = _NOT_RAW  # an edit in the CRM's UI replaces a seeded raw record
             deal.properties.update(values)
             now = ms_to_iso(self._next_modified_ms())
             deal.properties["hs_lastmodifieddate"] = now
             if deal.properties.get("createdate") is None:
                 deal.properties["createdate"] = now
-            return deal.to_json()
+            json: dict[str, Any] = deal.to_json()
+            return json
+
+    def seed_raw_deal(self, record: Any, deal_id: str | None = None, dealstage: str = "closedwon") -> dict[str, Any]:
+        """Store a record that searches and reads return verbatim, whatever it holds.
+
+        For tests of what a client does with records no well-behaved CRM sends
+        (control characters, wrong types, absurd dates, not even an object), as
+        a broken export or a proxy in between could.  The deal is found by
+        searches as a deal in ``dealstage`` modified now; the record itself is
+        never checked or changed.  Returns the deal's id and that modification
+        time.
+        """
+        with self._lock:
+            deal = self._store.deals.get(deal_id) if deal_id else None
+            if deal is None:
+                deal = self._create(deal_id)
+            now = ms_to_iso(self._next_modified_ms())
+            deal.properties.update({"dealstage": dealstage, "hs_lastmodifieddate": now})
+            deal.properties.setdefault("createdate", now)
+            deal.raw = copy.deepcopy(record)
+            return {"id": deal.id, "hs_lastmodifieddate": now}
 
     def get_deal(self, deal_id: str) -> Deal | None:
         """A copy of one deal, or ``None``."""
@@ -372,4 +406,4 @@ def _normalized_time(value: str) -> str:
 
 def _copy(deal: Deal) -> Deal:
     """Detach a deal from the store so callers cannot mutate it unlocked."""
-    return Deal(id=deal.id, properties=dict(deal.properties), archived=deal.archived)
+    return Deal(id=deal.id, properties=dict(deal.properties), archived=deal.archived, raw=deal.raw)

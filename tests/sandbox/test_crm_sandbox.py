@@ -6,6 +6,7 @@ test starts from an empty, fault-free state.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -13,10 +14,12 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
 
+from include.sandbox.crm import SearchRequest, after_cursor
 from include.sandbox.generator import DEFECTS, SEGMENTS_BY_TIER, generate_orders
 from include.sandbox.server import SandboxServer
 from include.sandbox.state import SandboxState
@@ -140,15 +143,60 @@ def test_configured_token_is_the_only_one_accepted(client: Client, state: Sandbo
     assert client.search({}, headers={"Authorization": "Bearer right"}).status_code == 200
 
 
-def test_limit_and_paging_wall(client: Client) -> None:
+def test_limit_and_paging_wall(client: Client, state: SandboxState) -> None:
     assert client.search({"limit": 200}).status_code == 200
     assert_hubspot_error(client.search({"limit": 201}), 400, "VALIDATION_ERROR")
-    wall = assert_hubspot_error(client.search({"after": "10000"}), 400, "VALIDATION_ERROR")
-    assert "10,000" in wall["message"]
-    assert_hubspot_error(client.search({"after": "abc"}), 400, "VALIDATION_ERROR")
     assert_hubspot_error(client.search({"limit": "many"}), 400, "VALIDATION_ERROR")
     bad_op = {"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "LIKE", "value": "1"}]}]}
     assert_hubspot_error(client.search(bad_op), 400, "VALIDATION_ERROR")
+    # A genuine cursor to result 10,001 (as the 50th page of 200 would hand out) is refused.
+    body = closedwon_since(0, limit=200)
+    at_wall = after_cursor(10_000, SearchRequest.model_validate(body))
+    wall = assert_hubspot_error(client.search({**body, "after": at_wall}), 400, "VALIDATION_ERROR")
+    assert "10,000" in wall["message"]
+    before_wall = after_cursor(9_800, SearchRequest.model_validate(body))
+    assert client.search({**body, "after": before_wall}).status_code == 200
+
+
+def test_paging_cursors_are_opaque_and_bound_to_their_search(client: Client, state: SandboxState) -> None:
+    state.reset(seed=5, orders=25)
+    body = closedwon_since(0, limit=10)
+    cursor = client.search(body).json()["paging"]["next"]["after"]
+    assert not cursor.isdigit() and cursor.endswith("%3D")  # URL-encoded base64, like HubSpot's NTI1Cg%3D%3D
+    assert client.search({**body, "after": cursor}).status_code == 200
+    assert client.search({**body, "limit": 5, "after": cursor}).status_code == 200  # page size may change
+
+    forged = {
+        "an offset": "10",
+        "an integer": 10,
+        "garbage": "abc",
+        "base64 of an offset": base64.b64encode(b"10\n").decode(),
+        "percent-decoded": unquote(cursor),
+        "altered": cursor.replace(cursor[2], "A" if cursor[2] != "A" else "B", 1),
+    }
+    for name, after in forged.items():
+        error = assert_hubspot_error(client.search({**body, "after": after}), 400, "VALIDATION_ERROR")
+        assert "paging.next.after" in error["message"], name
+    other_search = closedwon_since(1, limit=10)  # a different filter: the cursor is not its own
+    assert_hubspot_error(client.search({**other_search, "after": cursor}), 400, "VALIDATION_ERROR")
+
+
+def test_raw_records_are_served_verbatim(client: Client, state: SandboxState) -> None:
+    hostile = {
+        "id": "raw-1",
+        "properties": {"company_name": "Acme\u0000\u0007 Corp", "amount": 84000, "addons": ["sso"], "x": "\ud83d"},
+    }
+    seeded = client.admin("POST", "/crm/raw-deals", {"record": hostile, "id": "raw-1"})
+    assert seeded["id"] == "raw-1"
+    client.admin("POST", "/crm/raw-deals", {"record": "not a deal"})
+    client.admin("POST", "/crm/raw-deals", {"record": None, "dealstage": "contractsent"})
+    response = client.search(closedwon_since(0))
+    assert response.json()["results"] == [hostile, "not a deal"]
+    assert "\\u0000" in response.text and "\\ud83d" in response.text  # escaped on the wire, not dropped
+    read = client.get("/crm/v3/objects/deals/raw-1", params={"properties": "dealname"})
+    assert read.json() == hostile
+    state.upsert_deal({"dealname": "Acme"}, deal_id="raw-1")  # fixed in the CRM: a normal deal again
+    assert client.get("/crm/v3/objects/deals/raw-1").json()["properties"]["dealname"] == "Acme"
 
 
 def test_get_deal_by_id_and_by_order_number(client: Client, state: SandboxState) -> None:
