@@ -1,6 +1,6 @@
 # Customer onboarding automation on Apache Airflow 3.
 #
-#   make demo    a month of onboardings on Airflow's own scheduler (UI=1 leaves the UI up)
+#   make demo    onboardings on Airflow's own scheduler in minutes (MONTH=1: the full month; UI=1 leaves the UI up)
 #   make test    lint, type-check and run the whole test suite
 #   make stop    stop anything the demo left running
 #   make bench   benchmarks; figures in bench/results.json
@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(PY) -m include.localstack demo $(if $(filter-out 0,$(UI)),--ui)
+	$(PY) -m include.localstack demo $(if $(filter-out 0,$(UI)),--ui) $(if $(filter-out 0,$(MONTH)),--month)
 
 stop: install
 	$(PY) -m include.localstack stop
