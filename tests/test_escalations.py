@@ -347,10 +347,18 @@ def test_a_notice_being_posted_elsewhere_is_not_posted_twice(
     assert len(sandbox.state.slack.messages()) == 1
 
 
+@pytest.mark.parametrize(
+    ("props", "item"),
+    [
+        ({}, "billing_contact_email"),  # enterprise: the stage clock pauses while the customer has the checklist
+        ({"onboarding_tier": "partner", "partner_name": "Globex", "segment": "channel"}, "partner_contact_email"),
+    ],
+    ids=["clock-paused", "clock-running"],
+)
 def test_a_silent_customer_is_chased_through_the_stage_owner_once_per_silence(
-    store: Store, sandbox: Any, config: OnboardingConfig
+    store: Store, sandbox: Any, config: OnboardingConfig, props: dict[str, str], item: str
 ) -> None:
-    key = _account(store, sandbox, config)
+    key = _account(store, sandbox, config, **props)
     lifecycle.plan(store, config, key, SIGNED, "test")
     requested = _at(16, 11)  # the checklist went out on Monday 16 November at 11:00
     store.conn.execute("UPDATE onboarding.checklist_items SET requested_at = %s", (requested,))
@@ -369,7 +377,7 @@ def test_a_silent_customer_is_chased_through_the_stage_owner_once_per_silence(
     # The customer sends an input on Friday at 10:00: the escalation is resolved then.
     store.conn.execute(
         "UPDATE onboarding.checklist_items SET status = 'received', received_at = %s WHERE item_key = %s",
-        (_at(20, 10), "billing_contact_email"),
+        (_at(20, 10), item),
     )
     _pass(store, config, _at(20, 10, 30))
     (resolved,) = _open(store, "silent")

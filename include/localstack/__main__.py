@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> None:
                      help="first signing day (a Monday is best)")  # fmt: skip
     run.add_argument("--business-days", type=int, default=None,
                      help="business days the orders are signed over (default 2, or 21 with --month)")  # fmt: skip
-    run.add_argument("--speed", type=float, default=float(env("DEMO_SPEED", "1440")),
-                     help="business seconds per wall-clock second (1440: a business day every minute)")  # fmt: skip
+    run.add_argument("--speed", type=float, default=_float(env("DEMO_SPEED")),
+                     help="business seconds per wall second (default 2880; 1440 with --month)")  # fmt: skip
     run.add_argument("--ui", action="store_true", default=env("UI", "") not in ("", "0"),
                      help="leave Airflow (and the UI) running at the end; `make stop` stops it")  # fmt: skip
     run.add_argument("--parallelism", type=int, default=6, help="task instances Airflow runs at once")

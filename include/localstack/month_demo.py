@@ -64,9 +64,9 @@ class Options:
     quiet_business_hours: float
 
 
-SHORT = {"orders": 20, "business_days": 2, "max_minutes": 12.0}
+SHORT = {"orders": 20, "business_days": 2, "max_minutes": 9.0, "speed": 2880.0}
 """The default demo: every kind of account and event in a few business days, within ten minutes on 2 cores."""
-MONTH = {"orders": 200, "business_days": 21, "max_minutes": 60.0}
+MONTH = {"orders": 200, "business_days": 21, "max_minutes": 60.0, "speed": 1440.0}
 """``--month``: a month of signed orders at a company's typical volume."""
 
 STARTUP_SECONDS = 90.0
@@ -83,7 +83,7 @@ def options(args: argparse.Namespace) -> Options:
         bad_ratio=args.bad_ratio,
         start=args.start,
         business_days=args.business_days if args.business_days is not None else int(preset["business_days"]),
-        speed=args.speed,
+        speed=args.speed if args.speed is not None else float(preset["speed"]),
         ui=args.ui,
         parallelism=args.parallelism,
         max_minutes=args.max_minutes if args.max_minutes is not None else float(preset["max_minutes"]),

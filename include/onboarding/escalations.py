@@ -418,7 +418,7 @@ def find(store: Store, config: OnboardingConfig, now: datetime) -> tuple[list[Ne
         breached = planned & (frame["sla_percent"] >= 100.0)
         risky = planned & (frame["needed_seconds"] > frame["left_seconds"]) & ~breached
         silent_after = settings.escalations.customer_silent_business_days * frame["day_seconds"]
-        silent = planned & frame["pauses"] & (frame["quiet_seconds"] >= silent_after)
+        silent = planned & (frame["quiet_seconds"] >= silent_after)
         summary.breached, summary.at_risk, summary.unowned = int(breached.sum()), int(risky.sum()), int(unowned.sum())
         summary.silent = int(silent.sum())
 
