@@ -374,6 +374,11 @@ def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> 
     print("\nEscalations raised: " + ", ".join(f"{k['kind']} {k['n']} ({k['delivered']} delivered)" for k in kinds))
     messages: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/slack/messages")
     print(f"Slack messages posted: {len(messages)}")
+    requests: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/requests")
+    faults = Counter(f"{r['system']} {r['fault']}" for r in requests if r.get("fault"))
+    if faults:
+        print("Faults the outside world served (retried or looked up, never duplicated): "
+              + ", ".join(f"{what} x{n}" for what, n in sorted(faults.items())))  # fmt: skip
     print("\nReaction latencies (business clock; wall-clock seconds in brackets at this speed):")
     rows = []
     for name, values in latencies.items():
