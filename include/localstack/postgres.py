@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import psycopg
 
-from include.localstack import processes
+from include.localstack import interrupts, processes
 
 SUPERUSER = "postgres"
 
@@ -68,11 +68,12 @@ class EmbeddedPostgres:
         with fasteners.InterProcessLock(str(self.root / ".lock")):
             self._prepare_permissions()
             if not (self.data / "PG_VERSION").exists():
-                self._run(
-                    "initdb",
-                    "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
-                    "--encoding=UTF8", "--locale=C", "--no-sync",
-                )  # fmt: skip
+                with interrupts.deferred():  # a cluster half made would not start again
+                    self._run(
+                        "initdb",
+                        "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
+                        "--encoding=UTF8", "--locale=C", "--no-sync",
+                    )  # fmt: skip
             if self.is_running():
                 if not self.port_file.exists():  # the server's pid file has its port on the fourth line
                     self.port_file.write_text(self._pid_file.read_text().splitlines()[3].strip())
@@ -80,8 +81,13 @@ class EmbeddedPostgres:
             self._pid_file.unlink(missing_ok=True)  # left by a server that is gone: killed, or the machine restarted
             port = self._choose_port()
             options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off -c max_connections=200"
-            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60", "-o", options, "start")
-            self.port_file.write_text(str(port))
+            # pg_ctl daemonizes the server: a signal that cut this short would leave one
+            # running that stop() cannot find until it has written its pid file.
+            with interrupts.deferred():
+                self._run(
+                    "pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60", "-o", options, "start"
+                )
+                self.port_file.write_text(str(port))
             self._wait_ready(port)
             return port
 

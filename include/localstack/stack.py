@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psutil
 
-from include.localstack import processes
+from include.localstack import interrupts, processes
 from include.localstack.postgres import EmbeddedPostgres, free_port
 
 if TYPE_CHECKING:
@@ -304,18 +304,19 @@ def start_sandbox(orders: int, seed: int, bad_ratio: float) -> tuple[int, subpro
     stop_process_group("sandbox")
     port = free_port()
     log = open(local_dir() / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "include.sandbox", "--host", "127.0.0.1", "--port", str(port),
-            "--seed", str(seed), "--orders", str(orders), "--bad-ratio", str(bad_ratio), "--token", SANDBOX_TOKEN,
-        ],
-        cwd=ROOT,
-        env=child_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    _pid_file("sandbox").write_text(str(proc.pid))
+    with interrupts.deferred():  # a signal in between would leave a process no pid file leads to
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "include.sandbox", "--host", "127.0.0.1", "--port", str(port),
+                "--seed", str(seed), "--orders", str(orders), "--bad-ratio", str(bad_ratio), "--token", SANDBOX_TOKEN,
+            ],
+            cwd=ROOT,
+            env=child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        _pid_file("sandbox").write_text(str(proc.pid))
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -386,15 +387,16 @@ def start_airflow(env: dict[str, str], components: tuple[str, ...] = AIRFLOW_COM
     stop_process_groups(f"airflow-{component}" for component in components)
     for component in components:
         log = open(logs / f"{component}.log", "ab")  # noqa: SIM115 - handed to the child process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", component],
-            env=child_env(env),
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _pid_file(f"airflow-{component}").write_text(str(proc.pid))
+        with interrupts.deferred():  # a signal in between would leave a process no pid file leads to
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "airflow", component],
+                env=child_env(env),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            _pid_file(f"airflow-{component}").write_text(str(proc.pid))
 
 
 def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, Any]:
