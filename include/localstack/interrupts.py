@@ -60,8 +60,15 @@ class Guard:
         return 128 + self.signum if self.signum is not None else 0
 
     def exit_if_interrupted(self) -> None:
-        """After the cleanup: exit with 128 + the signal's number if one was received."""
+        """After the cleanup: exit with 128 + the signal's number if one was received.
+
+        Further signals are ignored from here on: at shutdown Python puts back the default
+        handlers, and one more Ctrl-C would end the process by the signal instead.
+        """
         if self.signum is not None:
+            for sig in SIGNALS:
+                if signal.getsignal(sig) == self._handle:
+                    signal.signal(sig, signal.SIG_IGN)
             raise SystemExit(self.exit_status)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
