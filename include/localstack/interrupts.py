@@ -37,7 +37,7 @@ class Interrupted(BaseException):
 
 def _notice(message: str) -> None:
     """Write a line from a signal handler: unbuffered, and never fails (the terminal may be gone)."""
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no stderr at all, or a closed one
         os.write(sys.stderr.fileno(), f"{message}\n".encode())
 
 
