@@ -24,6 +24,7 @@ the stack up so the grid can be looked at; ``make stop`` stops it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from include.localstack import stack
+from include.localstack import interrupts, stack
 from include.localstack.postgres import free_port
 from include.onboarding.clock import AcceleratedClock, Clock
 
@@ -189,6 +190,8 @@ def _progress(onboarding_url: str) -> dict[str, Any]:
 
 
 def run(opts: Options) -> None:
+    # Ctrl-C, SIGTERM or SIGHUP at any moment: unwind to the finally clause below, which stops it all.
+    guard = interrupts.install("everything the demo started")
     started = time.monotonic()
     sandbox_port: int | None = None
     dbs = None
@@ -281,11 +284,16 @@ def run(opts: Options) -> None:
             _say(f"The Airflow UI stays up: {env['AIRFLOW__API__BASE_URL']}  (user admin, password {api.password})")
             _say("Each onboarding_<tier> DAG has one run per account; `make stop` stops everything")
     finally:
+        guard.cleaning = True  # first, and no call before it: signals from here on cannot cut the cleanup short
         stop_approver.set()
-        if not keep_up:
-            stopped = stack.stop(keep_database=dbs is not None and not dbs.embedded)
-            if stopped:
-                _say(f"Stopped: {', '.join(stopped)}")
+        if not keep_up or guard.signum is not None:
+            stopped = stack.stop(keep_database=dbs is not None and not dbs.embedded, own_descendants=True)
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                if guard.signum is not None:
+                    _say(f"Interrupted ({guard.name}): stopped {', '.join(stopped) or 'nothing, none was running yet'}")
+                elif stopped:
+                    _say(f"Stopped: {', '.join(stopped)}")
+        guard.exit_if_interrupted()
 
 
 def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboarding_url: str) -> None:

@@ -21,7 +21,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
+
+from include.localstack import interrupts, processes
 
 SUPERUSER = "postgres"
 
@@ -65,51 +68,69 @@ class EmbeddedPostgres:
         with fasteners.InterProcessLock(str(self.root / ".lock")):
             self._prepare_permissions()
             if not (self.data / "PG_VERSION").exists():
-                self._run(
-                    "initdb",
-                    "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
-                    "--encoding=UTF8", "--locale=C", "--no-sync",
-                )  # fmt: skip
+                with interrupts.deferred():  # a cluster half made would not start again
+                    self._run(
+                        "initdb",
+                        "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
+                        "--encoding=UTF8", "--locale=C", "--no-sync",
+                    )  # fmt: skip
             if self.is_running():
+                if not self.port_file.exists():  # the server's pid file has its port on the fourth line
+                    self.port_file.write_text(self._pid_file.read_text().splitlines()[3].strip())
                 return self.port
+            self._pid_file.unlink(missing_ok=True)  # left by a server that is gone: killed, or the machine restarted
             port = self._choose_port()
             options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off -c max_connections=200"
-            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60", "-o", options, "start")
-            self.port_file.write_text(str(port))
+            # pg_ctl daemonizes the server: a signal that cut this short would leave one
+            # running that stop() cannot find until it has written its pid file.
+            with interrupts.deferred():
+                self._run(
+                    "pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60", "-o", options, "start"
+                )
+                self.port_file.write_text(str(port))
             self._wait_ready(port)
             return port
 
-    def stop(self, timeout: float = 30) -> None:
-        pid_file = self.data / "postmaster.pid"
-        if not pid_file.exists():
-            return
-        pid: int | None = None
-        with contextlib.suppress(ValueError, IndexError, OSError):
-            pid = int(pid_file.read_text().split()[0])
+    def stop(self, timeout: float = 15) -> bool:
+        """Stop the server (fast shutdown; killed if it takes over ``timeout`` seconds).  True if it was running."""
+        postmaster = self._postmaster()
+        if postmaster is None:
+            self._pid_file.unlink(missing_ok=True)
+            return False
+        server = [postmaster]
+        with contextlib.suppress(psutil.Error):
+            server += postmaster.children(recursive=True)
         with contextlib.suppress(subprocess.CalledProcessError):
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", str(round(timeout)), "stop")
         # pg_ctl returns once the pid file is gone; the postmaster exits a moment later.
-        import psutil
-
-        deadline = time.monotonic() + timeout
-        while pid is not None and time.monotonic() < deadline:
-            try:
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.05)
+        left = processes.wait_gone(server, 5)
+        if left:
+            processes.kill(left)
+            self._pid_file.unlink(missing_ok=True)
+        return True
 
     def is_running(self) -> bool:
-        if not (self.data / "postmaster.pid").exists() or not self.port_file.exists():
-            return False
-        result = subprocess.run(
-            [str(_bin_dir() / "pg_ctl"), "-D", str(self.data), "status"],
-            capture_output=True,
-            text=True,
-            user=self._user(),
-        )
-        return result.returncode == 0
+        return self._postmaster() is not None
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.data / "postmaster.pid"
+
+    def _postmaster(self) -> psutil.Process | None:
+        """This cluster's running server, from its pid file.
+
+        The pid is checked against the process's command line: after the server was
+        killed or the machine restarted, the pid may belong to another process (another
+        cluster's server, as likely as not), which must be neither stopped nor mistaken
+        for this one.
+        """
+        try:
+            proc = psutil.Process(int(self._pid_file.read_text().split()[0]))
+            if proc.status() != psutil.STATUS_ZOMBIE and str(self.data) in proc.cmdline():
+                return proc
+        except (OSError, ValueError, IndexError, psutil.Error):
+            pass
+        return None
 
     @property
     def port(self) -> int:

@@ -22,11 +22,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+import psutil
+
+from include.localstack import interrupts, processes
 from include.localstack.postgres import EmbeddedPostgres, free_port
 
 if TYPE_CHECKING:
@@ -34,6 +38,14 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_TOKEN = "sandbox-token"
+STACK_ENV = "ONBOARDING_STACK_DIR"
+"""Set, to the local directory, in the environment of every process the stack starts.
+
+Whatever such a process spawns inherits it, so :func:`stop` finds and stops what a pid
+file does not lead to: a process that left its parent's session and lost its parent,
+or one started just as the starter was killed.  A process that retitles itself (the
+api-server, the LocalExecutor's workers) overwrites what the system shows of its
+environment; those are found through their parents, sessions and process groups."""
 
 
 def local_dir() -> Path:
@@ -88,10 +100,15 @@ def postgres_connection_json(url: str) -> str:
 def ensure_databases(fresh: bool = False) -> Databases:
     """Start the embedded server unless an external one is configured; create the databases.
 
-    ``fresh`` empties the embedded server's databases first, so a demo starts from
-    the same state as its freshly started sandbox.  An external server is never emptied.
+    ``fresh`` first stops the sandbox and Airflow a previous run left running (a demo
+    killed outright leaves them up, still connected) and empties the embedded server's
+    databases, so a demo starts from the same state as its freshly started sandbox.
+    An external server is never emptied.
     """
     import psycopg
+
+    if fresh:
+        stop(keep_database=True)
 
     external = os.environ.get("ONBOARDING_DATABASE_URL")
     if not external and os.environ.get("AIRFLOW_CONN_ONBOARDING_DB"):
@@ -126,7 +143,7 @@ def airflow_env(dbs: Databases, sandbox_port: int | None) -> dict[str, str]:
     """Environment for Airflow processes of the local stack."""
     home = local_dir() / "airflow"
     home.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = child_env()
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -182,9 +199,12 @@ def _pid_file(name: str) -> Path:
     return local_dir() / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
-    import psutil
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (or this process's environment) marked as the stack's: see :data:`STACK_ENV`."""
+    return {**(os.environ if env is None else env), STACK_ENV: str(local_dir())}
 
+
+def _alive(pid: int) -> bool:
     try:
         # A process that exited but was not reaped (a zombie) is not running.
         return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
@@ -192,26 +212,91 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def stop_process_group(name: str, timeout: float = 10) -> bool:
-    """Stop a process the stack started, with everything it spawned.  True if one was running."""
+def _leader(name: str) -> psutil.Process | None:
+    """The process in ``name``'s pid file if it is still the one the stack started."""
     path = _pid_file(name)
-    if not path.exists():
-        return False
-    pid = int(path.read_text().strip() or 0)
-    path.unlink()
-    if pid <= 0 or not _alive(pid):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.1)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    return True
+    try:
+        text, written = path.read_text().strip(), path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    try:
+        proc = psutil.Process(int(text))
+        # A process that started after the pid file was written took over a pid left by an
+        # earlier run (a demo killed with SIGKILL, a reboot): not ours.  The slack covers the
+        # clocks' granularity.
+        return proc if proc.create_time() <= written + 2 else None
+    except (ValueError, psutil.Error):
+        return None
+
+
+def _families(leaders: dict[str, psutil.Process]) -> list[psutil.Process]:
+    """The leaders still running, their descendants, and whatever is in their process groups or sessions.
+
+    Each leader started its own session, so a process it spawned stays in that session
+    (and is found) even after its parent has exited and it was handed to init.
+    """
+    ids = {proc.pid for proc in leaders.values()}
+    found: dict[int, psutil.Process] = {}
+    for proc in leaders.values():
+        with contextlib.suppress(psutil.Error):
+            found.update((c.pid, c) for c in proc.children(recursive=True))  # checks the pid is not reused
+            found[proc.pid] = proc
+    for pid in psutil.pids() if ids else []:
+        if pid in found or pid in ids:  # a leader's pid not found above now belongs to someone else
+            continue
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getsid(pid) in ids or os.getpgid(pid) in ids:
+                found[pid] = psutil.Process(pid)
+    return list(found.values())
+
+
+def stop_process_groups(names: Iterable[str], timeout: float = 8) -> list[str]:
+    """Stop processes the stack started, each with everything it spawned; return the names that were running.
+
+    Everything is collected before it is signalled (a process whose parent exits is
+    handed to init and is no longer a descendant): SIGTERM to all at once, up to
+    ``timeout`` seconds to exit, then SIGKILL to whatever is left, including anything
+    spawned meanwhile.  The pid files go last, so that a stop cut short can be repeated.
+    """
+    names = list(names)
+    leaders = {name: proc for name in names if (proc := _leader(name)) is not None}
+    running = [name for name, proc in leaders.items() if not processes.gone(proc)]
+    family = _families(leaders)
+    processes.send(family, signal.SIGTERM)
+    left = processes.wait_gone(family, timeout)
+    processes.kill({p.pid: p for p in [*left, *_families(leaders)]}.values())
+    for name in names:
+        _pid_file(name).unlink(missing_ok=True)
+    return running
+
+
+def stop_process_group(name: str, timeout: float = 8) -> bool:
+    """Stop a process the stack started, with everything it spawned.  True if one was running."""
+    return bool(stop_process_groups([name], timeout))
+
+
+def stack_processes(also: Iterable[psutil.Process] = ()) -> list[psutil.Process]:
+    """Every process still running with this stack's mark in its environment (see :data:`STACK_ENV`)."""
+    mine = str(local_dir())
+    me = psutil.Process()
+    skip = {me.pid, *(p.pid for p in me.parents())}
+    found = {p.pid: p for p in also if p.pid not in skip}
+    for proc in psutil.process_iter():
+        if proc.pid in skip or proc.pid in found:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get(STACK_ENV) == mine:
+                found[proc.pid] = proc
+    return list(found.values())
+
+
+def sweep(own_descendants: bool = False, timeout: float = 3) -> list[psutil.Process]:
+    """Stop what the pid files did not lead to: processes marked as the stack's (and, if asked,
+    this process's own descendants).  Returns what was found running."""
+    also = psutil.Process().children(recursive=True) if own_descendants else []
+    found = stack_processes(also)
+    processes.terminate(found, timeout)
+    return found
 
 
 def start_sandbox(orders: int, seed: int, bad_ratio: float) -> tuple[int, subprocess.Popen[bytes]]:
@@ -219,17 +304,19 @@ def start_sandbox(orders: int, seed: int, bad_ratio: float) -> tuple[int, subpro
     stop_process_group("sandbox")
     port = free_port()
     log = open(local_dir() / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "include.sandbox", "--host", "127.0.0.1", "--port", str(port),
-            "--seed", str(seed), "--orders", str(orders), "--bad-ratio", str(bad_ratio), "--token", SANDBOX_TOKEN,
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    _pid_file("sandbox").write_text(str(proc.pid))
+    with interrupts.deferred():  # a signal in between would leave a process no pid file leads to
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "include.sandbox", "--host", "127.0.0.1", "--port", str(port),
+                "--seed", str(seed), "--orders", str(orders), "--bad-ratio", str(bad_ratio), "--token", SANDBOX_TOKEN,
+            ],
+            cwd=ROOT,
+            env=child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        _pid_file("sandbox").write_text(str(proc.pid))
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -250,14 +337,17 @@ def sandbox_call(port: int, method: str, path: str, body: object | None = None) 
         return json.loads(response.read() or b"null")
 
 
-def stop(keep_database: bool = False) -> list[str]:
-    """Stop the sandbox and, unless asked to keep it, the embedded PostgreSQL."""
-    stopped = stop_airflow()
-    if stop_process_group("sandbox"):
-        stopped.append("sandbox")
-    pg = EmbeddedPostgres(local_dir() / "postgres")
-    if not keep_database and (pg.data / "postmaster.pid").exists():
-        pg.stop()
+def stop(keep_database: bool = False, own_descendants: bool = False) -> list[str]:
+    """Stop Airflow, the sandbox and, unless asked to keep it, the embedded PostgreSQL.
+
+    Each with everything it spawned, then anything else marked as the stack's
+    (:data:`STACK_ENV`); ``own_descendants`` also stops whatever this process itself
+    started and is still running.  Returns the names of what was running.
+    """
+    stopped = stop_process_groups([*(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS)), "sandbox"])
+    if strays := sweep(own_descendants):
+        stopped.append(f"{len(strays)} other process{'es' if len(strays) > 1 else ''}")
+    if not keep_database and EmbeddedPostgres(local_dir() / "postgres").stop():
         stopped.append("postgres")
     return stopped
 
@@ -294,18 +384,19 @@ def start_airflow(env: dict[str, str], components: tuple[str, ...] = AIRFLOW_COM
     """Start Airflow's components, each in its own process group with its own log."""
     logs = local_dir() / "airflow" / "services"
     logs.mkdir(parents=True, exist_ok=True)
+    stop_process_groups(f"airflow-{component}" for component in components)
     for component in components:
-        stop_process_group(f"airflow-{component}")
         log = open(logs / f"{component}.log", "ab")  # noqa: SIM115 - handed to the child process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", component],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _pid_file(f"airflow-{component}").write_text(str(proc.pid))
+        with interrupts.deferred():  # a signal in between would leave a process no pid file leads to
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "airflow", component],
+                env=child_env(env),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            _pid_file(f"airflow-{component}").write_text(str(proc.pid))
 
 
 def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, Any]:
@@ -348,7 +439,7 @@ def bring_up_airflow(env: dict[str, str], dag_ids: set[str]) -> AirflowApi:
 
 
 def stop_airflow() -> list[str]:
-    return [c for c in reversed(AIRFLOW_COMPONENTS) if stop_process_group(f"airflow-{c}", timeout=20)]
+    return stop_process_groups(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS))
 
 
 def airflow_cli(env: dict[str, str], *args: str) -> None:
@@ -356,8 +447,8 @@ def airflow_cli(env: dict[str, str], *args: str) -> None:
     log = local_dir() / "airflow-cli.log"
     with open(log, "ab") as out:
         result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [sys.executable, "-m", "airflow", *args], env=child_env(env), cwd=ROOT, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     if result.returncode != 0:
         tail = log.read_text(errors="replace")[-4000:]
