@@ -296,7 +296,8 @@ def run() -> dict[str, Any]:
         empty = root / "empty_dags"
         empty.mkdir()
         (empty / "empty.py").write_text(EMPTY_DAG)
-        env = {"AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        env = {"AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+               "ONBOARDING_CACHE_DIR": str(root / "cache")}  # fmt: skip
         floor = _median(empty, env, repeats)
         three = _median(ROOT / "dags", {**env, "ONBOARDING_CONFIG_DIR": str(config_with_tiers(root / "c3", 3))},
                         repeats)  # fmt: skip
