@@ -32,11 +32,19 @@ def _rows(name: str, result: dict[str, Any]) -> list[tuple[str, str, str]]:
         ]  # fmt: skip
     if name == "dag_parse":
         floor = result["empty_dag_file"]["seconds"]
+        task = result["task_process"]
+        tier, base = task["tier_file"], task["floor_same_shape"]
         return [
             ("DAG parse, all files, 3 tiers", f"{result['three_tiers']['seconds']:.2f} s",
              f"ratio {result['ratio_three_to_floor']:.0f}x to an empty DAG file ({floor * 1000:.1f} ms)"),
             ("DAG parse, all files, 30 tiers", f"{result['thirty_tiers']['seconds']:.2f} s",
              f"ratio {result['ratio_thirty_to_floor']:.0f}x; target < 1 s"),
+            (f"DAG parse in a task process ({task['dag_id']}, one DAG)", f"{tier['seconds'] * 1000:.0f} ms",
+             f"min {tier['min_seconds'] * 1000:.0f} / max {tier['max_seconds'] * 1000:.0f} ms over "
+             f"{len(tier['all_seconds'])} runs; target < 100 ms idle"),
+            ("  floor: no-op DAG file of the same shape", f"{base['seconds'] * 1000:.0f} ms",
+             f"min {base['min_seconds'] * 1000:.0f} / max {base['max_seconds'] * 1000:.0f} ms; "
+             f"ratio {task['ratio_to_floor']:.1f}x"),
         ]  # fmt: skip
     if name == "reporting":
         seeded, report, floor = result["seeded"], result["report"], result["floor_sql_median"]

@@ -83,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
             # Sensors look again every second, so a run's waits take seconds, not hours.
             "ONBOARDING_POKE_SECONDS": "1",
             "ONBOARDING_RETRY_DELAY_SECONDS": "1",
+            "ONBOARDING_CACHE_DIR": str(tmp / "cache"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )

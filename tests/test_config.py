@@ -3,7 +3,11 @@ bad file is refused with a message naming the file and the field."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +142,55 @@ def test_adding_a_tier_file_adds_a_tier(config_copy: Path) -> None:
     data.update(tier="startup", crm_tier_values=["startup_program"])
     (config_copy / "tiers" / "startup.yaml").write_text(yaml.safe_dump(data))
     assert set(load_config(config_copy).tiers) == {"enterprise", "smb", "partner", "startup"}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["regions"]["EMEA"].update(country="ZZ"), "regions.EMEA: no holiday calendar for country 'ZZ'"),
+        (lambda d: d["regions"]["APAC"].update(subdivision="XYZ"), "regions.APAC: no holiday calendar for country"),
+    ],
+    ids=["country", "subdivision"],
+)
+def test_a_region_without_holiday_calendar_is_refused_even_after_good_loads(
+    config_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: object, expected: str
+) -> None:
+    monkeypatch.setenv("ONBOARDING_CACHE_DIR", str(tmp_path / "cache"))
+    load_config(config_copy)  # remembers the shipped regions' calendars
+    load_config(config_copy)
+    _edit(config_copy / "settings.yaml", change)
+    for _ in range(2):  # a refused calendar is never remembered as found
+        with pytest.raises(ConfigError) as excinfo:
+            load_config(config_copy)
+        assert str(excinfo.value).startswith(f"{config_copy / 'settings.yaml'}: {expected}")
+
+
+_LOAD_IN_A_FRESH_PROCESS = """
+import json, sys
+from include.onboarding.config import load_config
+load_config()
+print(json.dumps("holidays" in sys.modules))
+"""
+
+
+def _loads_holidays(cache: Path) -> bool:
+    env = {**os.environ, "ONBOARDING_CACHE_DIR": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_IN_A_FRESH_PROCESS], env=env, capture_output=True, text=True, check=True
+    )
+    return bool(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_a_calendar_found_once_is_not_looked_up_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert _loads_holidays(cache)
+    assert len(list((cache / "calendars").iterdir())) == 3  # NA, EMEA, APAC
+    assert not _loads_holidays(cache)  # importing holidays is most of a task process's parse
+
+
+def test_an_unwritable_cache_only_means_every_load_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("ONBOARDING_CACHE_DIR", str(blocker))
+    assert set(load_config().tiers) == {"enterprise", "smb", "partner"}
+    assert _loads_holidays(blocker)

@@ -127,3 +127,54 @@ def test_reporting_runs_daily_and_when_onboarding_events_are_published(dagbag) -
     }
     assert {("onboarding_intake", "process_orders"), ("onboarding_escalations", "evaluate")} <= producers
     assert {("onboarding_enterprise", "mark_live"), ("onboarding_smb", "mark_live")} <= producers
+
+
+def test_a_task_process_builds_only_its_dag_and_builds_it_whole(
+    dagbag,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Airflow's task runner parses the file with the parsing context set to the task's DAG and task."""
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "onboarding_smb")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "plan_checklist")
+
+    bag = _dagbag(DAGS / "onboarding_tiers.py")
+
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"onboarding_smb"}
+    dag, full = bag.dags["onboarding_smb"], dagbag.dags["onboarding_smb"]
+    assert {t: sorted(dag.task_dict[t].downstream_task_ids) for t in dag.task_dict} == {
+        t: sorted(full.task_dict[t].downstream_task_ids) for t in full.task_dict
+    }
+    assert dag.doc_md == full.doc_md and dag.params.dump() == full.params.dump()
+    assert [(type(a.reference), a.interval) for a in dag.deadline] == [
+        (type(a.reference), a.interval) for a in full.deadline
+    ]
+
+
+_TASK_PROCESS_PARSE = """
+import json, sys
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+path = Path({path!r})
+before = set(sys.modules)
+with _airflow_parsing_context_manager(dag_id="onboarding_enterprise", task_id="setup_implementation_ticket"):
+    bag = BundleDagBag(dag_folder=str(path), safe_mode=False, load_op_links=False, bundle_path=path.parent)
+assert not bag.import_errors, bag.import_errors
+print(json.dumps(sorted(m for m in {heavy!r} if m in set(sys.modules) - before)))
+"""
+
+
+def test_a_task_process_parse_imports_nothing_heavy() -> None:
+    """Expensive libraries are imported inside the tasks that use them, not when a task process parses the file."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    heavy = ["holidays", "numpy", "pandas", "psycopg", "matplotlib"]
+    code = _TASK_PROCESS_PARSE.format(path=str(DAGS / "onboarding_tiers.py"), heavy=heavy)
+    for _ in range(2):  # the first load may look up the regions' holiday calendars once
+        out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

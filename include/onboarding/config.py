@@ -14,12 +14,15 @@ Layout (``include/config`` by default, ``ONBOARDING_CONFIG_DIR`` to override)::
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import Enum
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -115,15 +118,70 @@ class Region(Model):
 
     @model_validator(mode="after")
     def _known_calendar(self) -> Region:
-        import holidays
-
-        try:
-            holidays.country_holidays(self.country, subdiv=self.subdivision, years=2026)
-        except NotImplementedError as exc:
-            raise ValueError(
-                f"no holiday calendar for country {self.country!r} subdivision {self.subdivision!r}: {exc}"
-            ) from exc
+        check_calendar(self.country, self.subdivision)
         return self
+
+
+def check_calendar(country: str, subdivision: str | None) -> None:
+    """Raise ``ValueError`` unless the ``holidays`` package has a calendar for the country and subdivision.
+
+    Importing ``holidays`` and looking a country up takes a few hundred milliseconds, and the
+    configuration is loaded by every DAG file, in the dag-processor and again in every task process
+    before its task runs.  So a calendar found once is remembered by an empty marker file in
+    :func:`cache_dir`, named by a hash of the country, the subdivision and the installed ``holidays``
+    package (a reinstall or upgrade checks again).  Only calendars that exist are remembered; when the
+    directory cannot be written, every load checks.
+    """
+    marker = _calendar_marker(country, subdivision)
+    if marker is not None and marker.exists():
+        return
+    import holidays
+
+    try:
+        holidays.country_holidays(country, subdiv=subdivision, years=2026)
+    except NotImplementedError as exc:
+        raise ValueError(f"no holiday calendar for country {country!r} subdivision {subdivision!r}: {exc}") from exc
+    if marker is not None:
+        try:
+            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            marker.touch()  # empty, so processes creating it at once cannot leave it half written
+        except OSError:
+            pass
+
+
+def cache_dir() -> Path:
+    """Where loading remembers checks it need not repeat: ``ONBOARDING_CACHE_DIR``, else the user's cache."""
+    explicit = os.environ.get("ONBOARDING_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "onboarding"
+
+
+def _calendar_marker(country: str, subdivision: str | None) -> Path | None:
+    installed = _holidays_installation()
+    if installed is None:
+        return None
+    try:
+        directory = cache_dir()
+    except RuntimeError:  # no home directory to hold the user's cache
+        return None
+    key = hashlib.sha256(json.dumps([country, subdivision, installed]).encode()).hexdigest()[:32]
+    return directory / "calendars" / key
+
+
+@cache
+def _holidays_installation() -> str | None:
+    """Identifies the installed ``holidays`` package without importing it: its location, and the size and
+    modification time of its country registry (rewritten by every install)."""
+    try:
+        spec = importlib.util.find_spec("holidays")
+        if spec is None or spec.origin is None:
+            return None
+        registry = Path(spec.origin).with_name("registry.py")
+        stat = registry.stat()
+    except (ImportError, ValueError, OSError):
+        return None
+    return f"{registry}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 class Person(Model):
