@@ -47,7 +47,7 @@ from include.onboarding.crm import EARLIEST_DATE, LATEST_DATE, CrmClient, record
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
 from include.onboarding.deadlines import target_warning_at
 from include.onboarding.owners import Assignment, NoOwner, named_owner, stage_owner
-from include.onboarding.store import SCHEMA, Event, Store, fingerprint
+from include.onboarding.store import SCHEMA, Event, Scratch, Store, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -539,20 +539,23 @@ class _Staged:
         return replace(self, record=record, problems=(*self.problems, problem))
 
 
-_STAGE = f"""INSERT INTO {SCHEMA}.intake_batch_orders
-                 (batch_id, position, crm_deal_id, crm_modified_at, record, problems)
-             VALUES (%s, %s, %s, %s, %s, %s)"""
+_STAGED_COLUMNS = "batch_id, position, crm_deal_id, crm_modified_at, record, problems"
+_STAGE = f"INSERT INTO {SCHEMA}.intake_batch_orders ({_STAGED_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
 
 
 def _stage(store: Store, batch_id: str, staged: list[_Staged]) -> None:
-    """Stage one page in one statement; if the store refuses a record, stage them one by one.
+    """Stage one page in one COPY; if the store refuses a record, stage them one by one.
 
     One by one, a record the store refuses (as JSON) is staged as text
     instead, with the reason, so it reaches quarantine and the page goes on.
     """
     try:
-        with store.transaction() as cur:
-            cur.executemany(_STAGE, [s.params(batch_id) for s in staged])
+        with (
+            store.transaction() as cur,
+            cur.copy(f"COPY {SCHEMA}.intake_batch_orders ({_STAGED_COLUMNS}) FROM STDIN".encode()) as copy,
+        ):
+            for item in staged:
+                copy.write_row(item.params(batch_id))
         return
     except Exception as exc:
         if not order_at_fault(exc):
@@ -853,9 +856,8 @@ def _write(
     """Write a plan; return what it did (counted only once the write has succeeded)."""
     done = ProcessSummary(batch_id)
     events: list[Event] = []
-    for order, known in plan.updates:
-        _update_existing(cur, order, known, now, events)
-        done.updated += 1
+    _update_existing(cur, plan.updates, now, events)
+    done.updated += len(plan.updates)
     done.created_keys.extend(_create(cur, config, plan.creates, now, events))
     done.created += len(plan.creates)
     done.quarantine_resolved += _resolve_quarantines(cur, source, plan.creates, now, events)
@@ -929,100 +931,116 @@ def _conflict(order: Order, known: dict[str, Any]) -> Rejected | None:
     )
 
 
-def _update_existing(cur: Any, order: Order, known: dict[str, Any], now: datetime, events: list[Event]) -> None:
-    """Apply a CRM change to a running onboarding (a change without conflicts, see :func:`_conflict`)."""
-    cur.execute(
-        f"""UPDATE {SCHEMA}.onboardings SET
-                account_name = %s, account_domain = %s, segment = %s, addons = %s, amount = %s, currency = %s,
-                partner_name = %s, primary_contact_name = %s, primary_contact_email = %s, sales_owner_id = %s,
-                crm_modified_at = %s, order_fingerprint = %s, order_payload = %s, updated_at = %s
-            WHERE id = %s""",
+_CHANGED = Scratch(
+    "intake_changed_onboardings",
+    (
+        ("id", "bigint"), ("account_name", "text"), ("account_domain", "text"), ("segment", "text"),
+        ("addons", "text[]"), ("amount", "numeric(14, 2)"), ("currency", "text"), ("partner_name", "text"),
+        ("primary_contact_name", "text"), ("primary_contact_email", "text"), ("sales_owner_id", "text"),
+        ("crm_modified_at", "timestamptz"), ("order_fingerprint", "text"), ("order_payload", "jsonb"),
+    ),
+)  # fmt: skip
+
+
+def _update_existing(cur: Any, changes: list[tuple[Order, dict[str, Any]]], now: datetime, events: list[Event]) -> None:
+    """Apply CRM changes to running onboardings (changes without conflicts, see :func:`_conflict`).
+
+    One UPDATE for them all: each onboarding is changed by one order at most.
+    """
+    if not changes:
+        return
+    _CHANGED.load(
+        cur,
         (
-            order.account_name,
-            order.account_domain,
-            order.segment,
-            list(order.addons),
-            order.amount,
-            order.currency,
-            order.partner_name,
-            order.primary_contact_name,
-            order.primary_contact_email,
-            order.sales_owner_id,
-            order.crm_modified_at,
-            order.fingerprint,
-            Jsonb(order.payload),
-            now,
-            known["id"],
+            (
+                n, known["id"], order.account_name, order.account_domain, order.segment, list(order.addons),
+                order.amount, order.currency, order.partner_name, order.primary_contact_name,
+                order.primary_contact_email, order.sales_owner_id, order.crm_modified_at, order.fingerprint,
+                Jsonb(order.payload),
+            )
+            for n, (order, known) in enumerate(changes)
         ),
+    )  # fmt: skip
+    assignments = ", ".join(f"{name} = c.{name}" for name, _ in _CHANGED.columns if name != "id")
+    cur.execute(
+        f"""UPDATE {SCHEMA}.onboardings o SET {assignments}, updated_at = %s
+            FROM pg_temp.{_CHANGED.name} c WHERE o.id = c.id""",
+        (now,),
     )
-    events.append(
-        Event(
-            subject=known["onboarding_key"],
-            onboarding_id=known["id"],
-            event_type="order.updated",
-            actor=ACTOR,
-            occurred_at=now,
-            stage=known["stage"],
-            stage_owner=known["stage_owner_email"],
-            details={"order": order.business_fields()},
-            dedupe_key=f"order.updated:{known['onboarding_key']}:{order.fingerprint}",
+    for order, known in changes:
+        events.append(
+            Event(
+                subject=known["onboarding_key"],
+                onboarding_id=known["id"],
+                event_type="order.updated",
+                actor=ACTOR,
+                occurred_at=now,
+                stage=known["stage"],
+                stage_owner=known["stage_owner_email"],
+                details={"order": order.business_fields()},
+                dedupe_key=f"order.updated:{known['onboarding_key']}:{order.fingerprint}",
+            )
         )
-    )
+
+
+_ONBOARDING_COLUMNS = (
+    ("onboarding_key", "text"), ("crm_source", "text"), ("crm_deal_id", "text"), ("order_number", "text"),
+    ("account_name", "text"), ("account_domain", "text"), ("tier", "text"), ("region", "text"), ("segment", "text"),
+    ("addons", "text[]"), ("amount", "numeric(14, 2)"), ("currency", "text"), ("partner_name", "text"),
+    ("primary_contact_name", "text"), ("primary_contact_email", "text"), ("sales_owner_id", "text"),
+    ("owner_email", "text"), ("stage", "text"), ("stage_owner_email", "text"), ("stage_entered_at", "timestamptz"),
+    ("signed_at", "timestamptz"), ("activation_target", "date"), ("target_source", "text"),
+    ("crm_modified_at", "timestamptz"), ("order_fingerprint", "text"), ("order_payload", "jsonb"),
+    ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
+)  # fmt: skip
+_NEW = Scratch("intake_new_onboardings", (*_ONBOARDING_COLUMNS, ("stage_owner_role", "text")))
+_ONBOARDINGS = ", ".join(name for name, _ in _ONBOARDING_COLUMNS)
+_PICKED_UP = "signed order picked up"
 
 
 def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: datetime, events: list[Event]) -> list[str]:
+    """Insert new onboardings, each with its first stage-history row, in one statement; return the keys created.
+
+    An onboarding someone else created meanwhile (same deal, key or order
+    number) is left as it is and not counted.
+    """
     if not orders:
         return []
-    rows = []
     intake_owner = {}
     for o in orders:
         tier = config.tiers[o.tier]
-        first = stage_owner(config.settings, tier, Stage.INTAKE, o.region, Assignment(o.owner_email, o.owner_role))
-        intake_owner[o.key] = first
-        rows.append(
+        intake_owner[o.key] = stage_owner(
+            config.settings, tier, Stage.INTAKE, o.region, Assignment(o.owner_email, o.owner_role)
+        )
+    _NEW.load(
+        cur,
+        (
             (
-                o.key, o.crm_source, o.crm_deal_id, o.order_number, o.account_name, o.account_domain, o.tier,
+                n, o.key, o.crm_source, o.crm_deal_id, o.order_number, o.account_name, o.account_domain, o.tier,
                 o.region, o.segment, list(o.addons), o.amount, o.currency, o.partner_name, o.primary_contact_name,
-                o.primary_contact_email, o.sales_owner_id, o.owner_email, Stage.INTAKE.value, first.email, now,
-                o.signed_at, o.activation_target, o.target_source, o.crm_modified_at, o.fingerprint,
-                Jsonb(o.payload), now, now,
+                o.primary_contact_email, o.sales_owner_id, o.owner_email, Stage.INTAKE.value,
+                intake_owner[o.key].email, now, o.signed_at, o.activation_target, o.target_source,
+                o.crm_modified_at, o.fingerprint, Jsonb(o.payload), now, now, intake_owner[o.key].role,
             )
-        )  # fmt: skip
-    cur.executemany(
-        f"""INSERT INTO {SCHEMA}.onboardings (
-                onboarding_key, crm_source, crm_deal_id, order_number, account_name, account_domain, tier,
-                region, segment, addons, amount, currency, partner_name, primary_contact_name,
-                primary_contact_email, sales_owner_id, owner_email, stage, stage_owner_email, stage_entered_at,
-                signed_at, activation_target, target_source, crm_modified_at, order_fingerprint,
-                order_payload, created_at, updated_at)
-            VALUES ({", ".join(["%s"] * 28)})
-            ON CONFLICT DO NOTHING
-            RETURNING id, onboarding_key""",
-        rows,
-        returning=True,
+            for n, o in enumerate(orders)
+        ),
+    )  # fmt: skip
+    cur.execute(
+        f"""WITH created AS (
+                INSERT INTO {SCHEMA}.onboardings ({_ONBOARDINGS})
+                SELECT {_ONBOARDINGS} FROM pg_temp.{_NEW.name} ORDER BY seq
+                ON CONFLICT DO NOTHING
+                RETURNING id, onboarding_key),
+            history AS (
+                INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
+                SELECT c.id, n.stage, n.stage_owner_email, n.stage_owner_role, n.stage_entered_at, %s
+                FROM created c JOIN pg_temp.{_NEW.name} n ON n.onboarding_key = c.onboarding_key
+                ORDER BY n.seq)
+            SELECT id, onboarding_key FROM created""",
+        (_PICKED_UP,),
     )
-    ids: dict[str, int] = {}
-    while True:
-        for row in cur.fetchall():
-            ids[row["onboarding_key"]] = row["id"]
-        if not cur.nextset():
-            break
+    ids = {row["onboarding_key"]: row["id"] for row in cur.fetchall()}
     created = [o for o in orders if o.key in ids]
-    cur.executemany(
-        f"""INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
-            VALUES (%s, %s, %s, %s, %s, %s)""",
-        [
-            (
-                ids[o.key],
-                Stage.INTAKE.value,
-                intake_owner[o.key].email,
-                intake_owner[o.key].role,
-                now,
-                "signed order picked up",
-            )
-            for o in created
-        ],
-    )
     for o in created:
         owner = intake_owner[o.key]
         events.append(
@@ -1052,48 +1070,48 @@ def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: dateti
                 event_type="stage.entered",
                 stage=Stage.INTAKE.value,
                 stage_owner=owner.email,
-                details={"owner_role": owner.role, "reason": "signed order picked up"},
+                details={"owner_role": owner.role, "reason": _PICKED_UP},
                 dedupe_key=f"stage.entered:{o.key}:{Stage.INTAKE.value}",
             )
         )
     return [o.key for o in created]
 
 
+_QUARANTINE = Scratch(
+    "intake_quarantined_orders",
+    (
+        ("crm_deal_id", "text"), ("order_number", "text"), ("crm_modified_at", "timestamptz"), ("payload", "jsonb"),
+        ("payload_fingerprint", "text"), ("reasons", "jsonb"),
+    ),
+)  # fmt: skip
+
+
 def _quarantine(
     cur: Any, source: str, rejected: list[Rejected], batch_id: str, now: datetime, events: list[Event]
 ) -> int:
-    """Record rejected orders; return how many were not already in quarantine as they are."""
-    new = 0
+    """Record rejected orders; return how many were not already in quarantine as they are.
+
+    Set-based, with the outcome of recording them one after the other: a
+    version of a deal supersedes its other open versions, and a version
+    already in quarantine is seen again rather than added.  Orders that
+    would meet in one statement (two versions of one deal, two identical
+    records without an id) are recorded in successive rounds.
+    """
+    if not rejected:
+        return 0
+    rounds: list[list[Rejected]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for item in rejected:
+        # Records without an id are not versions of one another: only identical ones meet.
+        meets = ("deal", item.crm_deal_id) if item.crm_deal_id != "unknown" else ("record", item.fingerprint)
+        turn = seen.get(meets, 0)
+        seen[meets] = turn + 1
+        if turn == len(rounds):
+            rounds.append([])
+        rounds[turn].append(item)
+    new = sum(_quarantine_round(cur, source, items, batch_id, now) for items in rounds)
     for item in rejected:
         reasons = [{"field": p.field, "problem": p.problem} for p in item.problems]
-        if item.crm_deal_id != "unknown":  # records without an id are not versions of one another
-            cur.execute(
-                f"""UPDATE {SCHEMA}.quarantined_orders
-                    SET status = 'resolved', resolved_at = %s, resolution = 'superseded by a newer version of the order'
-                    WHERE crm_source = %s AND crm_deal_id = %s AND status = 'open' AND payload_fingerprint <> %s""",
-                (now, source, item.crm_deal_id, item.fingerprint),
-            )
-        cur.execute(
-            f"""INSERT INTO {SCHEMA}.quarantined_orders AS q (
-                    crm_source, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,
-                    first_seen_at, last_seen_at, first_batch_id, last_batch_id)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (crm_source, crm_deal_id, payload_fingerprint) DO UPDATE SET
-                    last_seen_at = EXCLUDED.last_seen_at,
-                    seen_in_batches = q.seen_in_batches + CASE WHEN q.last_batch_id = EXCLUDED.last_batch_id
-                                                               THEN 0 ELSE 1 END,
-                    last_batch_id = EXCLUDED.last_batch_id,
-                    reasons = EXCLUDED.reasons,
-                    status = CASE WHEN q.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
-                    resolved_at = NULL, resolution = NULL
-                RETURNING (xmax = 0) AS inserted""",
-            (
-                source, item.crm_deal_id, item.order_number, item.crm_modified_at, Jsonb(item.record),
-                item.fingerprint, Jsonb(reasons), now, now, batch_id, batch_id,
-            ),
-        )  # fmt: skip
-        row = cur.fetchone()
-        new += int(bool(row and row["inserted"]))
         log.warning("quarantined order %s-%s: %s", source, item.crm_deal_id, "; ".join(map(str, item.problems)))
         events.append(
             Event(
@@ -1107,6 +1125,50 @@ def _quarantine(
             )
         )
     return new
+
+
+def _quarantine_round(cur: Any, source: str, items: list[Rejected], batch_id: str, now: datetime) -> int:
+    """Record rejected orders of which no two meet (see :func:`_quarantine`): one UPDATE, one upsert."""
+    versions = [(item.crm_deal_id, item.fingerprint) for item in items if item.crm_deal_id != "unknown"]
+    if versions:
+        cur.execute(
+            f"""UPDATE {SCHEMA}.quarantined_orders q
+                   SET status = 'resolved', resolved_at = %s,
+                       resolution = 'superseded by a newer version of the order'
+                  FROM unnest(%s::text[], %s::text[]) AS v(crm_deal_id, payload_fingerprint)
+                 WHERE q.crm_source = %s AND q.crm_deal_id = v.crm_deal_id AND q.status = 'open'
+                   AND q.payload_fingerprint <> v.payload_fingerprint""",
+            (now, [deal for deal, _ in versions], [fp for _, fp in versions], source),
+        )
+    _QUARANTINE.load(
+        cur,
+        (
+            (
+                n, item.crm_deal_id, item.order_number, item.crm_modified_at, Jsonb(item.record), item.fingerprint,
+                Jsonb([{"field": p.field, "problem": p.problem} for p in item.problems]),
+            )
+            for n, item in enumerate(items)
+        ),
+    )  # fmt: skip
+    cur.execute(
+        f"""INSERT INTO {SCHEMA}.quarantined_orders AS q (
+                crm_source, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,
+                first_seen_at, last_seen_at, first_batch_id, last_batch_id)
+            SELECT %s, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,
+                   %s, %s, %s, %s
+            FROM pg_temp.{_QUARANTINE.name} ORDER BY seq
+            ON CONFLICT (crm_source, crm_deal_id, payload_fingerprint) DO UPDATE SET
+                last_seen_at = EXCLUDED.last_seen_at,
+                seen_in_batches = q.seen_in_batches + CASE WHEN q.last_batch_id = EXCLUDED.last_batch_id
+                                                           THEN 0 ELSE 1 END,
+                last_batch_id = EXCLUDED.last_batch_id,
+                reasons = EXCLUDED.reasons,
+                status = CASE WHEN q.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
+                resolved_at = NULL, resolution = NULL
+            RETURNING (xmax = 0) AS inserted""",
+        (source, now, now, batch_id, batch_id),
+    )
+    return sum(1 for row in cur.fetchall() if row["inserted"])
 
 
 def _resolve_quarantines(cur: Any, source: str, created: list[Order], now: datetime, events: list[Event]) -> int:
