@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -111,16 +112,20 @@ class Order:
     def business_fields(self) -> dict[str, Any]:
         """What the order says, without CRM bookkeeping: compared to spot real changes."""
         # Not dataclasses.asdict: it deep-copies the raw CRM payload only to drop it.
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _VOLATILE}
+        data = {name: getattr(self, name) for name in _BUSINESS_FIELDS}
         data["addons"] = sorted(self.addons)
         data["amount"] = str(self.amount) if self.amount is not None else None
         data["signed_at"] = self.signed_at.isoformat()
         data["activation_target"] = self.activation_target.isoformat()
         return data
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        """Hash of :meth:`business_fields` (worked out once: the order never changes)."""
         return fingerprint(self.business_fields())
+
+
+_BUSINESS_FIELDS = tuple(f.name for f in fields(Order) if f.name not in _VOLATILE)
 
 
 @dataclass(frozen=True)
