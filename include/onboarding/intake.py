@@ -48,7 +48,7 @@ from include.onboarding.crm import EARLIEST_DATE, LATEST_DATE, CrmClient, record
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
 from include.onboarding.deadlines import target_warning_at
 from include.onboarding.owners import Assignment, NoOwner, named_owner, stage_owner
-from include.onboarding.store import SCHEMA, Event, Scratch, Store, fingerprint
+from include.onboarding.store import SCHEMA, Event, Scratch, Store, canonical_json, fingerprint, text_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,13 @@ class Order:
         return data
 
     @cached_property
+    def business_json(self) -> str:
+        """:meth:`business_fields` as the JSON text its fingerprint hashes (worked out once: orders do not change)."""
+        return canonical_json(self.business_fields())
+
+    @cached_property
     def fingerprint(self) -> str:
-        """Hash of :meth:`business_fields` (worked out once: the order never changes)."""
-        return fingerprint(self.business_fields())
+        return text_fingerprint(self.business_json)
 
 
 _BUSINESS_FIELDS = tuple(f.name for f in fields(Order) if f.name not in _VOLATILE)
@@ -858,18 +862,26 @@ def _plan(cur: Any, source: str, verdicts: list[Order | Rejected], now: datetime
 def _write(
     cur: Any, config: OnboardingConfig, source: str, plan: _Plan, batch_id: str, now: datetime
 ) -> ProcessSummary:
-    """Write a plan; return what it did (counted only once the write has succeeded)."""
+    """Write a plan; return what it did (counted only once the write has succeeded).
+
+    The audit events go last, in the order the writes were made: changed
+    onboardings, new ones, resolved and new quarantine entries, duplicates.
+    """
     done = ProcessSummary(batch_id)
-    events: list[Event] = []
-    _update_existing(cur, plan.updates, now, events)
+    changes: list[Event] = []
+    _update_existing(cur, plan.updates, now, changes)
     done.updated += len(plan.updates)
-    done.created_keys.extend(_create(cur, config, plan.creates, now, events))
+    created = _create(cur, config, plan.creates, now)
+    done.created_keys.extend(o.key for o in plan.creates if o.key in created)
     done.created += len(plan.creates)
+    events: list[Event] = []
     done.quarantine_resolved += _resolve_quarantines(cur, source, plan.creates, now, events)
     done.quarantined += len(plan.quarantines)
     done.newly_quarantined += _quarantine(cur, source, plan.quarantines, batch_id, now, events)
     events.extend(event for _, event in plan.duplicates)
     done.duplicates += len(plan.duplicates)
+    Store.record_events(cur, changes)
+    _record_created(cur, created, now)
     Store.record_events(cur, events)
     return done
 
@@ -940,7 +952,7 @@ _CHANGED = Scratch(
     "intake_changed_onboardings",
     (
         ("id", "bigint"), ("account_name", "text"), ("account_domain", "text"), ("segment", "text"),
-        ("addons", "text[]"), ("amount", "numeric(14, 2)"), ("currency", "text"), ("partner_name", "text"),
+        ("addons", "text[]"), ("amount", "numeric"), ("currency", "text"), ("partner_name", "text"),
         ("primary_contact_name", "text"), ("primary_contact_email", "text"), ("sales_owner_id", "text"),
         ("crm_modified_at", "timestamptz"), ("order_fingerprint", "text"), ("order_payload", "jsonb"),
     ),
@@ -991,95 +1003,94 @@ def _update_existing(cur: Any, changes: list[tuple[Order, dict[str, Any]]], now:
 _ONBOARDING_COLUMNS = (
     ("onboarding_key", "text"), ("crm_source", "text"), ("crm_deal_id", "text"), ("order_number", "text"),
     ("account_name", "text"), ("account_domain", "text"), ("tier", "text"), ("region", "text"), ("segment", "text"),
-    ("addons", "text[]"), ("amount", "numeric(14, 2)"), ("currency", "text"), ("partner_name", "text"),
+    ("addons", "text[]"), ("amount", "numeric"), ("currency", "text"), ("partner_name", "text"),
     ("primary_contact_name", "text"), ("primary_contact_email", "text"), ("sales_owner_id", "text"),
     ("owner_email", "text"), ("stage", "text"), ("stage_owner_email", "text"), ("stage_entered_at", "timestamptz"),
     ("signed_at", "timestamptz"), ("activation_target", "date"), ("target_source", "text"),
     ("crm_modified_at", "timestamptz"), ("order_fingerprint", "text"), ("order_payload", "jsonb"),
     ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
 )  # fmt: skip
-_NEW = Scratch("intake_new_onboardings", (*_ONBOARDING_COLUMNS, ("stage_owner_role", "text")))
+_NEW = Scratch(
+    "intake_new_onboardings",
+    (*_ONBOARDING_COLUMNS, ("stage_owner_role", "text"), ("order_fields", "jsonb")),
+)
 _ONBOARDINGS = ", ".join(name for name, _ in _ONBOARDING_COLUMNS)
 _PICKED_UP = "signed order picked up"
+# Each new onboarding's first stage-history row is written by the statement that creates it,
+# from the rows it created: an onboarding someone else created meanwhile gets none.
+_CREATE = f"""
+    WITH created AS (
+        INSERT INTO {SCHEMA}.onboardings ({_ONBOARDINGS})
+        SELECT {_ONBOARDINGS} FROM pg_temp.{_NEW.name} ORDER BY seq
+        ON CONFLICT DO NOTHING
+        RETURNING id, onboarding_key),
+    history AS (
+        INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
+        SELECT c.id, n.stage, n.stage_owner_email, n.stage_owner_role, n.stage_entered_at, %s
+        FROM created c JOIN pg_temp.{_NEW.name} n ON n.onboarding_key = c.onboarding_key
+        ORDER BY n.seq)
+    SELECT id, onboarding_key FROM created"""
+# The audit events of the onboardings created, from the same scratch rows: for each, in the
+# order they were planned, onboarding.created (details: the order's business fields, the named
+# owner, the activation target and its source) then stage.entered (details: the intake owner's
+# role and the reason), as Event(...) would record them.
+_CREATED_EVENTS = f"""
+    INSERT INTO {SCHEMA}.events
+        (occurred_at, onboarding_id, subject, event_type, stage, stage_owner, actor, details, dedupe_key)
+    SELECT %(now)s, c.id, n.onboarding_key, e.event_type, n.stage, n.stage_owner_email, %(actor)s,
+           CASE e.event_type
+               WHEN 'onboarding.created' THEN jsonb_build_object(
+                   'order', n.order_fields, 'named_owner', n.owner_email,
+                   'activation_target', to_char(n.activation_target, 'YYYY-MM-DD'),
+                   'target_source', n.target_source)
+               ELSE jsonb_build_object('owner_role', n.stage_owner_role, 'reason', %(reason)s::text)
+           END,
+           CASE e.event_type
+               WHEN 'onboarding.created' THEN 'onboarding.created:' || n.onboarding_key
+               ELSE 'stage.entered:' || n.onboarding_key || ':' || n.stage
+           END
+    FROM unnest(%(ids)s::bigint[], %(keys)s::text[]) AS c(id, onboarding_key)
+    JOIN pg_temp.{_NEW.name} n ON n.onboarding_key = c.onboarding_key
+    CROSS JOIN (VALUES (1, 'onboarding.created'), (2, 'stage.entered')) AS e(turn, event_type)
+    ORDER BY n.seq, e.turn
+    ON CONFLICT (dedupe_key) DO NOTHING"""
 
 
-def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: datetime, events: list[Event]) -> list[str]:
-    """Insert new onboardings, each with its first stage-history row, in one statement; return the keys created.
+def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: datetime) -> dict[str, int]:
+    """Create onboardings, each with its first stage-history row, in one statement; return the ids by key.
 
     An onboarding someone else created meanwhile (same deal, key or order
-    number) is left as it is and not counted.
+    number) is left as it is.  Their audit events are recorded by
+    :func:`_record_created`, from the scratch rows loaded here.
     """
     if not orders:
-        return []
-    intake_owner = {}
-    for o in orders:
-        tier = config.tiers[o.tier]
-        intake_owner[o.key] = stage_owner(
-            config.settings, tier, Stage.INTAKE, o.region, Assignment(o.owner_email, o.owner_role)
+        return {}
+    rows = []
+    for n, o in enumerate(orders):
+        owner = stage_owner(
+            config.settings, config.tiers[o.tier], Stage.INTAKE, o.region, Assignment(o.owner_email, o.owner_role)
         )
-    _NEW.load(
-        cur,
-        (
+        rows.append(
             (
                 n, o.key, o.crm_source, o.crm_deal_id, o.order_number, o.account_name, o.account_domain, o.tier,
                 o.region, o.segment, list(o.addons), o.amount, o.currency, o.partner_name, o.primary_contact_name,
-                o.primary_contact_email, o.sales_owner_id, o.owner_email, Stage.INTAKE.value,
-                intake_owner[o.key].email, now, o.signed_at, o.activation_target, o.target_source,
-                o.crm_modified_at, o.fingerprint, Jsonb(o.payload), now, now, intake_owner[o.key].role,
+                o.primary_contact_email, o.sales_owner_id, o.owner_email, Stage.INTAKE.value, owner.email, now,
+                o.signed_at, o.activation_target, o.target_source, o.crm_modified_at, o.fingerprint,
+                Jsonb(o.payload), now, now, owner.role, o.business_json,
             )
-            for n, o in enumerate(orders)
-        ),
-    )  # fmt: skip
-    cur.execute(
-        f"""WITH created AS (
-                INSERT INTO {SCHEMA}.onboardings ({_ONBOARDINGS})
-                SELECT {_ONBOARDINGS} FROM pg_temp.{_NEW.name} ORDER BY seq
-                ON CONFLICT DO NOTHING
-                RETURNING id, onboarding_key),
-            history AS (
-                INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
-                SELECT c.id, n.stage, n.stage_owner_email, n.stage_owner_role, n.stage_entered_at, %s
-                FROM created c JOIN pg_temp.{_NEW.name} n ON n.onboarding_key = c.onboarding_key
-                ORDER BY n.seq)
-            SELECT id, onboarding_key FROM created""",
-        (_PICKED_UP,),
-    )
-    ids = {row["onboarding_key"]: row["id"] for row in cur.fetchall()}
-    created = [o for o in orders if o.key in ids]
-    for o in created:
-        owner = intake_owner[o.key]
-        events.append(
-            Event(
-                subject=o.key,
-                onboarding_id=ids[o.key],
-                actor=ACTOR,
-                occurred_at=now,
-                event_type="onboarding.created",
-                stage=Stage.INTAKE.value,
-                stage_owner=owner.email,
-                details={
-                    "order": o.business_fields(),
-                    "named_owner": o.owner_email,
-                    "activation_target": o.activation_target.isoformat(),
-                    "target_source": o.target_source,
-                },
-                dedupe_key=f"onboarding.created:{o.key}",
-            )
+        )  # fmt: skip
+    _NEW.load(cur, rows)
+    cur.execute(_CREATE, (_PICKED_UP,))
+    return {row["onboarding_key"]: row["id"] for row in cur.fetchall()}
+
+
+def _record_created(cur: Any, created: dict[str, int], now: datetime) -> None:
+    """Record the audit events of the onboardings :func:`_create` created, in one INSERT."""
+    if created:
+        cur.execute(
+            _CREATED_EVENTS,
+            {"now": now, "actor": ACTOR, "reason": _PICKED_UP, "ids": list(created.values()), "keys": list(created)},
         )
-        events.append(
-            Event(
-                subject=o.key,
-                onboarding_id=ids[o.key],
-                actor=ACTOR,
-                occurred_at=now,
-                event_type="stage.entered",
-                stage=Stage.INTAKE.value,
-                stage_owner=owner.email,
-                details={"owner_role": owner.role, "reason": _PICKED_UP},
-                dedupe_key=f"stage.entered:{o.key}:{Stage.INTAKE.value}",
-            )
-        )
-    return [o.key for o in created]
 
 
 _QUARANTINE = Scratch(
@@ -1098,23 +1109,24 @@ def _quarantine(
 
     Set-based, with the outcome of recording them one after the other: a
     version of a deal supersedes its other open versions, and a version
-    already in quarantine is seen again rather than added.  Orders that
+    already in quarantine is seen again rather than added.  Where two orders
     would meet in one statement (two versions of one deal, two identical
-    records without an id) are recorded in successive rounds.
+    records without an id), the second starts the next run of orders, and
+    runs are written one after the other.
     """
     if not rejected:
         return 0
-    rounds: list[list[Rejected]] = []
-    seen: dict[tuple[str, str], int] = {}
+    runs: list[list[Rejected]] = [[]]
+    meeting: set[tuple[str, str]] = set()
     for item in rejected:
         # Records without an id are not versions of one another: only identical ones meet.
         meets = ("deal", item.crm_deal_id) if item.crm_deal_id != "unknown" else ("record", item.fingerprint)
-        turn = seen.get(meets, 0)
-        seen[meets] = turn + 1
-        if turn == len(rounds):
-            rounds.append([])
-        rounds[turn].append(item)
-    new = sum(_quarantine_round(cur, source, items, batch_id, now) for items in rounds)
+        if meets in meeting:
+            runs.append([])
+            meeting.clear()
+        meeting.add(meets)
+        runs[-1].append(item)
+    new = sum(_quarantine_run(cur, source, items, batch_id, now) for items in runs)
     for item in rejected:
         reasons = [{"field": p.field, "problem": p.problem} for p in item.problems]
         log.warning("quarantined order %s-%s: %s", source, item.crm_deal_id, "; ".join(map(str, item.problems)))
@@ -1132,7 +1144,7 @@ def _quarantine(
     return new
 
 
-def _quarantine_round(cur: Any, source: str, items: list[Rejected], batch_id: str, now: datetime) -> int:
+def _quarantine_run(cur: Any, source: str, items: list[Rejected], batch_id: str, now: datetime) -> int:
     """Record rejected orders of which no two meet (see :func:`_quarantine`): one UPDATE, one upsert."""
     versions = [(item.crm_deal_id, item.fingerprint) for item in items if item.crm_deal_id != "unknown"]
     if versions:

@@ -116,7 +116,17 @@ def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> 
 
 def fingerprint(value: Any) -> str:
     """A stable hash of a JSON-able value (key order does not matter)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return text_fingerprint(canonical_json(value))
+
+
+def canonical_json(value: Any) -> str:
+    """The JSON text :func:`fingerprint` hashes: keys sorted, a value JSON has no type for as its ``str()``."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def text_fingerprint(text: str) -> str:
+    """:func:`fingerprint` of a value, from its :func:`canonical_json` text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
