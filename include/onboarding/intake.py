@@ -403,6 +403,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 """C0 control characters other than tab and newline: never part of an order, and NUL cannot be stored."""
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 """Halves of a UTF-16 pair without their partner: not text, and not storable as UTF-8."""
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b-\x1f\ud800-\udfff]")
+"""Either of the above: one pass tells whether a text needs cleaning at all."""
 _C0_NAMES = (
     "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
     "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
@@ -452,11 +454,15 @@ def clean_record(record: Any) -> tuple[Any, list[Problem]]:
 
 def _clean(value: Any, path: tuple[str | int, ...], found: dict[str, _Unreadable]) -> Any:
     if isinstance(value, str):
-        return _clean_text(value, path, found)
+        return _clean_text(value, path, found) if _UNREADABLE.search(value) else value
     if isinstance(value, dict):
-        return {
-            _clean_text(str(k), (*path, str(k)), found): _clean(v, (*path, str(k)), found) for k, v in value.items()
-        }
+        cleaned = {}
+        for k, v in value.items():  # the name first, then its value, as problems are listed
+            name = str(k)
+            key = _clean_text(name, (*path, name), found) if _UNREADABLE.search(name) else name
+            # Most values are text with nothing to clean: kept without building their path.
+            cleaned[key] = v if isinstance(v, str) and not _UNREADABLE.search(v) else _clean(v, (*path, name), found)
+        return cleaned
     if isinstance(value, list):
         return [_clean(v, (*path, i), found) for i, v in enumerate(value)]
     return value
