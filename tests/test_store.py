@@ -123,3 +123,11 @@ def test_many_events_are_appended_in_order_and_once_per_dedupe_key(store: Store)
     assert rows[0]["details"]["text"] == first[0].details["text"]
     assert store.scalar("SELECT count(*) FROM onboarding.events WHERE dedupe_key = 'test:5'") == 1
     assert store.scalar("SELECT count(*) FROM onboarding.events WHERE dedupe_key IS NULL") == 1
+
+
+def test_many_events_outside_a_transaction_are_all_appended(store: Store) -> None:
+    assert store.conn.autocommit
+    with store.conn.cursor() as cur:
+        Store.record_events(cur, [_event(n, f"loose:{n}") for n in range(BULK_ROWS * 2)])
+    rows = store.query("SELECT details FROM onboarding.events WHERE dedupe_key LIKE 'loose:%%' ORDER BY id")
+    assert [r["details"]["n"] for r in rows] == list(range(BULK_ROWS * 2))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -179,9 +180,10 @@ class Store:
     def record_events(cur: psycopg.Cursor[Any], events: Sequence[Event]) -> int:
         """Append events; ones whose dedupe key was already recorded are skipped.
 
-        A few are inserted as they are; more are copied into a scratch table and
-        appended by one ``INSERT ... SELECT`` in the order given.  Either way it
-        is an INSERT only: the audit trail is append-only.
+        A few (or any number outside a transaction) are inserted as they are;
+        more are copied into a scratch table and appended by one
+        ``INSERT ... SELECT`` in the order given.  Either way it is an INSERT
+        only: the audit trail is append-only.
         """
         if not events:
             return 0
@@ -200,7 +202,7 @@ class Store:
             for e in events
         ]
         columns = ", ".join(_EVENT_COLUMNS)
-        if len(rows) < BULK_ROWS:
+        if len(rows) < BULK_ROWS or not Scratch.usable(cur):
             cur.executemany(
                 f"""INSERT INTO {SCHEMA}.events ({columns})
                     VALUES ({", ".join(["%s"] * len(_EVENT_COLUMNS))})
@@ -244,8 +246,20 @@ class Scratch:
     columns: tuple[tuple[str, str], ...]
     """(name, type) of each column after ``seq``, in the order rows give them."""
 
+    @staticmethod
+    def usable(cur: psycopg.Cursor[Any]) -> bool:
+        """Whether ``cur`` is inside a transaction, where what is loaded stays until the statement reading it."""
+        conn = cur.connection
+        return not (conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE)
+
     def load(self, cur: psycopg.Cursor[Any], rows: Iterable[Sequence[Any]]) -> None:
-        """Replace the table's rows with ``rows`` (each ``seq`` first, then the columns) in one COPY."""
+        """Replace the table's rows with ``rows`` (each ``seq`` first, then the columns) in one COPY.
+
+        Only inside a transaction (see :meth:`usable`): in autocommit each
+        statement would commit, and the rows would be gone before they are read.
+        """
+        if not self.usable(cur):
+            raise RuntimeError(f"scratch table {self.name} loaded outside a transaction: its rows would not last")
         ddl = ", ".join(f"{name} {kind}" for name, kind in (("seq", "integer"), *self.columns))
         cur.execute(
             f"""CREATE TEMPORARY TABLE IF NOT EXISTS {self.name} ({ddl}) ON COMMIT DELETE ROWS;
