@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from include.onboarding.store import (
+    BULK_ROWS,
     MIGRATIONS_DIR,
     Event,
     MigrationError,
@@ -96,3 +97,37 @@ def test_an_event_is_recorded_once_per_dedupe_key(store: Store) -> None:
     _append_event(store)
     _append_event(store)
     assert store.scalar("SELECT count(*) FROM onboarding.events WHERE dedupe_key = 'test:1'") == 1
+
+
+def _event(n: int, key: str | None) -> Event:
+    return Event(
+        subject=f"hubspot-{n}",
+        event_type="test.bulk",
+        actor="tester",
+        occurred_at=datetime(2026, 11, 2, tzinfo=timezone.utc),
+        details={"n": n, "text": 'tab\there, new\nline, back\\slash, quote " and {braces}'},
+        dedupe_key=key,
+    )
+
+
+def test_many_events_are_appended_in_order_and_once_per_dedupe_key(store: Store) -> None:
+    _append_event(store)  # test:1 is already recorded
+    first = [_event(n, f"test:{n}") for n in range(1, 21)] + [_event(21, None), _event(5, "test:5")]
+    second = [_event(n, f"test:{n}") for n in range(15, 35)]
+    assert len(second) >= BULK_ROWS
+    with store.transaction() as cur:  # the same scratch table twice in one transaction
+        Store.record_events(cur, first)
+        Store.record_events(cur, second)
+    rows = store.query("SELECT details, dedupe_key FROM onboarding.events WHERE event_type = 'test.bulk' ORDER BY id")
+    assert [r["details"]["n"] for r in rows] == [*range(2, 22), *range(21, 35)]
+    assert rows[0]["details"]["text"] == first[0].details["text"]
+    assert store.scalar("SELECT count(*) FROM onboarding.events WHERE dedupe_key = 'test:5'") == 1
+    assert store.scalar("SELECT count(*) FROM onboarding.events WHERE dedupe_key IS NULL") == 1
+
+
+def test_many_events_outside_a_transaction_are_all_appended(store: Store) -> None:
+    assert store.conn.autocommit
+    with store.conn.cursor() as cur:
+        Store.record_events(cur, [_event(n, f"loose:{n}") for n in range(BULK_ROWS * 2)])
+    rows = store.query("SELECT details FROM onboarding.events WHERE dedupe_key LIKE 'loose:%%' ORDER BY id")
+    assert [r["details"]["n"] for r in rows] == list(range(BULK_ROWS * 2))

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,7 @@ from include.onboarding.crm import EARLIEST_DATE, LATEST_DATE, CrmClient, record
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
 from include.onboarding.deadlines import target_warning_at
 from include.onboarding.owners import Assignment, NoOwner, named_owner, stage_owner
-from include.onboarding.store import SCHEMA, Event, Store, fingerprint
+from include.onboarding.store import SCHEMA, Event, Scratch, Store, canonical_json, fingerprint, text_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +112,24 @@ class Order:
     def business_fields(self) -> dict[str, Any]:
         """What the order says, without CRM bookkeeping: compared to spot real changes."""
         # Not dataclasses.asdict: it deep-copies the raw CRM payload only to drop it.
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _VOLATILE}
+        data = {name: getattr(self, name) for name in _BUSINESS_FIELDS}
         data["addons"] = sorted(self.addons)
         data["amount"] = str(self.amount) if self.amount is not None else None
         data["signed_at"] = self.signed_at.isoformat()
         data["activation_target"] = self.activation_target.isoformat()
         return data
 
-    @property
+    @cached_property
+    def business_json(self) -> str:
+        """:meth:`business_fields` as the JSON text its fingerprint hashes (worked out once: orders do not change)."""
+        return canonical_json(self.business_fields())
+
+    @cached_property
     def fingerprint(self) -> str:
-        return fingerprint(self.business_fields())
+        return text_fingerprint(self.business_json)
+
+
+_BUSINESS_FIELDS = tuple(f.name for f in fields(Order) if f.name not in _VOLATILE)
 
 
 @dataclass(frozen=True)
@@ -394,6 +403,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 """C0 control characters other than tab and newline: never part of an order, and NUL cannot be stored."""
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 """Halves of a UTF-16 pair without their partner: not text, and not storable as UTF-8."""
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b-\x1f\ud800-\udfff]")
+"""Either of the above: one pass tells whether a text needs cleaning at all."""
 _C0_NAMES = (
     "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
     "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
@@ -443,11 +454,15 @@ def clean_record(record: Any) -> tuple[Any, list[Problem]]:
 
 def _clean(value: Any, path: tuple[str | int, ...], found: dict[str, _Unreadable]) -> Any:
     if isinstance(value, str):
-        return _clean_text(value, path, found)
+        return _clean_text(value, path, found) if _UNREADABLE.search(value) else value
     if isinstance(value, dict):
-        return {
-            _clean_text(str(k), (*path, str(k)), found): _clean(v, (*path, str(k)), found) for k, v in value.items()
-        }
+        cleaned = {}
+        for k, v in value.items():  # the name first, then its value, as problems are listed
+            name = str(k)
+            key = _clean_text(name, (*path, name), found) if _UNREADABLE.search(name) else name
+            # Most values are text with nothing to clean: kept without building their path.
+            cleaned[key] = v if isinstance(v, str) and not _UNREADABLE.search(v) else _clean(v, (*path, name), found)
+        return cleaned
     if isinstance(value, list):
         return [_clean(v, (*path, i), found) for i, v in enumerate(value)]
     return value
@@ -539,20 +554,23 @@ class _Staged:
         return replace(self, record=record, problems=(*self.problems, problem))
 
 
-_STAGE = f"""INSERT INTO {SCHEMA}.intake_batch_orders
-                 (batch_id, position, crm_deal_id, crm_modified_at, record, problems)
-             VALUES (%s, %s, %s, %s, %s, %s)"""
+_STAGED_COLUMNS = "batch_id, position, crm_deal_id, crm_modified_at, record, problems"
+_STAGE = f"INSERT INTO {SCHEMA}.intake_batch_orders ({_STAGED_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
 
 
 def _stage(store: Store, batch_id: str, staged: list[_Staged]) -> None:
-    """Stage one page in one statement; if the store refuses a record, stage them one by one.
+    """Stage one page in one COPY; if the store refuses a record, stage them one by one.
 
     One by one, a record the store refuses (as JSON) is staged as text
     instead, with the reason, so it reaches quarantine and the page goes on.
     """
     try:
-        with store.transaction() as cur:
-            cur.executemany(_STAGE, [s.params(batch_id) for s in staged])
+        with (
+            store.transaction() as cur,
+            cur.copy(f"COPY {SCHEMA}.intake_batch_orders ({_STAGED_COLUMNS}) FROM STDIN".encode()) as copy,
+        ):
+            for item in staged:
+                copy.write_row(item.params(batch_id))
         return
     except Exception as exc:
         if not order_at_fault(exc):
@@ -850,19 +868,26 @@ def _plan(cur: Any, source: str, verdicts: list[Order | Rejected], now: datetime
 def _write(
     cur: Any, config: OnboardingConfig, source: str, plan: _Plan, batch_id: str, now: datetime
 ) -> ProcessSummary:
-    """Write a plan; return what it did (counted only once the write has succeeded)."""
+    """Write a plan; return what it did (counted only once the write has succeeded).
+
+    The audit events go last, in the order the writes were made: changed
+    onboardings, new ones, resolved and new quarantine entries, duplicates.
+    """
     done = ProcessSummary(batch_id)
-    events: list[Event] = []
-    for order, known in plan.updates:
-        _update_existing(cur, order, known, now, events)
-        done.updated += 1
-    done.created_keys.extend(_create(cur, config, plan.creates, now, events))
+    changes: list[Event] = []
+    _update_existing(cur, plan.updates, now, changes)
+    done.updated += len(plan.updates)
+    created = _create(cur, config, plan.creates, now)
+    done.created_keys.extend(o.key for o in plan.creates if o.key in created)
     done.created += len(plan.creates)
+    events: list[Event] = []
     done.quarantine_resolved += _resolve_quarantines(cur, source, plan.creates, now, events)
     done.quarantined += len(plan.quarantines)
     done.newly_quarantined += _quarantine(cur, source, plan.quarantines, batch_id, now, events)
     events.extend(event for _, event in plan.duplicates)
     done.duplicates += len(plan.duplicates)
+    Store.record_events(cur, changes)
+    _record_created(cur, created, now)
     Store.record_events(cur, events)
     return done
 
@@ -929,171 +954,187 @@ def _conflict(order: Order, known: dict[str, Any]) -> Rejected | None:
     )
 
 
-def _update_existing(cur: Any, order: Order, known: dict[str, Any], now: datetime, events: list[Event]) -> None:
-    """Apply a CRM change to a running onboarding (a change without conflicts, see :func:`_conflict`)."""
-    cur.execute(
-        f"""UPDATE {SCHEMA}.onboardings SET
-                account_name = %s, account_domain = %s, segment = %s, addons = %s, amount = %s, currency = %s,
-                partner_name = %s, primary_contact_name = %s, primary_contact_email = %s, sales_owner_id = %s,
-                crm_modified_at = %s, order_fingerprint = %s, order_payload = %s, updated_at = %s
-            WHERE id = %s""",
+_CHANGED = Scratch(
+    "intake_changed_onboardings",
+    (
+        ("id", "bigint"), ("account_name", "text"), ("account_domain", "text"), ("segment", "text"),
+        ("addons", "text[]"), ("amount", "numeric"), ("currency", "text"), ("partner_name", "text"),
+        ("primary_contact_name", "text"), ("primary_contact_email", "text"), ("sales_owner_id", "text"),
+        ("crm_modified_at", "timestamptz"), ("order_fingerprint", "text"), ("order_payload", "jsonb"),
+    ),
+)  # fmt: skip
+
+
+def _update_existing(cur: Any, changes: list[tuple[Order, dict[str, Any]]], now: datetime, events: list[Event]) -> None:
+    """Apply CRM changes to running onboardings (changes without conflicts, see :func:`_conflict`).
+
+    One UPDATE for them all: each onboarding is changed by one order at most.
+    """
+    if not changes:
+        return
+    _CHANGED.load(
+        cur,
         (
-            order.account_name,
-            order.account_domain,
-            order.segment,
-            list(order.addons),
-            order.amount,
-            order.currency,
-            order.partner_name,
-            order.primary_contact_name,
-            order.primary_contact_email,
-            order.sales_owner_id,
-            order.crm_modified_at,
-            order.fingerprint,
-            Jsonb(order.payload),
-            now,
-            known["id"],
+            (
+                n, known["id"], order.account_name, order.account_domain, order.segment, list(order.addons),
+                order.amount, order.currency, order.partner_name, order.primary_contact_name,
+                order.primary_contact_email, order.sales_owner_id, order.crm_modified_at, order.fingerprint,
+                Jsonb(order.payload),
+            )
+            for n, (order, known) in enumerate(changes)
         ),
+    )  # fmt: skip
+    assignments = ", ".join(f"{name} = c.{name}" for name, _ in _CHANGED.columns if name != "id")
+    cur.execute(
+        f"""UPDATE {SCHEMA}.onboardings o SET {assignments}, updated_at = %s
+            FROM pg_temp.{_CHANGED.name} c WHERE o.id = c.id""",
+        (now,),
     )
-    events.append(
-        Event(
-            subject=known["onboarding_key"],
-            onboarding_id=known["id"],
-            event_type="order.updated",
-            actor=ACTOR,
-            occurred_at=now,
-            stage=known["stage"],
-            stage_owner=known["stage_owner_email"],
-            details={"order": order.business_fields()},
-            dedupe_key=f"order.updated:{known['onboarding_key']}:{order.fingerprint}",
+    for order, known in changes:
+        events.append(
+            Event(
+                subject=known["onboarding_key"],
+                onboarding_id=known["id"],
+                event_type="order.updated",
+                actor=ACTOR,
+                occurred_at=now,
+                stage=known["stage"],
+                stage_owner=known["stage_owner_email"],
+                details={"order": order.business_fields()},
+                dedupe_key=f"order.updated:{known['onboarding_key']}:{order.fingerprint}",
+            )
         )
-    )
 
 
-def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: datetime, events: list[Event]) -> list[str]:
+_ONBOARDING_COLUMNS = (
+    ("onboarding_key", "text"), ("crm_source", "text"), ("crm_deal_id", "text"), ("order_number", "text"),
+    ("account_name", "text"), ("account_domain", "text"), ("tier", "text"), ("region", "text"), ("segment", "text"),
+    ("addons", "text[]"), ("amount", "numeric"), ("currency", "text"), ("partner_name", "text"),
+    ("primary_contact_name", "text"), ("primary_contact_email", "text"), ("sales_owner_id", "text"),
+    ("owner_email", "text"), ("stage", "text"), ("stage_owner_email", "text"), ("stage_entered_at", "timestamptz"),
+    ("signed_at", "timestamptz"), ("activation_target", "date"), ("target_source", "text"),
+    ("crm_modified_at", "timestamptz"), ("order_fingerprint", "text"), ("order_payload", "jsonb"),
+    ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
+)  # fmt: skip
+_NEW = Scratch(
+    "intake_new_onboardings",
+    (*_ONBOARDING_COLUMNS, ("stage_owner_role", "text"), ("order_fields", "jsonb")),
+)
+_ONBOARDINGS = ", ".join(name for name, _ in _ONBOARDING_COLUMNS)
+_PICKED_UP = "signed order picked up"
+# Each new onboarding's first stage-history row is written by the statement that creates it,
+# from the rows it created: an onboarding someone else created meanwhile gets none.
+_CREATE = f"""
+    WITH created AS (
+        INSERT INTO {SCHEMA}.onboardings ({_ONBOARDINGS})
+        SELECT {_ONBOARDINGS} FROM pg_temp.{_NEW.name} ORDER BY seq
+        ON CONFLICT DO NOTHING
+        RETURNING id, onboarding_key),
+    history AS (
+        INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
+        SELECT c.id, n.stage, n.stage_owner_email, n.stage_owner_role, n.stage_entered_at, %s
+        FROM created c JOIN pg_temp.{_NEW.name} n ON n.onboarding_key = c.onboarding_key
+        ORDER BY n.seq)
+    SELECT id, onboarding_key FROM created"""
+# The audit events of the onboardings created, from the same scratch rows: for each, in the
+# order they were planned, onboarding.created (details: the order's business fields, the named
+# owner, the activation target and its source) then stage.entered (details: the intake owner's
+# role and the reason), as Event(...) would record them.
+_CREATED_EVENTS = f"""
+    INSERT INTO {SCHEMA}.events
+        (occurred_at, onboarding_id, subject, event_type, stage, stage_owner, actor, details, dedupe_key)
+    SELECT %(now)s, c.id, n.onboarding_key, e.event_type, n.stage, n.stage_owner_email, %(actor)s,
+           CASE e.event_type
+               WHEN 'onboarding.created' THEN jsonb_build_object(
+                   'order', n.order_fields, 'named_owner', n.owner_email,
+                   'activation_target', to_char(n.activation_target, 'YYYY-MM-DD'),
+                   'target_source', n.target_source)
+               ELSE jsonb_build_object('owner_role', n.stage_owner_role, 'reason', %(reason)s::text)
+           END,
+           CASE e.event_type
+               WHEN 'onboarding.created' THEN 'onboarding.created:' || n.onboarding_key
+               ELSE 'stage.entered:' || n.onboarding_key || ':' || n.stage
+           END
+    FROM unnest(%(ids)s::bigint[], %(keys)s::text[]) AS c(id, onboarding_key)
+    JOIN pg_temp.{_NEW.name} n ON n.onboarding_key = c.onboarding_key
+    CROSS JOIN (VALUES (1, 'onboarding.created'), (2, 'stage.entered')) AS e(turn, event_type)
+    ORDER BY n.seq, e.turn
+    ON CONFLICT (dedupe_key) DO NOTHING"""
+
+
+def _create(cur: Any, config: OnboardingConfig, orders: list[Order], now: datetime) -> dict[str, int]:
+    """Create onboardings, each with its first stage-history row, in one statement; return the ids by key.
+
+    An onboarding someone else created meanwhile (same deal, key or order
+    number) is left as it is.  Their audit events are recorded by
+    :func:`_record_created`, from the scratch rows loaded here.
+    """
     if not orders:
-        return []
+        return {}
     rows = []
-    intake_owner = {}
-    for o in orders:
-        tier = config.tiers[o.tier]
-        first = stage_owner(config.settings, tier, Stage.INTAKE, o.region, Assignment(o.owner_email, o.owner_role))
-        intake_owner[o.key] = first
+    for n, o in enumerate(orders):
+        owner = stage_owner(
+            config.settings, config.tiers[o.tier], Stage.INTAKE, o.region, Assignment(o.owner_email, o.owner_role)
+        )
         rows.append(
             (
-                o.key, o.crm_source, o.crm_deal_id, o.order_number, o.account_name, o.account_domain, o.tier,
+                n, o.key, o.crm_source, o.crm_deal_id, o.order_number, o.account_name, o.account_domain, o.tier,
                 o.region, o.segment, list(o.addons), o.amount, o.currency, o.partner_name, o.primary_contact_name,
-                o.primary_contact_email, o.sales_owner_id, o.owner_email, Stage.INTAKE.value, first.email, now,
+                o.primary_contact_email, o.sales_owner_id, o.owner_email, Stage.INTAKE.value, owner.email, now,
                 o.signed_at, o.activation_target, o.target_source, o.crm_modified_at, o.fingerprint,
-                Jsonb(o.payload), now, now,
+                Jsonb(o.payload), now, now, owner.role, o.business_json,
             )
         )  # fmt: skip
-    cur.executemany(
-        f"""INSERT INTO {SCHEMA}.onboardings (
-                onboarding_key, crm_source, crm_deal_id, order_number, account_name, account_domain, tier,
-                region, segment, addons, amount, currency, partner_name, primary_contact_name,
-                primary_contact_email, sales_owner_id, owner_email, stage, stage_owner_email, stage_entered_at,
-                signed_at, activation_target, target_source, crm_modified_at, order_fingerprint,
-                order_payload, created_at, updated_at)
-            VALUES ({", ".join(["%s"] * 28)})
-            ON CONFLICT DO NOTHING
-            RETURNING id, onboarding_key""",
-        rows,
-        returning=True,
-    )
-    ids: dict[str, int] = {}
-    while True:
-        for row in cur.fetchall():
-            ids[row["onboarding_key"]] = row["id"]
-        if not cur.nextset():
-            break
-    created = [o for o in orders if o.key in ids]
-    cur.executemany(
-        f"""INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
-            VALUES (%s, %s, %s, %s, %s, %s)""",
-        [
-            (
-                ids[o.key],
-                Stage.INTAKE.value,
-                intake_owner[o.key].email,
-                intake_owner[o.key].role,
-                now,
-                "signed order picked up",
-            )
-            for o in created
-        ],
-    )
-    for o in created:
-        owner = intake_owner[o.key]
-        events.append(
-            Event(
-                subject=o.key,
-                onboarding_id=ids[o.key],
-                actor=ACTOR,
-                occurred_at=now,
-                event_type="onboarding.created",
-                stage=Stage.INTAKE.value,
-                stage_owner=owner.email,
-                details={
-                    "order": o.business_fields(),
-                    "named_owner": o.owner_email,
-                    "activation_target": o.activation_target.isoformat(),
-                    "target_source": o.target_source,
-                },
-                dedupe_key=f"onboarding.created:{o.key}",
-            )
+    _NEW.load(cur, rows)
+    cur.execute(_CREATE, (_PICKED_UP,))
+    return {row["onboarding_key"]: row["id"] for row in cur.fetchall()}
+
+
+def _record_created(cur: Any, created: dict[str, int], now: datetime) -> None:
+    """Record the audit events of the onboardings :func:`_create` created, in one INSERT."""
+    if created:
+        cur.execute(
+            _CREATED_EVENTS,
+            {"now": now, "actor": ACTOR, "reason": _PICKED_UP, "ids": list(created.values()), "keys": list(created)},
         )
-        events.append(
-            Event(
-                subject=o.key,
-                onboarding_id=ids[o.key],
-                actor=ACTOR,
-                occurred_at=now,
-                event_type="stage.entered",
-                stage=Stage.INTAKE.value,
-                stage_owner=owner.email,
-                details={"owner_role": owner.role, "reason": "signed order picked up"},
-                dedupe_key=f"stage.entered:{o.key}:{Stage.INTAKE.value}",
-            )
-        )
-    return [o.key for o in created]
+
+
+_QUARANTINE = Scratch(
+    "intake_quarantined_orders",
+    (
+        ("crm_deal_id", "text"), ("order_number", "text"), ("crm_modified_at", "timestamptz"), ("payload", "jsonb"),
+        ("payload_fingerprint", "text"), ("reasons", "jsonb"),
+    ),
+)  # fmt: skip
 
 
 def _quarantine(
     cur: Any, source: str, rejected: list[Rejected], batch_id: str, now: datetime, events: list[Event]
 ) -> int:
-    """Record rejected orders; return how many were not already in quarantine as they are."""
-    new = 0
+    """Record rejected orders; return how many were not already in quarantine as they are.
+
+    Set-based, with the outcome of recording them one after the other: a
+    version of a deal supersedes its other open versions, and a version
+    already in quarantine is seen again rather than added.  Where two orders
+    would meet in one statement (two versions of one deal, two identical
+    records without an id), the second starts the next run of orders, and
+    runs are written one after the other.
+    """
+    if not rejected:
+        return 0
+    runs: list[list[Rejected]] = [[]]
+    meeting: set[tuple[str, str]] = set()
+    for item in rejected:
+        # Records without an id are not versions of one another: only identical ones meet.
+        meets = ("deal", item.crm_deal_id) if item.crm_deal_id != "unknown" else ("record", item.fingerprint)
+        if meets in meeting:
+            runs.append([])
+            meeting.clear()
+        meeting.add(meets)
+        runs[-1].append(item)
+    new = sum(_quarantine_run(cur, source, items, batch_id, now) for items in runs)
     for item in rejected:
         reasons = [{"field": p.field, "problem": p.problem} for p in item.problems]
-        if item.crm_deal_id != "unknown":  # records without an id are not versions of one another
-            cur.execute(
-                f"""UPDATE {SCHEMA}.quarantined_orders
-                    SET status = 'resolved', resolved_at = %s, resolution = 'superseded by a newer version of the order'
-                    WHERE crm_source = %s AND crm_deal_id = %s AND status = 'open' AND payload_fingerprint <> %s""",
-                (now, source, item.crm_deal_id, item.fingerprint),
-            )
-        cur.execute(
-            f"""INSERT INTO {SCHEMA}.quarantined_orders AS q (
-                    crm_source, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,
-                    first_seen_at, last_seen_at, first_batch_id, last_batch_id)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (crm_source, crm_deal_id, payload_fingerprint) DO UPDATE SET
-                    last_seen_at = EXCLUDED.last_seen_at,
-                    seen_in_batches = q.seen_in_batches + CASE WHEN q.last_batch_id = EXCLUDED.last_batch_id
-                                                               THEN 0 ELSE 1 END,
-                    last_batch_id = EXCLUDED.last_batch_id,
-                    reasons = EXCLUDED.reasons,
-                    status = CASE WHEN q.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
-                    resolved_at = NULL, resolution = NULL
-                RETURNING (xmax = 0) AS inserted""",
-            (
-                source, item.crm_deal_id, item.order_number, item.crm_modified_at, Jsonb(item.record),
-                item.fingerprint, Jsonb(reasons), now, now, batch_id, batch_id,
-            ),
-        )  # fmt: skip
-        row = cur.fetchone()
-        new += int(bool(row and row["inserted"]))
         log.warning("quarantined order %s-%s: %s", source, item.crm_deal_id, "; ".join(map(str, item.problems)))
         events.append(
             Event(
@@ -1107,6 +1148,50 @@ def _quarantine(
             )
         )
     return new
+
+
+def _quarantine_run(cur: Any, source: str, items: list[Rejected], batch_id: str, now: datetime) -> int:
+    """Record rejected orders of which no two meet (see :func:`_quarantine`): one UPDATE, one upsert."""
+    versions = [(item.crm_deal_id, item.fingerprint) for item in items if item.crm_deal_id != "unknown"]
+    if versions:
+        cur.execute(
+            f"""UPDATE {SCHEMA}.quarantined_orders q
+                   SET status = 'resolved', resolved_at = %s,
+                       resolution = 'superseded by a newer version of the order'
+                  FROM unnest(%s::text[], %s::text[]) AS v(crm_deal_id, payload_fingerprint)
+                 WHERE q.crm_source = %s AND q.crm_deal_id = v.crm_deal_id AND q.status = 'open'
+                   AND q.payload_fingerprint <> v.payload_fingerprint""",
+            (now, [deal for deal, _ in versions], [fp for _, fp in versions], source),
+        )
+    _QUARANTINE.load(
+        cur,
+        (
+            (
+                n, item.crm_deal_id, item.order_number, item.crm_modified_at, Jsonb(item.record), item.fingerprint,
+                Jsonb([{"field": p.field, "problem": p.problem} for p in item.problems]),
+            )
+            for n, item in enumerate(items)
+        ),
+    )  # fmt: skip
+    cur.execute(
+        f"""INSERT INTO {SCHEMA}.quarantined_orders AS q (
+                crm_source, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,
+                first_seen_at, last_seen_at, first_batch_id, last_batch_id)
+            SELECT %s, crm_deal_id, order_number, crm_modified_at, payload, payload_fingerprint, reasons,
+                   %s, %s, %s, %s
+            FROM pg_temp.{_QUARANTINE.name} ORDER BY seq
+            ON CONFLICT (crm_source, crm_deal_id, payload_fingerprint) DO UPDATE SET
+                last_seen_at = EXCLUDED.last_seen_at,
+                seen_in_batches = q.seen_in_batches + CASE WHEN q.last_batch_id = EXCLUDED.last_batch_id
+                                                           THEN 0 ELSE 1 END,
+                last_batch_id = EXCLUDED.last_batch_id,
+                reasons = EXCLUDED.reasons,
+                status = CASE WHEN q.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
+                resolved_at = NULL, resolution = NULL
+            RETURNING (xmax = 0) AS inserted""",
+        (source, now, now, batch_id, batch_id),
+    )
+    return sum(1 for row in cur.fetchall() if row["inserted"])
 
 
 def _resolve_quarantines(cur: Any, source: str, created: list[Order], now: datetime, events: list[Event]) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -116,7 +117,17 @@ def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> 
 
 def fingerprint(value: Any) -> str:
     """A stable hash of a JSON-able value (key order does not matter)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return text_fingerprint(canonical_json(value))
+
+
+def canonical_json(value: Any) -> str:
+    """The JSON text :func:`fingerprint` hashes: keys sorted, a value JSON has no type for as its ``str()``."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def text_fingerprint(text: str) -> str:
+    """:func:`fingerprint` of a value, from its :func:`canonical_json` text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -167,28 +178,43 @@ class Store:
 
     @staticmethod
     def record_events(cur: psycopg.Cursor[Any], events: Sequence[Event]) -> int:
-        """Append events; ones whose dedupe key was already recorded are skipped."""
+        """Append events; ones whose dedupe key was already recorded are skipped.
+
+        A few (or any number outside a transaction) are inserted as they are;
+        more are copied into a scratch table and appended by one
+        ``INSERT ... SELECT`` in the order given.  Either way it is an INSERT
+        only: the audit trail is append-only.
+        """
         if not events:
             return 0
-        cur.executemany(
-            f"""INSERT INTO {SCHEMA}.events
-                    (occurred_at, onboarding_id, subject, event_type, stage, stage_owner, actor, details, dedupe_key)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (dedupe_key) DO NOTHING""",
-            [
-                (
-                    e.occurred_at,
-                    e.onboarding_id,
-                    e.subject,
-                    e.event_type,
-                    e.stage,
-                    e.stage_owner,
-                    e.actor,
-                    Jsonb(e.details),
-                    e.dedupe_key,
-                )
-                for e in events
-            ],
+        rows = [
+            (
+                e.occurred_at,
+                e.onboarding_id,
+                e.subject,
+                e.event_type,
+                e.stage,
+                e.stage_owner,
+                e.actor,
+                Jsonb(e.details),
+                e.dedupe_key,
+            )
+            for e in events
+        ]
+        columns = ", ".join(_EVENT_COLUMNS)
+        if len(rows) < BULK_ROWS or not Scratch.usable(cur):
+            cur.executemany(
+                f"""INSERT INTO {SCHEMA}.events ({columns})
+                    VALUES ({", ".join(["%s"] * len(_EVENT_COLUMNS))})
+                    ON CONFLICT (dedupe_key) DO NOTHING""",
+                rows,
+            )
+            return len(events)
+        _NEW_EVENTS.load(cur, ((n, *row) for n, row in enumerate(rows)))
+        cur.execute(
+            f"""INSERT INTO {SCHEMA}.events ({columns})
+                SELECT {columns} FROM pg_temp.{_NEW_EVENTS.name} ORDER BY seq
+                ON CONFLICT (dedupe_key) DO NOTHING"""
         )
         return len(events)
 
@@ -197,3 +223,61 @@ class Store:
             f"SELECT * FROM {SCHEMA}.events WHERE subject = %s ORDER BY occurred_at, id",
             (subject,),
         )
+
+
+# --------------------------------------------------------------------------- set-based writes
+
+BULK_ROWS = 8
+"""From this many rows on, a write goes through a :class:`Scratch` table instead of one statement per row."""
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A temporary table of the connection that rows are copied into, so that one statement can write them all.
+
+    A set-based write is a ``COPY`` into it, then one ``INSERT ... SELECT``
+    (or ``UPDATE ... FROM``) from it.  It is created on first use, emptied by
+    every load and at every commit, and seen by this connection only, so two
+    writers never share one.  ``seq`` is its first column: the position of each
+    row as given, for statements that keep that order.
+    """
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    """(name, type) of each column after ``seq``, in the order rows give them."""
+
+    @staticmethod
+    def usable(cur: psycopg.Cursor[Any]) -> bool:
+        """Whether ``cur`` is inside a transaction, where what is loaded stays until the statement reading it."""
+        conn = cur.connection
+        return not (conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE)
+
+    def load(self, cur: psycopg.Cursor[Any], rows: Iterable[Sequence[Any]]) -> None:
+        """Replace the table's rows with ``rows`` (each ``seq`` first, then the columns) in one COPY.
+
+        Only inside a transaction (see :meth:`usable`): in autocommit each
+        statement would commit, and the rows would be gone before they are read.
+        """
+        if not self.usable(cur):
+            raise RuntimeError(f"scratch table {self.name} loaded outside a transaction: its rows would not last")
+        ddl = ", ".join(f"{name} {kind}" for name, kind in (("seq", "integer"), *self.columns))
+        cur.execute(
+            f"""CREATE TEMPORARY TABLE IF NOT EXISTS {self.name} ({ddl}) ON COMMIT DELETE ROWS;
+                DELETE FROM pg_temp.{self.name}""".encode()
+        )
+        names = ", ".join(["seq", *(name for name, _ in self.columns)])
+        with cur.copy(f"COPY pg_temp.{self.name} ({names}) FROM STDIN".encode()) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+_EVENT_COLUMNS = (
+    "occurred_at", "onboarding_id", "subject", "event_type", "stage", "stage_owner", "actor", "details", "dedupe_key",
+)  # fmt: skip
+_NEW_EVENTS = Scratch(
+    "store_new_events",
+    (
+        ("occurred_at", "timestamptz"), ("onboarding_id", "bigint"), ("subject", "text"), ("event_type", "text"),
+        ("stage", "text"), ("stage_owner", "text"), ("actor", "text"), ("details", "jsonb"), ("dedupe_key", "text"),
+    ),
+)  # fmt: skip
