@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import sys
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 from bench import dag_parse, escalation_pass, intake, reporting, scheduler
@@ -90,15 +94,27 @@ def main(argv: list[str]) -> None:
     unknown = sorted(set(wanted) - set(BENCHMARKS))
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
     rows: list[tuple[str, str, str]] = []
     for name in wanted:
         print(f"running {name} ...", flush=True)
+        began = time.perf_counter()
         rows += _rows(name, BENCHMARKS[name]())
+        print(f"  {name} took {_minutes(time.perf_counter() - began)}", flush=True)
     width = max(len(r[0]) for r in rows)
     print()
+    print(
+        f"make bench, {started_at:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{_minutes(time.perf_counter() - started)} in all"
+    )
     for what, figure, note in rows:
         print(f"{what:<{width}}  {figure:>10}  {note}")
     print("\nresults: bench/results.json")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
 if __name__ == "__main__":
