@@ -1,0 +1,39 @@
+"""Who hears an escalation, and the link that takes them to the account."""
+
+from __future__ import annotations
+
+from include.onboarding.config import Settings
+
+
+def recipient(settings: Settings, notify: str, stage_owner: str | None, region: str) -> tuple[str, str]:
+    """(email, role) a ladder rung reaches.  Anyone unknown falls through to the ops lead."""
+    people = settings.people_by_email
+    if notify == "stage_owner" and stage_owner in people:
+        return str(stage_owner), "stage owner"
+    if notify == "manager":
+        manager = people[stage_owner].manager if stage_owner in people else None
+        if manager:
+            return manager, f"manager of {stage_owner}"
+    if notify.startswith("role:"):
+        holder = settings.holder(notify.removeprefix("role:"), region)
+        if holder:
+            return holder, notify.removeprefix("role:")
+    return settings.ops_lead, "ops lead"
+
+
+def run_url(settings: Settings, tier: str, run_id: object) -> str:
+    """Link to the account's run in the Airflow UI (the DAG's runs when it has none yet).
+
+    ``run_id`` comes from a data frame, where an account without a run yet holds NaN, not None.
+    """
+    base = settings.escalations.airflow_base_url
+    if not base:
+        from airflow.configuration import conf
+
+        base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
+    base = base.rstrip("/")
+    if isinstance(run_id, str) and run_id:
+        from urllib.parse import quote
+
+        return f"{base}/dags/onboarding_{tier}/runs/{quote(run_id, safe='')}"
+    return f"{base}/dags/onboarding_{tier}"
