@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: install demo stop test lint typecheck pytest bench lock clean
+.PHONY: install demo stop test lint typecheck pytest unit bench lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else "This package needs Python 3.11, 3.12 or 3.13, and $(PYTHON) is %d.%d: run make with PYTHON=python3.11 (or 3.12, 3.13)" % v)'
@@ -42,6 +42,10 @@ pytest: install
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# Tests marked unit: no database, no sandbox, no Airflow.
+unit: install
+	$(PY) -m pytest -m unit -q
 
 bench: install
 	$(PY) -m bench

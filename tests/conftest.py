@@ -1,13 +1,15 @@
 """Shared test fixtures: a real PostgreSQL, a real Airflow metadata database and
 the sandbox served over real HTTP on loopback.
 
-PostgreSQL is started from the pip wheel for the session, unless
-``TEST_DATABASE_URL`` points at a server (a role allowed to create databases).
-Each test gets its own freshly migrated onboarding database, cloned from a
-template, so tests never see each other's rows.
+PostgreSQL is started from the pip wheel once per session, unless
+``TEST_DATABASE_URL`` points at a server (a role allowed to create databases),
+and only when a test that is not marked ``unit`` runs: ``pytest -m unit``
+never starts it.  Each test gets its own freshly migrated onboarding database,
+cloned from a template, so tests never see each other's rows.
 
 Airflow reads its configuration when first imported, so the environment is set
-in ``pytest_configure``, before any test module imports Airflow.
+in ``pytest_configure``, before any test module imports Airflow: the embedded
+server's port is chosen there, before the server is started.
 """
 
 from __future__ import annotations
@@ -48,45 +50,35 @@ def pytest_configure(config: pytest.Config) -> None:
     _state["tmp"] = tmp
     server_url = os.environ.get("TEST_DATABASE_URL")
     if server_url is None:
-        from include.localstack.postgres import EmbeddedPostgres
+        from include.localstack.postgres import EmbeddedPostgres, free_port
 
         pg = EmbeddedPostgres(tmp / "pg")
-        pg.start()
+        pg.root.mkdir(parents=True)
+        pg.port_file.write_text(str(free_port()))  # the port the server will take when a test needs it
         _state["pg"] = pg
         server_url = pg.dsn("postgres")
     _state["server_url"] = server_url
+    os.environ.update(_airflow_environment(tmp, server_url))
 
-    import psycopg
 
-    with psycopg.connect(_admin_url(), autocommit=True) as conn:
-        for name in (TEMPLATE_DB, AIRFLOW_DB):
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
-            conn.execute(f'CREATE DATABASE "{name}"'.encode())
-
-    from include.onboarding.store import connect_dsn, migrate
-
-    with connect_dsn(_with_database(server_url, TEMPLATE_DB)) as conn:
-        migrate(conn)
-
+def _airflow_environment(tmp: Path, server_url: str) -> dict[str, str]:
     airflow_home = tmp / "airflow"
-    airflow_home.mkdir()
+    airflow_home.mkdir(exist_ok=True)
     parts = urlsplit(_with_database(server_url, AIRFLOW_DB))
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": urlunsplit(("postgresql+psycopg",) + tuple(parts)[1:]),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            # Sensors look again every second, so a run's waits take seconds, not hours.
-            "ONBOARDING_POKE_SECONDS": "1",
-            "ONBOARDING_RETRY_DELAY_SECONDS": "1",
-            "ONBOARDING_CACHE_DIR": str(tmp / "cache"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-    )
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": urlunsplit(("postgresql+psycopg",) + tuple(parts)[1:]),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # Sensors look again every second, so a run's waits take seconds, not hours.
+        "ONBOARDING_POKE_SECONDS": "1",
+        "ONBOARDING_RETRY_DELAY_SECONDS": "1",
+        "ONBOARDING_CACHE_DIR": str(tmp / "cache"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -104,8 +96,42 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # --------------------------------------------------------------------------- database
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The database server, started (embedded) and given the template and Airflow databases on first use."""
+    pg = _state.get("pg")
+    if pg is not None:
+        chosen = _state["server_url"]
+        pg.start()
+        if pg.dsn("postgres") != chosen:  # the chosen port was taken meanwhile: the server took another
+            if "airflow.settings" in sys.modules:
+                raise RuntimeError(f"PostgreSQL could not take the port Airflow was configured with ({chosen})")
+            _state["server_url"] = pg.dsn("postgres")
+            os.environ.update(_airflow_environment(_state["tmp"], _state["server_url"]))
+
+    import psycopg
+
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        for name in (TEMPLATE_DB, AIRFLOW_DB):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+
+    from include.onboarding.store import connect_dsn, migrate
+
+    with connect_dsn(_with_database(_state["server_url"], TEMPLATE_DB)) as conn:
+        migrate(conn)
+    return str(_state["server_url"])
+
+
+@pytest.fixture(autouse=True)
+def _server_unless_unit(request: pytest.FixtureRequest) -> None:
+    """Every test not marked ``unit`` may use the database server, so it is up before such a test starts."""
+    if request.node.get_closest_marker("unit") is None:
+        request.getfixturevalue("postgres_server")
+
+
 @pytest.fixture
-def database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def database_url(postgres_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, migrated onboarding database, also exposed as connection ``onboarding_db``."""
     import psycopg
 
@@ -158,7 +184,7 @@ def sandbox(sandbox_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> None:
+def airflow_db(postgres_server: str) -> None:
     """Airflow's metadata database, migrated once per session (for ``dag.test()``)."""
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],

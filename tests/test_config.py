@@ -15,6 +15,8 @@ import yaml
 
 from include.onboarding.config import DEFAULT_CONFIG_DIR, ConfigError, OrderFacts, load_config
 
+pytestmark = pytest.mark.unit
+
 
 def test_shipped_tiers_load_and_differ() -> None:
     config = load_config()

@@ -316,20 +316,6 @@ def test_breach_time_skips_the_customer_pause(store: Store, sandbox: Any, config
     assert esc["breach_at"] == _at(11, 10, month=12)
 
 
-def test_run_links_point_at_the_account_run(config: OnboardingConfig) -> None:
-    url = escalations.run_url(config.settings, "smb", "onboarding__hubspot-1")
-    assert url.endswith("/dags/onboarding_smb/runs/onboarding__hubspot-1")
-    assert escalations.run_url(config.settings, "smb", None).endswith("/dags/onboarding_smb")
-
-
-def test_business_hours_slas_count_working_hours(config: OnboardingConfig) -> None:
-    smb = config.tiers["smb"]
-    intake = smb.stage(Stage.INTAKE)
-    assert intake is not None and intake.sla_seconds(config.settings.regions["NA"].business_hours) == 4 * 3600
-    handoff = config.tiers["enterprise"].stage(Stage.HANDOFF)
-    assert handoff is not None and handoff.sla_seconds(config.settings.regions["NA"].business_hours) == 16 * 3600
-
-
 def test_a_notice_being_posted_elsewhere_is_not_posted_twice(
     store: Store, sandbox: Any, config: OnboardingConfig, database_url: str
 ) -> None:

@@ -465,7 +465,7 @@ class TierConfig(Model):
     setup_steps: list[SetupStep] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> TierConfig:
+    def _consistent(self) -> TierConfig:  # noqa: C901
         _unique("checklist", [i.key for i in self.checklist])
         _unique("approvals", [a.key for a in self.approvals])
         _unique("setup_steps", [s.key for s in self.setup_steps])
