@@ -41,6 +41,16 @@ from include.portal import documents, links, security, timeline
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
+_TYPE_NAMES = {
+    "application/pdf": "PDF",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel (.xlsx)",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word (.docx)",
+    "text/csv": "CSV",
+    "text/plain": "text",
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "application/zip": "ZIP",
+}
 _STATUS_TEXT = {
     "missing": "Waiting for you",
     "received": "Received, being checked",
@@ -401,7 +411,7 @@ def _items(portal: Portal, ob: lifecycle.Onboarding, access: links.Access) -> li
                 choices=list(item.choices or []) if item else [],
                 accept=",".join(rules.content_types) if rules else "",
                 max_mb=rules.max_mb if rules else None,
-                accepted_types=", ".join(rules.content_types) if rules else "",
+                accepted_types=", ".join(_TYPE_NAMES.get(c, c) for c in rules.content_types) if rules else "",
                 documents=docs.get(row["item_key"], []),
             )
         )

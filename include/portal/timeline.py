@@ -21,6 +21,7 @@ Render = Callable[[dict[str, Any], dict[str, str]], str]
 """(event details, item labels) -> the sentence the customer reads."""
 
 _STAGES = {
+    "intake": "Order received",
     "collect_inputs": "Collecting your information",
     "approvals": "Internal review of your order",
     "setup": "Setting up your account",
