@@ -64,6 +64,17 @@ def shots(tmp_path: Path) -> Any:
     return shot
 
 
+def _navigates(driver: Any, action: Any) -> None:
+    """Do ``action`` (a submit or a click) and wait until the next page has replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+
 def _status(driver: Any, item: str) -> str:
     from selenium.webdriver.common.by import By
 
@@ -97,7 +108,7 @@ def test_a_customer_works_through_the_checklist_in_a_browser(
 
     vat = browser.find_element(By.ID, "f-billing_tax_id")
     vat.send_keys("GB123")
-    vat.submit()
+    _navigates(browser, vat.submit)
     assert _status(browser, "billing_tax_id") == "rejected"
     reason = browser.find_element(By.CSS_SELECTOR, "#item-billing_tax_id .reason").text
     assert reason.startswith("Why:") and len(reason) > 20
@@ -106,14 +117,14 @@ def test_a_customer_works_through_the_checklist_in_a_browser(
 
     vat = browser.find_element(By.ID, "f-billing_tax_id")
     vat.send_keys("GB980780684")
-    vat.submit()
+    _navigates(browser, vat.submit)
     assert _status(browser, "billing_tax_id") == "verified"
     assert "verified" in browser.find_element(By.ID, "verdict").text
 
     pdf = tmp_path / "signed-dpa.pdf"
     pdf.write_bytes(PDF)
     browser.find_element(By.ID, "f-signed_dpa").send_keys(str(pdf))
-    browser.find_element(By.CSS_SELECTOR, "#item-signed_dpa button").click()
+    _navigates(browser, browser.find_element(By.CSS_SELECTOR, "#item-signed_dpa button").click)
     assert _status(browser, "signed_dpa") == "verified"
     assert browser.find_element(By.LINK_TEXT, "signed-dpa.pdf")
     shots(browser, "verified")
@@ -121,12 +132,12 @@ def test_a_customer_works_through_the_checklist_in_a_browser(
     browser.find_element(By.CSS_SELECTOR, "input[name=items][value=company_domain]").click()
     browser.find_element(By.ID, "fw-name").send_keys("Ola Nordmann")
     browser.find_element(By.ID, "fw-email").send_keys("ola@northwind.example")
-    browser.find_element(By.CSS_SELECTOR, "#forward button").click()
+    _navigates(browser, browser.find_element(By.CSS_SELECTOR, "#forward button").click)
     assert "Forwarded" in browser.page_source
     forwarded = mailbox.wait_for("ola@northwind.example", "asked you")
     colleague = next(u for u in forwarded.links if "/l/" in u)
 
-    browser.find_element(By.LINK_TEXT, "Timeline").click()
+    _navigates(browser, browser.find_element(By.LINK_TEXT, "Timeline").click)
     timeline = browser.find_element(By.CSS_SELECTOR, "ul.timeline").text
     for line in ("VAT number: not accepted", "VAT number: verified", "signed-dpa.pdf received",
                  "forwarded to Ola Nordmann", "Invitation to this page sent to"):  # fmt: skip
