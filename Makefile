@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: install demo stop test lint typecheck pytest unit bench lock clean
+.PHONY: install browser demo stop test lint typecheck pytest unit bench lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else "This package needs Python 3.11, 3.12 or 3.13, and $(PYTHON) is %d.%d: run make with PYTHON=python3.11 (or 3.12, 3.13)" % v)'
@@ -38,7 +38,16 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-pytest: install
+# The portal's browser tests drive headless Chromium: install Debian's chromium and its driver when missing.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && apt-get install -y chromium chromium-driver; \
+	else \
+	  echo "The portal's browser tests need Chromium and its driver: run 'sudo apt-get install -y chromium chromium-driver' (or your system's equivalent); until then they are skipped."; \
+	fi
+
+pytest: install browser
 	$(PY) -m pytest
 
 test: lint typecheck pytest

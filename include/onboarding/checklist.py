@@ -11,6 +11,7 @@ in the audit trail, so completeness per account is always current.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -199,28 +200,55 @@ def _critical_outstanding(store: Store, onboarding_id: int) -> bool:
     )
 
 
-def _judge(
+@dataclass(frozen=True)
+class Judgement:
+    """What became of one submission."""
+
+    outcome: str
+    """``verified``, ``rejected``, or ``ignored`` (the item was already verified; kept for the record only)."""
+    reason: str | None = None
+    """For the customer, when rejected."""
+    first: bool = True
+    """False when this submission id was judged before (a repeated look); nothing changed then."""
+
+
+def judge_submission(
     store: Store,
-    api: ApiClient,
     onboarding: lifecycle.Onboarding,
     item: ChecklistItem,
-    raw: dict[str, Any],
+    submission: Submission,
+    *,
+    submission_id: str,
+    submitted_at: datetime,
+    submitted_by: str,
+    summary: dict[str, Any],
     account: AccountContext,
     now: datetime,
-    latest: bool,
-) -> None:
-    submission_id = str(raw.get("id"))
-    submitted_at = _submitted_at(raw) or now
+) -> Judgement:
+    """Validate one submission, record it with its verdict, and update the item: the one way in for every channel.
+
+    The submission row, the item's new status and the ``input.<verdict>`` audit event are written
+    in one transaction that holds the item's row, so two submissions of one item at once each get
+    their verdict and the item ends in one state: once verified, a later submission is ``ignored``.
+    ``summary`` is what is kept of a rejected or ignored submission (never a large blob).
+    """
     settled = _status(store, onboarding.id, item.key) == "verified"
-    verdict = validate(item, _as_submission(item.key, raw), account) if not settled else None
-    if verdict is None:
-        # The item is already settled: keep the later submission for the record, change nothing.
-        outcome, reason, recorded_value = "ignored", "the item was already verified", _summary(raw)
-    elif verdict.ok:
-        outcome, reason, recorded_value = "verified", None, verdict.value
-    else:
-        outcome, reason, recorded_value = "rejected", verdict.reason, _summary(raw)
+    verdict = validate(item, submission, account) if not settled else None
     with store.transaction() as cur:
+        cur.execute(
+            f"""SELECT status FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s AND item_key = %s FOR UPDATE""",
+            (onboarding.id, item.key),
+        )
+        row = cur.fetchone()
+        if row is not None and row["status"] == "verified":
+            verdict = None  # verified by another submission meanwhile
+        if verdict is None:
+            # The item is already settled: keep the later submission for the record, change nothing.
+            outcome, reason, recorded_value = "ignored", "the item was already verified", summary
+        elif verdict.ok:
+            outcome, reason, recorded_value = "verified", None, verdict.value
+        else:
+            outcome, reason, recorded_value = "rejected", verdict.reason, summary
         cur.execute(
             f"""INSERT INTO {SCHEMA}.submissions
                     (onboarding_id, item_key, submission_id, submitted_at, value, verdict, reason, recorded_at)
@@ -228,10 +256,10 @@ def _judge(
                 ON CONFLICT (onboarding_id, submission_id) DO NOTHING""",
             (onboarding.id, item.key, submission_id, submitted_at, Jsonb(recorded_value), outcome, reason, now),
         )
-        if verdict is None:
-            return
         if cur.rowcount == 0:
-            return  # judged by an earlier poke
+            return Judgement(outcome, reason, first=False)  # judged by an earlier poke
+        if verdict is None:
+            return Judgement(outcome, reason)
         if verdict.ok:
             cur.execute(
                 f"""UPDATE {SCHEMA}.checklist_items
@@ -257,7 +285,7 @@ def _judge(
                     subject=onboarding.key,
                     onboarding_id=onboarding.id,
                     event_type=f"input.{outcome}",
-                    actor=f"customer:{raw.get('submitted_by') or onboarding.primary_contact_email}",
+                    actor=f"customer:{submitted_by}",
                     occurred_at=submitted_at,
                     stage=onboarding.stage.value,
                     stage_owner=onboarding.stage_owner_email,
@@ -267,10 +295,38 @@ def _judge(
                 )
             ],
         )
-    if not verdict.ok:
-        log.warning("onboarding %s: %s rejected: %s", onboarding.key, item.key, verdict.reason)
+    return Judgement(outcome, reason)
+
+
+def _judge(
+    store: Store,
+    api: ApiClient,
+    onboarding: lifecycle.Onboarding,
+    item: ChecklistItem,
+    raw: dict[str, Any],
+    account: AccountContext,
+    now: datetime,
+    latest: bool,
+) -> None:
+    submission_id = str(raw.get("id"))
+    judgement = judge_submission(
+        store,
+        onboarding,
+        item,
+        _as_submission(item.key, raw),
+        submission_id=submission_id,
+        submitted_at=_submitted_at(raw) or now,
+        submitted_by=str(raw.get("submitted_by") or onboarding.primary_contact_email),
+        summary=_summary(raw),
+        account=account,
+        now=now,
+    )
+    if not judgement.first or judgement.outcome == "ignored":
+        return
+    if judgement.outcome == "rejected":
+        log.warning("onboarding %s: %s rejected: %s", onboarding.key, item.key, judgement.reason)
         if latest:
-            _rerequest(store, api, onboarding, item, submission_id, verdict.reason or "invalid", now)
+            _rerequest(store, api, onboarding, item, submission_id, judgement.reason or "invalid", now)
     else:
         log.info("onboarding %s: %s verified", onboarding.key, item.key)
 

@@ -239,11 +239,47 @@ class ReportingSettings(Model):
     It also runs whenever the onboarding DAGs publish new events."""
 
 
+class PortalSettings(Model):
+    """The customer portal (``python -m include.portal``): its address, magic links and uploads."""
+
+    base_url: str = Field(default="http://127.0.0.1:8790", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    """Where customers reach the portal; magic links in emails start with it (``ONBOARDING_PORTAL_URL`` overrides)."""
+    secret_env: str = Field(default="ONBOARDING_PORTAL_SECRET", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Environment variable holding the key magic links are signed with (never in this file)."""
+    secret_connection: str = Field(default="portal_secret", pattern=r"^[A-Za-z0-9_]+$")
+    """Airflow connection whose password is the signing key, used when the variable is not set."""
+    link_business_days: int = Field(default=10, ge=1, le=90)
+    """A magic link works this many business days (of the account's region) after it is sent."""
+    max_upload_mb: float = Field(default=25, gt=0, le=100)
+    """Largest upload the portal reads at all; each document item also has its own, usually smaller, limit."""
+    storage_root: str | None = None
+    """Where uploaded documents go: ``file:///...``, ``s3://bucket/prefix`` or ``gs://...`` (an Airflow
+    ObjectStoragePath); ``ONBOARDING_PORTAL_STORAGE`` overrides; by default a folder in the user's data directory."""
+    support_email: str = Field(default="onboarding@example.com", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    """Who a visitor with an unusable link that names no account is told to write to."""
+    bad_tokens_per_window: int = Field(default=10, ge=1)
+    """Unusable links one client may open per window before the portal answers 429."""
+    bad_token_window_seconds: float = Field(default=300, gt=0)
+
+
+class MailSettings(Model):
+    """Email to customers: queued in the store's outbox, delivered through an Airflow SMTP connection."""
+
+    connection: str = Field(default="customer_mail", pattern=r"^[A-Za-z0-9_]+$")
+    """Airflow connection (type ``smtp``) of the outgoing mail server."""
+    sender: str = Field(default="Onboarding <onboarding@example.com>", min_length=3)
+    """The From of every customer email."""
+    batch_size: int = Field(default=100, ge=1)
+    """Messages one delivery pass sends at most; the rest wait for the next pass, oldest first."""
+
+
 class Settings(Model):
     intake: IntakeSettings = IntakeSettings()
     runs: RunSettings = RunSettings()
     escalations: EscalationSettings = EscalationSettings()
     reporting: ReportingSettings = ReportingSettings()
+    portal: PortalSettings = PortalSettings()
+    mail: MailSettings = MailSettings()
     regions: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], Region]
     people: list[Person]
     roles: dict[Key, dict[str, str]]
