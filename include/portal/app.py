@@ -201,7 +201,7 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:
+def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  # noqa: C901 - one closure per route
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         cookie = request.cookies.get(security.CSRF_COOKIE) or security.new_csrf_cookie()
         token = context.get("token")
