@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.store import SCHEMA, Event, Store
+
+if TYPE_CHECKING:
+    from include.portal.links import IssuedLink
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +153,14 @@ def queue_invitation(
     purpose: str = "invitation",
 ) -> int | None:
     """Invite a contact (the order's primary contact by default) to the portal with a fresh magic link; once."""
-    from include.portal.links import CHECKLIST, issue_link
-
     key_secret = _secret(config, secret)
     ob = lifecycle.load(store, key)
     email = (contact_email or ob.primary_contact_email).strip().lower()
     name = contact_name if contact_email else (contact_name or ob.primary_contact_name)
     dedupe = f"{purpose}:{key}:{email}" if purpose == "invitation" else f"{purpose}:{key}:{email}:{now.isoformat()}"
-    with store.transaction() as cur:
-        cur.execute(f"SELECT 1 FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (dedupe,))
-        if cur.fetchone() is not None:
-            return None
-        link = issue_link(
-            cur, config, key_secret, onboarding_id=ob.id, onboarding_key=key, region=ob.region,
-            contact_email=email, contact_name=name, scope=CHECKLIST, purpose=purpose, issued_by=ACTOR, now=now,
-        )  # fmt: skip
-        message = Message(
+
+    def compose(link: IssuedLink) -> Message:
+        return Message(
             kind="invitation",
             to_email=email,
             to_name=name,
@@ -180,7 +176,8 @@ def queue_invitation(
             ],
             link=link.url,
         )
-        return queue(cur, ob, message, now, dedupe)
+
+    return _queue_with_link(store, config, key_secret, ob, now, dedupe, email, name, purpose, compose)
 
 
 def queue_reminder(
@@ -193,8 +190,6 @@ def queue_reminder(
     secret: bytes | None = None,
 ) -> int | None:
     """Remind the primary contact of the items still open (reminder number ``reminder``), with a fresh link."""
-    from include.portal.links import CHECKLIST, issue_link
-
     key_secret = _secret(config, secret)
     ob = lifecycle.load(store, key)
     open_items = [
@@ -208,16 +203,9 @@ def queue_reminder(
     if not open_items:
         return None
     dedupe = f"reminder:{key}:{reminder}"
-    with store.transaction() as cur:
-        cur.execute(f"SELECT 1 FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (dedupe,))
-        if cur.fetchone() is not None:
-            return None
-        link = issue_link(
-            cur, config, key_secret, onboarding_id=ob.id, onboarding_key=key, region=ob.region,
-            contact_email=ob.primary_contact_email, contact_name=ob.primary_contact_name, scope=CHECKLIST,
-            purpose="reminder", issued_by=ACTOR, now=now,
-        )  # fmt: skip
-        message = Message(
+
+    def compose(link: IssuedLink) -> Message:
+        return Message(
             kind="reminder",
             to_email=ob.primary_contact_email,
             to_name=ob.primary_contact_name,
@@ -230,7 +218,9 @@ def queue_reminder(
             ],
             link=link.url,
         )
-        return queue(cur, ob, message, now, dedupe)
+
+    email, name = ob.primary_contact_email, ob.primary_contact_name
+    return _queue_with_link(store, config, key_secret, ob, now, dedupe, email, name, "reminder", compose)
 
 
 def queue_rejection(
@@ -245,8 +235,6 @@ def queue_rejection(
     secret: bytes | None = None,
 ) -> int | None:
     """Tell the primary contact an input was rejected, with the reason and a link to send it again; once."""
-    from include.portal.links import CHECKLIST, issue_link
-
     key_secret = _secret(config, secret)
     ob = lifecycle.load(store, key)
     label = store.scalar(
@@ -255,16 +243,9 @@ def queue_rejection(
     if label is None:
         raise LookupError(f"onboarding {key}: no checklist item {item_key!r} to send a rejection notice about")
     dedupe = f"rejection:{key}:{submission_id}"
-    with store.transaction() as cur:
-        cur.execute(f"SELECT 1 FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (dedupe,))
-        if cur.fetchone() is not None:
-            return None
-        link = issue_link(
-            cur, config, key_secret, onboarding_id=ob.id, onboarding_key=key, region=ob.region,
-            contact_email=ob.primary_contact_email, contact_name=ob.primary_contact_name, scope=CHECKLIST,
-            purpose="resend", issued_by=ACTOR, now=now,
-        )  # fmt: skip
-        message = Message(
+
+    def compose(link: IssuedLink) -> Message:
+        return Message(
             kind="rejection",
             to_email=ob.primary_contact_email,
             to_name=ob.primary_contact_name,
@@ -274,7 +255,38 @@ def queue_rejection(
             link=link.url,
             link_text="Send it again",
         )  # fmt: skip
-        return queue(cur, ob, message, now, dedupe)
+
+    email, name = ob.primary_contact_email, ob.primary_contact_name
+    return _queue_with_link(store, config, key_secret, ob, now, dedupe, email, name, "resend", compose)
+
+
+def _queue_with_link(
+    store: Store,
+    config: OnboardingConfig,
+    key_secret: bytes,
+    ob: lifecycle.Onboarding,
+    now: datetime,
+    dedupe: str,
+    email: str,
+    name: str | None,
+    purpose: str,
+    compose: Callable[[IssuedLink], Message],
+) -> int | None:
+    """Issue a checklist link for ``email`` and queue the message built around it, unless ``dedupe`` went out.
+
+    The look-up comes first so a repeated call issues no link it would not send.
+    """
+    from include.portal.links import CHECKLIST, issue_link
+
+    with store.transaction() as cur:
+        cur.execute(f"SELECT 1 FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (dedupe,))
+        if cur.fetchone() is not None:
+            return None
+        link = issue_link(
+            cur, config, key_secret, onboarding_id=ob.id, onboarding_key=ob.key, region=ob.region,
+            contact_email=email, contact_name=name, scope=CHECKLIST, purpose=purpose, issued_by=ACTOR, now=now,
+        )  # fmt: skip
+        return queue(cur, ob, compose(link), now, dedupe)
 
 
 def queue_go_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -> int | None:
