@@ -15,20 +15,20 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .PHONY: install browser demo stop test lint typecheck pytest unit bench lock clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+$(STAMP): requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else "This package needs Python 3.11, 3.12 or 3.13, and $(PYTHON) is %d.%d: run make with PYTHON=python3.11 (or 3.12, 3.13)" % v)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
-	$(PY) -m pip install $(PIP_FLAGS) -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install $(PIP_FLAGS) -r requirements.txt -r requirements-local.txt -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
-	$(PY) -m include.localstack demo $(if $(filter-out 0,$(UI)),--ui) $(if $(filter-out 0,$(MONTH)),--month)
+	$(PY) -m localstack demo $(if $(filter-out 0,$(UI)),--ui) $(if $(filter-out 0,$(MONTH)),--month)
 
 stop: install
-	$(PY) -m include.localstack stop
+	$(PY) -m localstack stop
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -64,8 +64,8 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install $(PIP_FLAGS) --upgrade pip
-	.lock-venv/bin/pip install $(PIP_FLAGS) -r requirements.txt
-	( echo "# Full lock of requirements.txt, resolved by 'make lock'. Install with -c constraints.txt."; \
+	.lock-venv/bin/pip install $(PIP_FLAGS) -r requirements.txt -r requirements-local.txt
+	( echo "# Full lock of requirements.txt and requirements-local.txt, resolved by 'make lock'. Install with -c constraints.txt."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | LC_ALL=C sort -f ) > constraints.txt
 	rm -rf .lock-venv
 

@@ -25,7 +25,7 @@ def scratch_server() -> Iterator[str]:
     if external:
         yield external
         return
-    from include.localstack.postgres import EmbeddedPostgres
+    from localstack.postgres import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="onboarding-bench-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg")

@@ -196,9 +196,9 @@ def floor(server: str, tables: tuple[str, ...], folder: Path, repeats: int) -> d
 
 
 def run() -> dict[str, Any]:
-    from include.localstack.stack import SANDBOX_TOKEN, sandbox_connections
-    from include.sandbox.server import SandboxServer
-    from include.sandbox.state import SandboxState
+    from localstack.stack import SANDBOX_TOKEN, sandbox_connections
+    from sandbox.server import SandboxServer
+    from sandbox.state import SandboxState
 
     n = int(os.environ.get("BENCH_ORDERS", "10000"))
     repeats = int(os.environ.get("BENCH_FLOOR_REPEATS", "5"))

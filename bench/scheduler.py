@@ -192,8 +192,8 @@ def _tier_dags() -> dict[str, str]:
 
 
 def _service_env(dbs: Any, sandbox_port: int | None, parallelism: int) -> dict[str, str]:
-    from include.localstack import stack
-    from include.localstack.postgres import free_port
+    from localstack import stack
+    from localstack.postgres import free_port
 
     env = stack.airflow_service_env(stack.airflow_env(dbs, sandbox_port), free_port())
     env.update(
@@ -213,7 +213,7 @@ def _service_env(dbs: Any, sandbox_port: int | None, parallelism: int) -> dict[s
 def _deals(n: int) -> tuple[list[dict[str, Any]], int]:
     """``n`` signed orders, every one good: a departed onboarding manager named on a deal is cleared."""
     from include.onboarding.config import load_config
-    from include.sandbox.generator import generate_orders
+    from sandbox.generator import generate_orders
 
     today = datetime.now(timezone.utc).date()
     monday = today - timedelta(days=today.weekday())
@@ -229,7 +229,7 @@ def _deals(n: int) -> tuple[list[dict[str, Any]], int]:
 
 
 def _feed(port: int, deals: list[dict[str, Any]]) -> None:
-    from include.localstack import stack
+    from localstack import stack
 
     for props in deals:
         deal: Any = stack.sandbox_call(port, "POST", "/_sandbox/crm/deals", {"properties": props})
@@ -296,7 +296,7 @@ def _run_states(airflow_url: str, dag_ids: list[str]) -> Counter[str]:
 def _scheduler_log(top: int = 5) -> dict[str, Any]:
     """The scheduler's log, its LocalExecutor workers' output included: DAG file parses before each task, and
     warnings and errors, commonest first."""
-    from include.localstack import stack
+    from localstack import stack
 
     log = stack.local_dir() / "airflow" / "services" / "scheduler.log"
     found: dict[str, Counter[str]] = {"warning": Counter(), "error": Counter()}
@@ -323,10 +323,10 @@ def _scheduler_log(top: int = 5) -> dict[str, Any]:
 
 def _ours(local: Path, n: int, parallelism: int, timeout: float) -> dict[str, Any]:
     """Phase one: N signed orders to live under the real scheduler."""
-    from include.localstack import stack
-    from include.localstack.month_demo import approve_pending
     from include.onboarding.clock import SystemClock
     from include.onboarding.store import Store, connect_dsn, migrate
+    from localstack import stack
+    from localstack.month_demo import approve_pending
 
     tier_dags = _tier_dags()
     dag_ids = list(tier_dags.values())
@@ -445,7 +445,7 @@ def floor_dag_file(prefix: str = FLOOR_PREFIX) -> str:
 
 def _floor(local: Path, runs: list[tuple[str, int]], parallelism: int, timeout: float) -> dict[str, Any]:
     """Phase two: as many no-op runs of the same shapes, triggered through the REST API."""
-    from include.localstack import stack
+    from localstack import stack
 
     dag_folder = local / "dags"
     dag_folder.mkdir(parents=True)

@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _state["tmp"] = tmp
     server_url = os.environ.get("TEST_DATABASE_URL")
     if server_url is None:
-        from include.localstack.postgres import EmbeddedPostgres, free_port
+        from localstack.postgres import EmbeddedPostgres, free_port
 
         pg = EmbeddedPostgres(tmp / "pg")
         pg.root.mkdir(parents=True)
@@ -139,7 +139,7 @@ def database_url(postgres_server: str, monkeypatch: pytest.MonkeyPatch) -> Itera
     with psycopg.connect(_admin_url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"'.encode())
     url = _with_database(_state["server_url"], name)
-    from include.localstack.stack import postgres_connection_json
+    from localstack.stack import postgres_connection_json
 
     monkeypatch.setenv("AIRFLOW_CONN_ONBOARDING_DB", postgres_connection_json(url))
     yield url
@@ -161,7 +161,7 @@ def store(database_url: str) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Any]:
-    from include.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     server = SandboxServer()
     server.start()
@@ -172,7 +172,7 @@ def sandbox_server() -> Iterator[Any]:
 @pytest.fixture
 def sandbox(sandbox_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The sandbox, emptied, with every external connection pointing at it."""
-    from include.localstack.stack import sandbox_connections
+    from localstack.stack import sandbox_connections
 
     sandbox_server.state.reset(orders=0)
     for name, value in sandbox_connections(sandbox_server.port).items():

@@ -37,8 +37,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from include.localstack import stack
-from include.localstack.postgres import EmbeddedPostgres
+from localstack import stack
+from localstack.postgres import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "ONBOARDING_DEMO_INTERRUPT_MARK"

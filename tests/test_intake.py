@@ -456,7 +456,7 @@ def test_the_watermark_limits_a_pickup_to_what_changed(store: Store, sandbox: An
 
 
 def _fault(sandbox: Any, **plan: Any) -> None:
-    from include.sandbox.faults import FaultPlan
+    from sandbox.faults import FaultPlan
 
     sandbox.state.set_faults("crm", FaultPlan(**plan))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.localstack import stack
-from include.localstack.postgres import EmbeddedPostgres
+from localstack import stack
+from localstack.postgres import EmbeddedPostgres
 
 
 def _alive(pid: int) -> bool:

@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
-from include.localstack import stack
-from include.localstack.airflow_api import AirflowApi
-from include.localstack.month_demo import approve_pending, ledger_problems
-from include.localstack.postgres import free_port
 from include.onboarding.clock import AcceleratedClock
 from include.onboarding.store import Store, connect_dsn, migrate
+from localstack import stack
+from localstack.airflow_api import AirflowApi
+from localstack.month_demo import approve_pending, ledger_problems
+from localstack.postgres import free_port
 from tests.factories import deal_properties
 
 SPEED = 720  # one business day every two minutes

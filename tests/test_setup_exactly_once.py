@@ -51,7 +51,7 @@ def _count(sandbox: Any, system: str, what: str, key: str) -> int:
 
 
 def _fault(sandbox: Any, system: str, **plan: Any) -> None:
-    from include.sandbox.faults import FaultPlan
+    from sandbox.faults import FaultPlan
 
     sandbox.state.set_faults(system, FaultPlan(**plan))
 

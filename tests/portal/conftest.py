@@ -17,7 +17,7 @@ from include.onboarding import lifecycle
 from include.onboarding.clock import FixedClock
 from include.onboarding.config import OnboardingConfig, Stage, load_config
 from include.onboarding.store import Store
-from include.sandbox.mail import MailSandbox, free_port
+from sandbox.mail import MailSandbox, free_port
 from tests.factories import deal_properties
 from tests.test_intake import pickup
 

@@ -20,7 +20,7 @@ from include.onboarding import mail
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.store import Store
 from include.portal import links
-from include.sandbox.mail import MailSandbox
+from sandbox.mail import MailSandbox
 from tests.portal.conftest import SECRET
 from tests.portal.test_portal_http import PDF
 

@@ -16,7 +16,7 @@ from include.onboarding import mail
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.store import Store
 from include.portal import links
-from include.sandbox.mail import MailSandbox
+from sandbox.mail import MailSandbox
 from tests.portal.conftest import SECRET, Account
 
 VALID_VAT = "GB980780684"
@@ -322,7 +322,7 @@ def test_the_timeline_shows_the_customers_part_of_the_audit_trail_only(
 def test_mail_waits_while_the_server_is_down_and_goes_when_it_is_back(
     store: Store, config: OnboardingConfig, make_account: Any, mailbox: MailSandbox, monkeypatch: Any
 ) -> None:
-    from include.sandbox.mail import free_port
+    from sandbox.mail import free_port
 
     account = make_account()
     down = MailSandbox(smtp_port=free_port())  # never started: nothing listens on its port

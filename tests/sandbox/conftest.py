@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from include.sandbox.server import SandboxServer
-from include.sandbox.state import SandboxState
+from sandbox.server import SandboxServer
+from sandbox.state import SandboxState
 
 START = 1_790_845_200.0
 """2026-10-01T09:00:00Z, when every test's clock starts."""

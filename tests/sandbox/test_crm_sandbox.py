@@ -19,10 +19,10 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from include.sandbox.crm import SearchRequest, after_cursor
-from include.sandbox.generator import DEFECTS, SEGMENTS_BY_TIER, generate_orders
-from include.sandbox.server import SandboxServer
-from include.sandbox.state import SandboxState
+from sandbox.crm import SearchRequest, after_cursor
+from sandbox.generator import DEFECTS, SEGMENTS_BY_TIER, generate_orders
+from sandbox.server import SandboxServer
+from sandbox.state import SandboxState
 
 SEARCH = "/crm/v3/objects/deals/search"
 AUTH = {"Authorization": "Bearer sandbox-token"}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from include.sandbox.form_values import ein, is_valid_ein, is_valid_vat, vat_number
+from sandbox.form_values import ein, is_valid_ein, is_valid_vat, vat_number
 from tests.sandbox.conftest import Vendor
 
 AUTH = {"Authorization": "Bearer portal-token"}

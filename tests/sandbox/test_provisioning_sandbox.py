@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from include.sandbox.form_values import saml_metadata
+from sandbox.form_values import saml_metadata
 from tests.sandbox.conftest import Vendor
 
 AUTH = {"Authorization": "Bearer prov-token"}

@@ -23,7 +23,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Fields that define the deal commercially.  Once an onboarding has started, a
 # change to one of these is a conflict for a person to settle, not an update.
 IMMUTABLE_FIELDS = ("tier", "region", "order_number", "signed_at")
-_VOLATILE_PROPERTIES = {"hs_lastmodifieddate", "updatedAt", "sandbox_defect"}
+_VOLATILE_PROPERTIES = {"hs_lastmodifieddate", "updatedAt"}
 
 
 @dataclass(frozen=True)

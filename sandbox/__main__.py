@@ -1,4 +1,4 @@
-"""Serve the sandbox from a shell: ``python -m include.sandbox --port 18080``.
+"""Serve the sandbox from a shell: ``python -m sandbox --port 18080``.
 
 Meant for demos and for running the DAGs by hand against realistic data; it
 seeds the CRM on start-up and stops cleanly (exit status 0) on SIGINT or
@@ -19,8 +19,8 @@ from types import FrameType
 import uvicorn
 
 from include.onboarding.clock import parse_clock
-from include.sandbox.app import create_app
-from include.sandbox.state import DEFAULT_START, SandboxState
+from sandbox.app import create_app
+from sandbox.state import DEFAULT_START, SandboxState
 
 
 class _Server(uvicorn.Server):
@@ -54,7 +54,7 @@ class _Server(uvicorn.Server):
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m include.sandbox", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--seed", type=int, default=7, help="generator seed (same seed, same data)")

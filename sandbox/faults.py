@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from include.sandbox.state import RequestRecord, SandboxState
+    from sandbox.state import RequestRecord, SandboxState
 
 HANG_POLL_SECONDS = 0.05
 """How often a hanging request checks whether it was released."""

@@ -19,8 +19,8 @@ from types import TracebackType
 import uvicorn
 from typing_extensions import Self
 
-from include.sandbox.app import create_app
-from include.sandbox.state import SandboxState
+from sandbox.app import create_app
+from sandbox.state import SandboxState
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0

@@ -37,8 +37,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
-from include.sandbox.state import Deal, SandboxState, parse_timestamp
+from sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox.state import Deal, SandboxState, parse_timestamp
 
 SYSTEM_NAME = "crm"
 PREFIX = "/crm/"

@@ -29,11 +29,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from include.sandbox.common import Clock, SystemStore, iso
-from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox.common import Clock, SystemStore, iso
+from sandbox.faults import ErrorKind, SandboxSystem, VendorError
 
 if TYPE_CHECKING:
-    from include.sandbox.state import SandboxState
+    from sandbox.state import SandboxState
 
 SYSTEM_NAME = "slack"
 PREFIX = "/services/"

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from include.sandbox.common import (
+from sandbox.common import (
     LOWER_ALNUM,
     Clock,
     SystemStore,
@@ -41,11 +41,11 @@ from include.sandbox.common import (
     json_body,
     random_id,
 )
-from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
-from include.sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
+from sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
 
 if TYPE_CHECKING:
-    from include.sandbox.state import SandboxState
+    from sandbox.state import SandboxState
 
 SYSTEM_NAME = "provisioning"
 SCIM_PREFIX = "/scim/v2/"

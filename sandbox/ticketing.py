@@ -29,12 +29,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from include.sandbox import jql
-from include.sandbox.common import Clock, SystemStore, configured_token, json_body
-from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox import jql
+from sandbox.common import Clock, SystemStore, configured_token, json_body
+from sandbox.faults import ErrorKind, SandboxSystem, VendorError
 
 if TYPE_CHECKING:
-    from include.sandbox.state import SandboxState
+    from sandbox.state import SandboxState
 
 SYSTEM_NAME = "ticketing"
 PREFIX = "/rest/api/3/"

@@ -30,7 +30,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from include.sandbox.common import (
+from sandbox.common import (
     Clock,
     SystemStore,
     bearer_token,
@@ -39,11 +39,11 @@ from include.sandbox.common import (
     is_email,
     random_id,
 )
-from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
-from include.sandbox.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, IdempotencyKeys, KeyReused
+from sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, IdempotencyKeys, KeyReused
 
 if TYPE_CHECKING:
-    from include.sandbox.state import SandboxState
+    from sandbox.state import SandboxState
 
 SYSTEM_NAME = "billing"
 PREFIX = "/v1/"

@@ -23,8 +23,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from include.sandbox import billing, crm, forms, provisioning, slack, ticketing
-from include.sandbox.faults import (
+from sandbox import billing, crm, forms, provisioning, slack, ticketing
+from sandbox.faults import (
     ErrorKind,
     FaultInjector,
     FaultSpec,
@@ -32,7 +32,7 @@ from include.sandbox.faults import (
     VendorError,
     system_for,
 )
-from include.sandbox.state import DEFAULT_START, SandboxState
+from sandbox.state import DEFAULT_START, SandboxState
 
 SYSTEMS: tuple[SandboxSystem, ...] = (
     crm.SYSTEM,

@@ -1,8 +1,8 @@
-"""``python -m include.localstack demo|stop``: the local stack from the command line.
+"""``python -m localstack demo|stop``: the local stack from the command line.
 
 ``demo`` runs a month of signed orders through Airflow's own scheduler,
 dag-processor, triggerer and api-server on the embedded PostgreSQL and the
-sandbox, with business time accelerated (see :mod:`include.localstack.month_demo`).
+sandbox, with business time accelerated (see :mod:`localstack.month_demo`).
 ``stop`` stops everything the local stack started.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import os
 from datetime import date
 
-from include.localstack import stack
+from localstack import stack
 
 
 def _int(value: str | None) -> int | None:
@@ -24,7 +24,7 @@ def _float(value: str | None) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m include.localstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m localstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("demo", help="signed orders onboarded on Airflow's scheduler, with an accelerated clock")
     env = os.environ.get
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("stop", help="stop everything the local stack started")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from include.localstack import month_demo
+        from localstack import month_demo
 
         month_demo.run(month_demo.options(args))
     else:

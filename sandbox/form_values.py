@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from include.sandbox.generator import FIRST_NAMES, LAST_NAMES
+from sandbox.generator import FIRST_NAMES, LAST_NAMES
 
 ITEM_TYPES = ("text", "email", "domain", "url", "vat_id", "tax_id", "saml_metadata", "document", "choice", "date")
 VALIDATED_TYPES = frozenset({"email", "domain", "url", "vat_id", "tax_id", "saml_metadata", "document"})

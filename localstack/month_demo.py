@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from include.localstack import interrupts, stack
-from include.localstack.postgres import free_port
 from include.onboarding.clock import AcceleratedClock, Clock
+from localstack import interrupts, stack
+from localstack.postgres import free_port
 
 # The simulated customers' spread of behaviours, dealt out in signing order.
 BEHAVIOURS = (["prompt"] * 10) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "prompt"]
@@ -103,7 +103,7 @@ def expected_seconds(opts: Options) -> float:
 
 def _orders(opts: Options) -> list[tuple[datetime, dict[str, Any]]]:
     """The month's deals with the time each reaches the CRM (its signing time), in order."""
-    from include.sandbox.generator import generate_orders
+    from sandbox.generator import generate_orders
 
     deals = generate_orders(
         opts.orders, seed=opts.seed, start=opts.start, bad_ratio=opts.bad_ratio, business_days=opts.business_days
@@ -303,7 +303,7 @@ def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboardin
     escalated to its owner (the customer was chased, the owner told): the demo
     does not wait for a customer who will not answer.
     """
-    from include.localstack.progress import MonthProgress
+    from localstack.progress import MonthProgress
 
     deadline = time.monotonic() + opts.max_minutes * 60
     quiet = timedelta(hours=opts.quiet_business_hours)

@@ -8,7 +8,7 @@ sender, recipients, subject, text and the links in it).
 
 Self-contained on purpose: it imports nothing from the rest of the sandbox.
 
-    python -m include.sandbox.mail --smtp-port 8025 --http-port 8026
+    python -m sandbox.mail --smtp-port 8025 --http-port 8026
 """
 
 from __future__ import annotations

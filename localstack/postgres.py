@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import psycopg
 
-from include.localstack import interrupts, processes
+from localstack import interrupts, processes
 
 SUPERUSER = "postgres"
 

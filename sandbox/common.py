@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import Request
 
-from include.sandbox.generator import iso_z
+from sandbox.generator import iso_z
 
 Clock = Callable[[], float]
 """Seconds since the epoch."""

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from include.sandbox.billing import BillingStore
-from include.sandbox.faults import FaultKind, FaultPlan
-from include.sandbox.forms import FormsStore
-from include.sandbox.generator import generate_orders, iso_z
-from include.sandbox.provisioning import ProvisioningStore
-from include.sandbox.slack import SlackStore
-from include.sandbox.ticketing import TicketingStore
+from sandbox.billing import BillingStore
+from sandbox.faults import FaultKind, FaultPlan
+from sandbox.forms import FormsStore
+from sandbox.generator import generate_orders, iso_z
+from sandbox.provisioning import ProvisioningStore
+from sandbox.slack import SlackStore
+from sandbox.ticketing import TicketingStore
 
 DEFAULT_START = date(2026, 10, 1)
 """First business day of generated orders when a reset does not say."""

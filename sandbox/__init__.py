@@ -12,6 +12,6 @@ Systems (one module each, by fault/log name): ``crm`` (HubSpot deals),
 (the product's SCIM 2.0 and tenant APIs), ``forms`` (the customer portal, with
 simulated customers) and ``slack`` (incoming webhooks).
 
-Start it in-process with ``include.sandbox.server.SandboxServer`` or from a
-shell with ``python -m include.sandbox``.
+Start it in-process with ``sandbox.server.SandboxServer`` or from a
+shell with ``python -m sandbox``.
 """

@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from include.sandbox.common import Clock, flat_error
-from include.sandbox.faults import ErrorKind, VendorError
+from sandbox.common import Clock, flat_error
+from sandbox.faults import ErrorKind, VendorError
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 TTL_SECONDS = 24 * 60 * 60

@@ -30,13 +30,13 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psutil
 
-from include.localstack import interrupts, processes
-from include.localstack.postgres import EmbeddedPostgres, free_port
+from localstack import interrupts, processes
+from localstack.postgres import EmbeddedPostgres, free_port
 
 if TYPE_CHECKING:
-    from include.localstack.airflow_api import AirflowApi
+    from localstack.airflow_api import AirflowApi
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_TOKEN = "sandbox-token"
 STACK_ENV = "ONBOARDING_STACK_DIR"
 """Set, to the local directory, in the environment of every process the stack starts.
@@ -307,7 +307,7 @@ def start_sandbox(orders: int, seed: int, bad_ratio: float) -> tuple[int, subpro
     with interrupts.deferred():  # a signal in between would leave a process no pid file leads to
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "include.sandbox", "--host", "127.0.0.1", "--port", str(port),
+                sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port),
                 "--seed", str(seed), "--orders", str(orders), "--bad-ratio", str(bad_ratio), "--token", SANDBOX_TOKEN,
             ],
             cwd=ROOT,
@@ -428,7 +428,7 @@ def bring_up_airflow(env: dict[str, str], dag_ids: set[str]) -> AirflowApi:
 
     Returns a REST client logged in as the simple auth manager's ``admin``.
     """
-    from include.localstack.airflow_api import AirflowApi, admin_password
+    from localstack.airflow_api import AirflowApi, admin_password
 
     airflow_cli(env, "db", "migrate")
     start_airflow(env)

@@ -37,7 +37,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from include.sandbox.common import (
+from sandbox.common import (
     LOWER_ALNUM,
     Clock,
     SystemStore,
@@ -50,12 +50,12 @@ from include.sandbox.common import (
     page_limit,
     random_id,
 )
-from include.sandbox.faults import ErrorKind, SandboxSystem, VendorError
-from include.sandbox.form_values import ITEM_TYPES, VALIDATED_TYPES, Account, answer
-from include.sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
+from sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox.form_values import ITEM_TYPES, VALIDATED_TYPES, Account, answer
+from sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
 
 if TYPE_CHECKING:
-    from include.sandbox.state import SandboxState
+    from sandbox.state import SandboxState
 
 SYSTEM_NAME = "forms"
 PREFIXES = ("/api/v1/requests", "/api/v1/messages")
