@@ -142,6 +142,33 @@ class WorkingTime:
         result = pd.DatetimeIndex(np.where(need == 0, exact, computed)).tz_localize("UTC")
         return cast(pd.DatetimeIndex, result)
 
+    def back(self, end: Any, seconds: Any) -> pd.DatetimeIndex:
+        """The latest instant from which exactly ``seconds`` of working time remain until ``end`` (UTC).
+
+        The mirror of :meth:`add`: ``elapsed(back(end, s), end) == s``.  "The
+        rest of the path needs 3 business days" becomes the last moment it can
+        still start and finish by ``end``.
+        """
+        d1, s1 = self._local(end)
+        need = np.maximum(np.asarray(seconds, dtype=np.float64), 0.0)
+        c1 = np.clip(s1, self.open, self.close)
+        first = np.where(self._is_busday(d1), c1 - self.open, 0.0)
+        within_first = need <= first
+        rest = need - first
+        earlier_days = np.maximum(np.ceil(rest / self.day_seconds), 1).astype(np.int64)
+        day = np.busday_offset(d1 - _DAY, -(earlier_days - 1), roll="backward", busdaycal=self.calendar.busdaycal)
+        tod = self.close - (rest - (earlier_days - 1) * self.day_seconds)
+        local = np.where(
+            within_first,
+            d1.astype("datetime64[s]") + (c1 - need).astype("timedelta64[s]"),
+            day.astype("datetime64[s]") + tod.astype("timedelta64[s]"),
+        )
+        utc = pd.DatetimeIndex(local).tz_localize(self.tz, ambiguous="NaT", nonexistent="shift_forward")
+        exact = pd.DatetimeIndex(pd.to_datetime(end, utc=True)).tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        computed = utc.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        # Zero working time is the end itself, even outside business hours.
+        return cast(pd.DatetimeIndex, pd.DatetimeIndex(np.where(need == 0, exact, computed)).tz_localize("UTC"))
+
     def elapsed_outside(self, start: Any, end: Any, pause_start: Any, pause_end: Any) -> np.ndarray:
         """Working seconds in ``[start, end]`` outside the pause ``[pause_start, pause_end]``.
 

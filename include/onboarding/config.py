@@ -273,6 +273,16 @@ class MailSettings(Model):
     """Messages one delivery pass sends at most; the rest wait for the next pass, oldest first."""
 
 
+class BoardSettings(Model):
+    """The onboarding board: the Airflow UI page where ops engineers see every open account."""
+
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    """Where people reach the board (Slack notices link to it; ``ONBOARDING_BOARD_URL`` overrides).
+    By default the Airflow UI's address (``escalations.airflow_base_url`` or ``[api] base_url``) plus ``/board``."""
+    page_size: int = Field(default=50, ge=10, le=500)
+    """Accounts per page of the board's list."""
+
+
 class Settings(Model):
     intake: IntakeSettings = IntakeSettings()
     runs: RunSettings = RunSettings()
@@ -280,6 +290,7 @@ class Settings(Model):
     reporting: ReportingSettings = ReportingSettings()
     portal: PortalSettings = PortalSettings()
     mail: MailSettings = MailSettings()
+    board: BoardSettings = BoardSettings()
     regions: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], Region]
     people: list[Person]
     roles: dict[Key, dict[str, str]]

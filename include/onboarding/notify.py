@@ -57,6 +57,8 @@ class DeliveryFailed(RuntimeError):
 
 def render(escalation: dict[str, Any], config: OnboardingConfig) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, Block Kit blocks) for one escalation row, within Slack's limits."""
+    from include.onboarding.escalations.routing import board_url  # the package imports pandas; golive need not
+
     d = escalation.get("details") or {}
     people = config.settings.people_by_email
     to = people.get(escalation["notify_email"])
@@ -95,6 +97,9 @@ def render(escalation: dict[str, Any], config: OnboardingConfig) -> tuple[str, l
     if escalation.get("breach_at"):
         context += f" · breached {escalation['breach_at']:%Y-%m-%d %H:%M} UTC"
     blocks.append(blockkit.context(context))
+    blocks.append(
+        blockkit.link_button("Open on the onboarding board", board_url(config.settings, escalation["subject"]))
+    )
     if d.get("run_url"):
         blocks.append(blockkit.link_button("Open the Airflow run", d["run_url"]))
     return blockkit.fit(text, blocks)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import quote
+
 from include.onboarding.config import Settings
 
 
@@ -21,19 +24,35 @@ def recipient(settings: Settings, notify: str, stage_owner: str | None, region: 
     return settings.ops_lead, "ops lead"
 
 
-def run_url(settings: Settings, tier: str, run_id: object) -> str:
-    """Link to the account's run in the Airflow UI (the DAG's runs when it has none yet).
-
-    ``run_id`` comes from a data frame, where an account without a run yet holds NaN, not None.
-    """
+def airflow_base_url(settings: Settings) -> str:
+    """The Airflow UI's address: ``escalations.airflow_base_url``, else Airflow's ``[api] base_url``."""
     base = settings.escalations.airflow_base_url
     if not base:
         from airflow.configuration import conf
 
         base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
-    base = base.rstrip("/")
-    if isinstance(run_id, str) and run_id:
-        from urllib.parse import quote
+    return base.rstrip("/")
 
+
+def run_url(settings: Settings, tier: str, run_id: object) -> str:
+    """Link to the account's run in the Airflow UI (the DAG's runs when it has none yet).
+
+    ``run_id`` comes from a data frame, where an account without a run yet holds NaN, not None.
+    """
+    base = airflow_base_url(settings)
+    if isinstance(run_id, str) and run_id:
         return f"{base}/dags/onboarding_{tier}/runs/{quote(run_id, safe='')}"
     return f"{base}/dags/onboarding_{tier}"
+
+
+def board_url(settings: Settings, subject: str) -> str:
+    """Link to the board's page about an escalation's subject: the account, or the quarantine queue.
+
+    The board's address is ``ONBOARDING_BOARD_URL``, else ``board.base_url``,
+    else the Airflow UI's address plus ``/board`` (where the board plugin serves it).
+    """
+    base = os.environ.get("ONBOARDING_BOARD_URL") or settings.board.base_url or f"{airflow_base_url(settings)}/board"
+    base = base.rstrip("/")
+    if subject.startswith("order:"):
+        return f"{base}/quarantine"
+    return f"{base}/accounts/{quote(subject, safe='')}"

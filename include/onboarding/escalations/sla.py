@@ -10,6 +10,7 @@ the path needs and the business time left before the activation target.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -53,9 +54,14 @@ WHERE o.status = 'open'
 """
 
 
-def load_open(store: Store, key: str | None = None) -> pd.DataFrame:
-    """Every open onboarding (or the one with ``key``) with what its SLA clock needs, in one query."""
-    frame = store.frame(_OPEN_SQL) if key is None else store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (key,))
+def load_open(store: Store, key: str | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every open onboarding (or the one with ``key``, or those with ``ids``) with what its SLA clock needs."""
+    if key is not None:
+        frame = store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (key,))
+    elif ids is not None:
+        frame = store.frame(_OPEN_SQL + " AND o.id = ANY(%s)", (list(ids),))
+    else:
+        frame = store.frame(_OPEN_SQL)
     for column in ("stage_entered_at", "paused_at", "resumed_at", "heard_at"):
         frame[column] = pd.to_datetime(frame[column].astype("float64"), unit="s", utc=True)
     frame["activation_target"] = frame["activation_target"].astype("int64").to_numpy().astype("datetime64[D]")
@@ -119,7 +125,7 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
         frame.loc[index, "elapsed_seconds"] = wt.elapsed_outside(
             part["stage_entered_at"], nows, pause_start, part["resumed_at"]
         )
-        frame.loc[index, "left_seconds"] = wt.elapsed(nows, _target_end(wt, part["activation_target"]))
+        frame.loc[index, "left_seconds"] = wt.elapsed(nows, target_end(wt, part["activation_target"]))
         quiet_since = frame.loc[index, "quiet_since"]
         frame.loc[index, "quiet_seconds"] = np.where(
             quiet_since.notna(), wt.elapsed(quiet_since.fillna(now_ts), nows), np.nan
@@ -136,7 +142,7 @@ def measure(frame: pd.DataFrame, config: OnboardingConfig, now: datetime) -> pd.
     return frame
 
 
-def _target_end(wt: WorkingTime, targets: pd.Series) -> pd.DatetimeIndex:
+def target_end(wt: WorkingTime, targets: pd.Series) -> pd.DatetimeIndex:
     """The close of business on each activation target day, in UTC."""
     days = np.asarray(targets.to_numpy(), dtype="datetime64[D]").astype("datetime64[s]")
     local = days + np.timedelta64(int(wt.close), "s")

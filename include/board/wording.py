@@ -1,0 +1,127 @@
+"""What the board says: business days, the audit trail in sentences, how to fix a quarantined order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from include.onboarding.text import clip
+
+ESCALATION_KINDS = {
+    "sla_breach": "SLA breach",
+    "at_risk": "at risk",
+    "unowned": "no owner",
+    "failure": "failure",
+    "deadline": "deadline",
+    "quarantine": "quarantine",
+    "silent": "customer silent",
+}
+
+
+def days(seconds: float | None, day_seconds: float | None) -> str:
+    """Business seconds as business days, as people say them: "1.5", "0.25", "3"."""
+    if seconds is None or not day_seconds:
+        return "?"
+    return f"{seconds / day_seconds:.2f}".rstrip("0").rstrip(".")
+
+
+def escalation(kind: str, level: int) -> str:
+    name = ESCALATION_KINDS.get(kind, kind)
+    return f"{name} (level {level})" if kind == "sla_breach" else name
+
+
+# --------------------------------------------------------------------------- the audit trail
+
+Describe = Callable[[Mapping[str, Any]], str]
+
+
+def _get(d: Mapping[str, Any], key: str, default: str = "?") -> str:
+    value = d.get(key)
+    return default if value is None or value == "" else str(value)
+
+
+_SENTENCES: dict[str, Describe] = {
+    "onboarding.created": lambda d: (
+        f"signed order taken in; named owner {_get(d, 'named_owner')}, activation target"
+        f" {_get(d, 'activation_target')} ({_get(d, 'target_source')})"
+    ),
+    "stage.entered": lambda d: f"stage entered (from {_get(d, 'from', 'nothing')}): {_get(d, 'reason', '')}".rstrip(
+        ": "
+    ),
+    "run.started": lambda d: f"Airflow run {_get(d, 'run_id')} of {_get(d, 'dag_id')} started",
+    "checklist.planned": lambda d: (
+        f"checklist planned: {len(d.get('items') or [])} items,"
+        f" approvals {', '.join(d.get('approvals') or []) or 'none'},"
+        f" steps {', '.join(d.get('steps') or []) or 'none'}"
+    ),
+    "checklist.requested": lambda d: f"checklist sent to the customer (request {_get(d, 'request_id')})",
+    "input.verified": lambda d: f"{_get(d, 'item')} verified",
+    "input.rejected": lambda d: f"{_get(d, 'item')} not accepted: {_get(d, 'reason')}",
+    "input.rerequested": lambda d: f"{_get(d, 'item')} asked for again: {_get(d, 'reason')}",
+    "input.waived": lambda d: f"{_get(d, 'item')} waived",
+    "document.stored": lambda d: f"{_get(d, 'item')}: file {_get(d, 'filename')} stored",
+    "approval.approved": lambda d: (
+        f"{_get(d, 'approval')} approved" + (f": {d['comment']}" if d.get("comment") else "")
+    ),
+    "approval.rejected": lambda d: (
+        f"{_get(d, 'approval')} rejected" + (f": {d['comment']}" if d.get("comment") else "")
+    ),
+    "gate.blocked": lambda d: "readiness gate refused: " + "; ".join(str(p) for p in d.get("problems") or []),
+    "gate.passed": lambda d: "readiness gate passed",
+    "setup.step_completed": lambda d: f"setup step {_get(d, 'step')} done: {_get(d, 'kind')} {_get(d, 'external_id')}",
+    "setup.step_failed": lambda d: f"setup step {_get(d, 'step')} failed: {_get(d, 'error')}",
+    "provisioning.done": lambda d: f"provisioning reports the tenant {_get(d, 'status')}",
+    "setup.completed": lambda d: "setup complete",
+    "customer.notified": lambda d: "customer told the account is set up",
+    "ownership.handed_off": lambda d: f"handed off to {_get(d, 'to')}",
+    "handoff.announced": lambda d: "handoff announced on Slack",
+    "onboarding.live": lambda d: "live",
+    "onboarding.blocked": lambda d: f"blocked: {_get(d, 'reason')}",
+    "escalation.raised": lambda d: (
+        f"escalation raised ({escalation(_get(d, 'kind'), int(d.get('level') or 1))}) to {_get(d, 'notify')}:"
+        f" {_get(d, 'reason')}"
+    ),
+    "escalation.delivered": lambda d: f"escalation {_get(d, 'escalation_id')} posted to {_get(d, 'to')} on Slack",
+    "escalation.undelivered": lambda d: (
+        f"escalation {_get(d, 'escalation_id')} not delivered to {_get(d, 'to')}: {_get(d, 'error')}"
+    ),
+    "escalation.resolved": lambda d: f"escalation {_get(d, 'escalation_id')} resolved: {_get(d, 'resolution')}",
+    "mail.queued": lambda d: f"{_get(d, 'kind')} email queued to {_get(d, 'to')}",
+    "mail.sent": lambda d: f"{_get(d, 'kind')} email sent to {_get(d, 'to')}",
+    "mail.deferred": lambda d: f"{_get(d, 'kind')} email to {_get(d, 'to')} waits: {_get(d, 'error')}",
+    "portal.forwarded": lambda d: f"customer forwarded {', '.join(d.get('items') or [])} to {_get(d, 'to')}",
+    "order.updated": lambda d: "the order changed in the CRM; contact, amount and add-ons applied",
+}
+
+
+def sentence(event_type: str, details: Mapping[str, Any] | None) -> str:
+    """One line for an audit event: a sentence for the known types, the details as JSON for the others."""
+    d = details or {}
+    describe = _SENTENCES.get(event_type)
+    if describe is not None:
+        try:
+            return clip(describe(d), 600)
+        except (TypeError, ValueError, AttributeError):
+            pass  # details of an unexpected shape: show them as they are
+    return clip(json.dumps(d, default=str, sort_keys=True), 600) if d else ""
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def quarantine_fix(field: str, problem: str, deal_id: str) -> str:
+    """What a person does about one reason an order is in quarantine."""
+    if "already under way" in problem:
+        return (
+            f"The onboarding under way depends on {field}: change it back on deal {deal_id} in the CRM, or cancel"
+            " the running onboarding so the next pickup starts a new one."
+        )
+    if field == "order_number" and problem.startswith("duplicate of"):
+        return (
+            f"Two deals carry one order number: give deal {deal_id} its own order number in the CRM, or close it if"
+            " it is the duplicate."
+        )
+    if field == "record":
+        return f"The CRM record itself could not be used: open deal {deal_id} in the CRM and check its properties."
+    return f"Correct {field} on deal {deal_id} in the CRM; the next pickup takes the corrected deal and clears this."
