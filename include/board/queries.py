@@ -219,8 +219,9 @@ def _clock(m: dict[str, Any] | None, row: dict[str, Any], now: datetime) -> Cloc
     if m is None or not m.get("planned"):
         return Clock("?", "no SLA", None, False, past, at_risk, None, planned=False)
     target = m.get("business_days_to_target")
+    in_hours = str(m["sla_text"]).endswith("hours")  # told in the unit its SLA is given in
     return Clock(
-        elapsed=wording.days(float(m["elapsed_seconds"]), float(m["day_seconds"])),
+        elapsed=wording.days(float(m["elapsed_seconds"]), 3600.0 if in_hours else float(m["day_seconds"])),
         sla=str(m["sla_text"]),
         percent=round(float(m["sla_percent"]), 0),
         stopped=bool(m["pauses"]) and not pd.isna(m["paused_at"]) and pd.isna(m["resumed_at"]),

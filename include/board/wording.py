@@ -19,11 +19,11 @@ ESCALATION_KINDS = {
 }
 
 
-def days(seconds: float | None, day_seconds: float | None) -> str:
-    """Business seconds as business days, as people say them: "1.5", "0.25", "3"."""
-    if seconds is None or not day_seconds:
+def days(seconds: float | None, unit_seconds: float | None) -> str:
+    """Business seconds in business days (or hours, given an hour's seconds), as people say them: "1.5", "3"."""
+    if seconds is None or not unit_seconds:
         return "?"
-    return f"{seconds / day_seconds:.2f}".rstrip("0").rstrip(".")
+    return f"{seconds / unit_seconds:.2f}".rstrip("0").rstrip(".")
 
 
 def escalation(kind: str, level: int) -> str:

@@ -16,13 +16,17 @@ from typing import Any
 
 import pandas as pd
 
+from include.onboarding import time_split
 from include.onboarding.reporting import ALL_WEEKS
 
 CHARTS = {
     "time_to_value_by_tier.png": "Time to live by tier (business days)",
     "stage_bottlenecks.png": "Where accounts wait: business days spent per stage",
     "sla_attainment_trend.png": "SLA attainment by week the stage ended",
+    "where_the_days_went.png": "Where the days went: business days per account, by tier",
 }
+SPLIT_COLORS = {"customer": "#e0a030", "approvals": "#8e6cc8", "failures": "#c8453c", "setup": "#3a8fc8",
+                "idle": "#b8bec8"}  # fmt: skip
 
 
 def reports_dir() -> Path:
@@ -105,7 +109,42 @@ def draw_charts(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, str | N
         fig.autofmt_xdate()
         _save(plt, fig, out / "sla_attainment_trend.png")
         skipped["sla_attainment_trend.png"] = None
+    skipped["where_the_days_went.png"] = _draw_split(plt, tables["time_split"], out / "where_the_days_went.png")
     return skipped
+
+
+def split_by_tier(split: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """(status, mean business days per account by category, one row per tier and 'all'): live accounts when any
+    went live, else the open ones so far."""
+    if split.empty:
+        return "", pd.DataFrame()
+    status = "live" if (split["status"] == "live").any() else "open"
+    rows = split[(split["status"] == status) & split["dimension"].isin(["all", "tier"])]
+    table = rows.pivot_table(index="value", columns="category", values="mean_business_days", aggfunc="sum")
+    table = table.reindex(columns=list(time_split.CATEGORIES), fill_value=0.0).fillna(0.0)
+    accounts = rows.groupby("value")["accounts"].max()
+    table.insert(0, "accounts", accounts.reindex(table.index).astype(int))
+    order = ["all", *sorted(v for v in table.index if v != "all")]
+    return status, table.reindex([v for v in order if v in table.index])
+
+
+def _draw_split(plt: Any, split: pd.DataFrame, path: Path) -> str | None:
+    """Stacked bars: per tier, the mean business days an account spent in each category."""
+    status, table = split_by_tier(split)
+    if table.empty:
+        return "no account has any business time behind it yet"
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(table) + 1.6))
+    left = pd.Series(0.0, index=table.index)
+    for category in time_split.CATEGORIES:
+        values = table[category].astype(float)
+        ax.barh(table.index, values, left=left, color=SPLIT_COLORS[category], label=time_split.LABELS[category])
+        left = left + values
+    ax.invert_yaxis()
+    ax.set_xlabel(f"business days per account ({status} accounts)")
+    ax.set_title(CHARTS["where_the_days_went.png"])
+    ax.legend(fontsize=7, loc="lower right")
+    _save(plt, fig, path)
+    return None
 
 
 def _table(frame: pd.DataFrame, columns: list[str], limit: int = 15) -> str:
@@ -127,6 +166,15 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
+
+
+def _split_section(split: pd.DataFrame) -> tuple[str, str]:
+    status, table = split_by_tier(split)
+    title = f"Where the days went ({status} accounts, business days per account)" if status else "Where the days went"
+    if table.empty:
+        return title, _table(table, [])
+    shown = table.reset_index().rename(columns={"value": "tier", **time_split.LABELS})
+    return title, _table(shown, list(shown.columns), 30)
 
 
 def write_summary(tables: dict[str, pd.DataFrame], report_date: date, out: Path, charts: dict[str, str | None]) -> Path:
@@ -211,6 +259,7 @@ def write_summary(tables: dict[str, pd.DataFrame], report_date: date, out: Path,
             ),
         ),
         ("Throughput per week", _table(tables["throughput_weekly"], ["week", "started", "completed"], 30)),
+        _split_section(tables["time_split"]),
     ]
     body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
     page = f"""<!doctype html>

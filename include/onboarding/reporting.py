@@ -16,7 +16,11 @@ the store and :func:`write` replaces one report date's rows in the
   the tier pauses the clock); a stage still open and already past it counts as missed;
 * **escalation lag**: breach to escalation raised, and escalation raised to resolved;
 * **exception-driven touches**: actions taken by people (approvals, manual
-  decisions; any audit event whose actor is not the system) plus escalations.
+  decisions; any audit event whose actor is not the system) plus escalations;
+* **where the days went**: each account's business time from signing to live
+  (or to the report date) split into waiting on the customer, on internal
+  approvals, failures and retries, setup and vendor work, and idle time
+  between stages (:mod:`include.onboarding.time_split`), by tier and segment.
 
 Reports are as of the end of the report date (or now, if earlier): accounts
 signed later are left out, and what happened later does not count yet.
@@ -25,13 +29,14 @@ signed later are left out, and what happened later does not count yet.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from include.onboarding import time_split
 from include.onboarding.calendar import by_region, region_working_time
 from include.onboarding.config import OnboardingConfig, Region
 from include.onboarding.escalations import customer_pause_join
@@ -54,6 +59,8 @@ class History:
     checklist: pd.DataFrame
     escalations: pd.DataFrame
     events: pd.DataFrame  # per onboarding: first_value_at, manual_actions
+    split_facts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The audit events :mod:`~include.onboarding.time_split` reads, one row per event (see :func:`load`)."""
 
 
 def as_of(report_date: date, now: datetime) -> datetime:
@@ -98,7 +105,27 @@ def load(store: Store, at: datetime) -> History:
             GROUP BY onboarding_id""",
         p,
     )
-    return History(onboardings, stage_history, checklist, escalations, events)
+    split_facts = store.frame(_SPLIT_FACTS_SQL, p | {"types": list(time_split.EVENT_TYPES)})
+    return History(onboardings, stage_history, checklist, escalations, events, split_facts)
+
+
+# The fields time_split.fact() reads from an event's details, extracted in SQL so the
+# report never holds a million details documents.
+_SPLIT_FACTS_SQL = f"""
+SELECT e.onboarding_id, e.event_type, e.occurred_at, e.stage,
+       coalesce(e.details->>'item', e.details->>'approval', e.details->>'step', e.details->>'escalation_id') AS ref,
+       CASE WHEN jsonb_typeof(e.details->'critical') = 'boolean' THEN (e.details->>'critical')::boolean END
+           AS critical,
+       e.details->>'kind' AS kind,
+       CASE WHEN e.event_type = 'checklist.planned' AND jsonb_typeof(e.details->'items') = 'array' THEN
+           ARRAY(SELECT i->>'key' FROM jsonb_array_elements(e.details->'items') i
+                 WHERE jsonb_typeof(i) = 'object' AND (i->>'critical') = 'true') END AS critical_items,
+       CASE WHEN e.event_type = 'checklist.planned' AND jsonb_typeof(e.details->'approvals') = 'array' THEN
+           ARRAY(SELECT jsonb_array_elements_text(e.details->'approvals')) END AS approvals
+FROM {SCHEMA}.events e
+WHERE e.onboarding_id IS NOT NULL AND e.occurred_at <= %(at)s AND e.event_type = ANY(%(types)s)
+  AND (e.event_type NOT IN ('escalation.raised', 'escalation.resolved') OR e.details->>'kind' = 'failure')
+"""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -449,6 +476,69 @@ def throughput_weekly(history: History) -> pd.DataFrame:
     return _df([(w, int(started.get(w, 0)), int(completed.get(w, 0))) for w in weeks], columns)
 
 
+def _facts_by_account(frame: pd.DataFrame) -> dict[int, list[time_split.Fact]]:
+    """The split's facts per onboarding id, from :data:`History.split_facts` rows."""
+    out: dict[int, list[time_split.Fact]] = {}
+    if frame.empty:
+        return out
+    at = list(pd.to_datetime(frame["occurred_at"], utc=True).dt.to_pydatetime())
+    columns = ["onboarding_id", "event_type", "stage", "ref", "critical", "kind", "critical_items", "approvals"]
+    for (oid, kind, stage, ref, critical, esc_kind, items, approvals), when in zip(
+        frame[columns].itertuples(index=False, name=None), at, strict=True
+    ):
+        out.setdefault(int(oid), []).append(
+            time_split.Fact(
+                type=str(kind),
+                at=when,
+                stage=None if pd.isna(stage) else str(stage),
+                ref=None if ref is None or pd.isna(ref) else str(ref),
+                critical=None if critical is None or pd.isna(critical) else bool(critical),
+                kind=None if esc_kind is None or pd.isna(esc_kind) else str(esc_kind),
+                critical_items=tuple(items) if isinstance(items, list) else (),
+                approvals=tuple(approvals) if isinstance(approvals, list) else (),
+            )
+        )
+    return out
+
+
+def time_split_summary(history: History, config: OnboardingConfig, at: datetime) -> pd.DataFrame:
+    """Where the days went, per tier and segment: business days per category, for live and for open accounts.
+
+    Live accounts are measured from signing to live, open ones from signing to
+    the report date so far; cancelled accounts are left out.
+    """
+    columns = ["dimension", "value", "status", "category", "accounts", "mean_business_days", "total_business_days",
+               "share_pct"]  # fmt: skip
+    ob = history.onboardings
+    if ob.empty:
+        return _empty(columns)
+    ob = ob[ob["status"] != "cancelled"]
+    accounts = pd.DataFrame(
+        {
+            "id": ob["id"].astype("int64"),
+            "region": ob["region"],
+            "start": _utc(ob["signed_at"]),
+            "end": _utc(ob["live_at"]).fillna(pd.Timestamp(at)),
+        }
+    )
+    split = time_split.split_many(accounts, _facts_by_account(history.split_facts), config.settings.regions)
+    if split.empty:
+        return _empty(columns)
+    split = split.merge(
+        ob[["id", "tier", "segment"]].assign(status=np.where(ob["live_at"].notna(), "live", "open")), on="id"
+    )
+    split = split[split["elapsed"] > 0].assign(all="all")
+    rows = []
+    for dimension in ("all", "tier", "segment"):
+        for (value, status), group in split.groupby([split[dimension].fillna("(none)"), "status"]):
+            elapsed = float(group["elapsed"].sum())
+            for category in time_split.CATEGORIES:
+                total = float(group[category].sum())
+                rows.append((dimension, str(value), str(status), category, len(group), total / len(group), total,
+                             round(100.0 * total / elapsed, 2) if elapsed else 0.0))  # fmt: skip
+    return _df(rows, columns) if rows else _empty(columns)
+
+
 def compute(history: History, config: OnboardingConfig, at: datetime) -> dict[str, pd.DataFrame]:
     """Every metric table, by table name."""
     accounts = account_time_to_value(history, config)
@@ -464,6 +554,7 @@ def compute(history: History, config: OnboardingConfig, at: datetime) -> dict[st
         "exception_touches": exception_touches(history),
         "blocked_accounts": blocked_accounts(history, config, at),
         "throughput_weekly": throughput_weekly(history),
+        "time_split": time_split_summary(history, config, at),
     }
 
 
@@ -520,6 +611,7 @@ TABLES = (
     "exception_touches",
     "blocked_accounts",
     "throughput_weekly",
+    "time_split",
 )
 
 

@@ -210,9 +210,8 @@ def split(facts: Iterable[Fact], start: datetime, end: datetime, wt: WorkingTime
     pieces = segments(intervals(facts, end), start, end) if end > start else []
     totals = dict.fromkeys(CATEGORIES, 0.0)
     if pieces:
-        seconds = wt.elapsed(
-            pd.DatetimeIndex([a for _, (a, _) in pieces]), pd.DatetimeIndex([b for _, (_, b) in pieces])
-        )
+        starts = pd.to_datetime([a for _, (a, _) in pieces], utc=True)  # instants may come in several zones
+        seconds = wt.elapsed(starts, pd.to_datetime([b for _, (_, b) in pieces], utc=True))
         for (category, _), value in zip(pieces, seconds, strict=True):
             totals[category] += float(value)
     return totals
