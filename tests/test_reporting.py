@@ -16,6 +16,15 @@ business day is 8 working hours; Thursday 26 Nov 2026 is Thanksgiving):
   out at 10:00 and a critical item is still missing, so its clock ran 1 h = 0.125 business days
   (the SMB tier pauses it on the customer).  Target Tue 1 Dec (10 business days after
   16 Nov, Thanksgiving skipped).  One failure escalation, raised at its breach, open.
+
+Where the days went (business time, 8 h a day), from the audit events of B only; A and C recorded
+none the split reads, so all their time is idle:
+* B: signed Mon 2 Nov 09:00, live Mon 9 Nov 09:00 = 40 h = 5 days.  Checklist out at signing, its one
+  critical item verified Tue 13:00: customer 12 h = 1.5.  Setup from Thu 09:00 to live, 16 h, of which a
+  failed billing call Thu 13:00-15:00 (failures 2 h = 0.25): setup 14 h = 1.75.  Idle Tue 13:00 -
+  Thu 09:00 = 12 h = 1.5.
+* A: Fri 20 Nov 10:00 - Fri 4 Dec 10:00 = 7 + 24 + 8 (Thanksgiving skipped) + 32 + 1 = 72 h = 9 days idle.
+* C: Mon 16 Nov 09:00 - Fri 4 Dec 19:00 ET (the end of the report date) = 112 h = 14 days idle.
 """
 
 from __future__ import annotations
@@ -89,7 +98,24 @@ def _history() -> reporting.History:
             dict(onboarding_id=3, first_value_at=None, manual_actions=0),
         ]
     )
-    return reporting.History(onboardings, stage_history, checklist, escalations, events)
+    facts = pd.DataFrame(
+        [
+            dict(onboarding_id=2, event_type="checklist.planned", occurred_at=_et(11, 2, 9), stage="intake",
+                 ref=None, critical=None, kind=None, critical_items=["billing_contact_email"], approvals=[]),
+            dict(onboarding_id=2, event_type="checklist.requested", occurred_at=_et(11, 2, 9), stage="intake"),
+            dict(onboarding_id=2, event_type="input.verified", occurred_at=_et(11, 3, 13), stage="collect_inputs",
+                 ref="billing_contact_email", critical=True),
+            dict(onboarding_id=2, event_type="stage.entered", occurred_at=_et(11, 5, 9), stage="setup"),
+            dict(onboarding_id=2, event_type="setup.step_failed", occurred_at=_et(11, 5, 13), stage="setup",
+                 ref="billing_profile"),
+            dict(onboarding_id=2, event_type="setup.step_completed", occurred_at=_et(11, 5, 15), stage="setup",
+                 ref="billing_profile"),
+            dict(onboarding_id=2, event_type="onboarding.live", occurred_at=_et(11, 9, 9), stage="live"),
+        ],
+        columns=["onboarding_id", "event_type", "occurred_at", "stage", "ref", "critical", "kind", "critical_items",
+                 "approvals"],
+    )  # fmt: skip
+    return reporting.History(onboardings, stage_history, checklist, escalations, events, facts)
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +220,26 @@ def test_throughput_per_week(tables: dict[str, pd.DataFrame]) -> None:
     assert _rows(tables["throughput_weekly"], ["week", "started", "completed"]) == [
         (date(2026, 11, 2), 1, 0), (date(2026, 11, 9), 0, 1), (date(2026, 11, 16), 2, 0), (date(2026, 11, 30), 0, 1),
     ]  # fmt: skip
+
+
+def test_where_the_days_went_by_tier_and_segment(tables: dict[str, pd.DataFrame]) -> None:
+    split = tables["time_split"].set_index(["dimension", "value", "status", "category"])
+    columns = ["accounts", "mean_business_days", "total_business_days", "share_pct"]
+
+    def row(*key: str) -> tuple[Any, ...]:
+        return tuple(split.loc[key, columns])
+
+    # Live: A (9 days, all idle) and B (5 days); 14 days in all.
+    assert row("all", "all", "live", "customer") == (2, 0.75, 1.5, pytest.approx(10.71, abs=0.01))
+    assert row("all", "all", "live", "failures") == (2, 0.125, 0.25, pytest.approx(1.79, abs=0.01))
+    assert row("all", "all", "live", "setup") == (2, 0.875, 1.75, 12.5)
+    assert row("all", "all", "live", "idle") == (2, 5.25, 10.5, 75.0)
+    assert row("all", "all", "live", "approvals") == (2, 0.0, 0.0, 0.0)
+    assert [row("tier", "smb", "live", c)[3] for c in ("customer", "approvals", "failures", "setup", "idle")] == [
+        30.0, 0.0, 5.0, 35.0, 30.0,
+    ]  # fmt: skip
+    assert row("segment", "strategic", "live", "idle") == (1, 9.0, 9.0, 100.0)
+    assert row("tier", "smb", "open", "idle") == (1, 14.0, 14.0, 100.0)  # C so far
 
 
 def test_no_data_gives_empty_tables_and_an_honest_summary(tmp_path: Any) -> None:

@@ -21,7 +21,7 @@ from include.onboarding.config import OnboardingConfig, Stage, load_config
 from include.onboarding.connections import FORMS_API
 from include.onboarding.http import ApiClient, ApiError
 from include.onboarding.store import Store
-from include.onboarding.validators import AccountContext, Submission
+from include.onboarding.validators import AccountContext, DocumentMeta, Submission
 from tests.factories import deal_properties
 
 SIGNED = datetime(2026, 11, 16, 15, 0, tzinfo=timezone.utc)  # Monday 16 Nov, 10:00 in New York
@@ -45,12 +45,26 @@ def _client(conn_id: str) -> ApiClient:
     return ApiClient(conn_id, system=conn_id, max_attempts=3, backoff_base=0.01, timeout=5)
 
 
-def _verify_everything(store: Store, key: str, at: datetime) -> None:
-    store.conn.execute(
-        """UPDATE onboarding.checklist_items SET status = 'verified', verified_at = %s, received_at = %s
-           WHERE onboarding_id = (SELECT id FROM onboarding.onboardings WHERE onboarding_key = %s)""",
-        (at, at, key),
-    )
+def _answer_everything(store: Store, config: OnboardingConfig, key: str, at: datetime) -> None:
+    """The customer sends a good answer to every item, each judged as the portal judges it."""
+    onboarding = lifecycle.load(store, key)
+    tier = config.tiers[onboarding.tier]
+    domain = onboarding.account_domain or "example.com"
+    context = AccountContext(region=onboarding.region, company_domain=domain)
+    planned = {r["item_key"] for r in store.query(
+        "SELECT item_key FROM onboarding.checklist_items WHERE onboarding_id = %s", (onboarding.id,))}  # fmt: skip
+    for n, item in enumerate(i for i in tier.checklist if i.key in planned):
+        values = {"email": f"it@{domain}", "domain": domain, "url": f"https://{domain}", "tax_id": "04-2103594",
+                  "choice": (item.choices or [""])[0]}  # fmt: skip
+        if item.type.value == "document":
+            submission = Submission(item.key, document=DocumentMeta(f"{item.key}.pdf", "application/pdf", 20_000))
+        else:
+            submission = Submission(item.key, value=values[item.type.value])
+        when = at + timedelta(minutes=n)
+        checklist.judge_submission(
+            store, onboarding, item, submission, submission_id=f"s-{key}-{item.key}", submitted_at=when,
+            submitted_by=onboarding.primary_contact_email, summary={}, account=context, now=when,
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -100,12 +114,12 @@ def accounts(store: Store, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Acc
                      {"problems": problems}, dedupe=f"gate.blocked:{keys['blocked']}:1")  # fmt: skip
 
     # Kestrel: every input in, waiting on the deal desk and security since Wednesday.
-    _verify_everything(store, keys["late"], SIGNED + timedelta(days=1))
+    _answer_everything(store, config, keys["late"], SIGNED + timedelta(days=1))
     lifecycle.advance(store, config, keys["late"], Stage.APPROVALS, SIGNED + timedelta(days=2), "system:approvals",
                       "inputs verified")  # fmt: skip
 
     # Juniper: ready; the billing profile is created in the sandbox's Stripe, the ticket refused by Jira.
-    _verify_everything(store, keys["failed"], SIGNED + timedelta(days=1))
+    _answer_everything(store, config, keys["failed"], SIGNED + timedelta(days=1))
     approvals.decide(store, config, keys["failed"], "deal_desk", True, "rachel.kim@example.com",
                      SIGNED + timedelta(days=2), comment="margin within policy")  # fmt: skip
     setup_steps.run_step(store, config, keys["failed"], "billing_profile", _client, SIGNED + timedelta(days=3))
