@@ -7,8 +7,12 @@ nothing happens to the account:
 
 * ``sla_due_at``: when the stage's SLA runs out, in the business time of the
   account's region, the customer's turn taken out where the tier pauses the
-  clock for it; empty while the clock is stopped on the customer, with
-  ``sla_left_seconds`` of business time still to run;
+  clock for it; empty while the clock is stopped on the customer with SLA
+  still to run;
+* ``clock_started_at`` and ``clock_offset_seconds``: the clock runs from that
+  instant (the stage's start, or the customer's answer; empty while stopped)
+  on top of that much business time already run, so the time in the stage at
+  any moment is one subtraction of business time;
 * ``risk_from``: from when on the rest of the path (what is left of this
   stage's SLA plus the later stages' SLAs) no longer fits before the close of
   business on the activation target day;
@@ -37,24 +41,27 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from include.onboarding.calendar import as_utc, by_region, utc_ns
+from include.onboarding.calendar import as_utc, by_region, region_working_time, utc_ns
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.escalations.sla import load_open, stage_plans, target_end
 from include.onboarding.store import SCHEMA, Scratch, Store, fingerprint
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("sla_due_at", "sla_left_seconds", "risk_from", "attention_at")
+COLUMNS = ("sla_due_at", "clock_started_at", "clock_offset_seconds", "risk_from", "attention_at")
 _LOCK = 727_009  # pg_advisory_lock key: one refresh at a time per store
 _BATCH = 20_000
 _ROUNDS = 4
 _MEASURED = Scratch(
     "board_measured_clocks",
     (
-        ("onboarding_id", "bigint"), ("changes", "bigint"), ("sla_due_at", "timestamptz"),
-        ("sla_left_seconds", "double precision"), ("risk_from", "timestamptz"), ("attention_at", "timestamptz"),
+        ("onboarding_id", "bigint"), ("changes", "bigint"), ("sla_due_epoch", "double precision"),
+        ("started_epoch", "double precision"), ("clock_offset_seconds", "double precision"),
+        ("risk_epoch", "double precision"), ("attention_epoch", "double precision"),
     ),
 )  # fmt: skip
+"""The instants travel as epoch seconds (microsecond precision): converting 150,000 of them to Python
+datetimes one by one would cost more than everything else a first refresh does."""
 
 
 def basis(config: OnboardingConfig) -> str:
@@ -84,7 +91,8 @@ def instants(frame: pd.DataFrame, config: OnboardingConfig) -> pd.DataFrame:
     entered = pd.to_datetime(data["stage_entered_at"], utc=True)
     out = pd.DataFrame({"id": data["id"].astype("int64")})
     out["sla_due_at"] = pd.Series(pd.NaT, index=data.index, dtype="datetime64[ns, UTC]")
-    out["sla_left_seconds"] = np.nan
+    out["clock_started_at"] = pd.Series(pd.NaT, index=data.index, dtype="datetime64[ns, UTC]")
+    out["clock_offset_seconds"] = np.nan
     out["risk_from"] = pd.Series(pd.NaT, index=data.index, dtype="datetime64[ns, UTC]")
     out["attention_at"] = entered.astype("datetime64[ns, UTC]")  # unplanned: from the moment it entered
     planned = data[data["planned"]]
@@ -96,30 +104,91 @@ def instants(frame: pd.DataFrame, config: OnboardingConfig) -> pd.DataFrame:
 
 
 def _region_instants(part: pd.DataFrame, wt: Any) -> pd.DataFrame:
-    """:func:`instants` for the planned accounts of one region (``wt`` its working time)."""
+    """:func:`instants` for the planned accounts of one region (``wt`` its working time).
+
+    The clock runs from ``clock_started_at`` (the stage's start, or the customer's answer) on top of
+    ``clock_offset_seconds`` already run (before the customer's turn); it is stopped (no start) while
+    the customer has the checklist, where the tier pauses it.
+    """
     sla = part["sla_seconds"].to_numpy(dtype=float)
     entered = utc_ns(part["stage_entered_at"])
     paused = utc_ns(part["paused_at"])
     resumed = utc_ns(part["resumed_at"])
     pausing = part["pauses"].to_numpy(dtype=bool) & ~np.isnat(paused)
-    pause_from = np.where(pausing, np.maximum(np.where(np.isnat(paused), entered, paused), entered), entered)
-    before = wt.elapsed(as_utc(entered), as_utc(pause_from))  # the clock ran this long before the customer's turn
-    held = pausing & (before < sla)  # the customer's turn came before the SLA ran out
-    stopped = held & np.isnat(resumed)
-    restart = np.where(held & ~stopped, np.maximum(np.where(np.isnat(resumed), entered, resumed), pause_from), entered)
-    due = utc_ns(wt.add(as_utc(restart), np.where(held, sla - before, sla)))
-    left = np.where(stopped, sla - before, np.nan)
+    pause_from = np.where(pausing, np.maximum(np.where(pausing, paused, entered), entered), entered)
+    before = np.where(pausing, wt.elapsed(as_utc(entered), as_utc(pause_from)), 0.0)  # run before the customer's turn
+    stopped = pausing & np.isnat(resumed)
+    started = np.where(pausing, np.maximum(np.where(np.isnat(resumed), pause_from, resumed), pause_from), entered)
+    # When the SLA ran out: before the customer's turn, or that much business time after the clock restarted.
+    due = np.where(
+        pausing & (before >= sla),
+        utc_ns(wt.add(as_utc(entered), sla)),
+        utc_ns(wt.add(as_utc(started), np.maximum(sla - before, 0.0))),
+    )
+    left = sla - before
+    due = np.where(stopped & (left > 0), np.datetime64("NaT"), due)  # stopped in time: not due while stopped
     end = target_end(wt, part["activation_target"])
     later = part["later_seconds"].to_numpy(dtype=float)
     latest_end = utc_ns(wt.back(end, later))  # the last moment this stage may end and still make the target
-    risk_running = np.where(due > latest_end, entered, latest_end)
-    risk_stopped = utc_ns(wt.back(end, np.where(stopped, left, 0.0) + later))
-    risk = np.where(stopped, risk_stopped, risk_running)
-    due = np.where(stopped, np.datetime64("NaT"), due)
-    attention = np.where(stopped, risk, np.minimum(due, risk))
-    columns = {"sla_due_at": as_utc(due), "sla_left_seconds": left, "risk_from": as_utc(risk),
-               "attention_at": as_utc(attention)}  # fmt: skip
+    risk_running = np.where(due > latest_end, entered, latest_end)  # the stage ends at its SLA, or now if past it
+    risk_stopped = utc_ns(wt.back(end, np.maximum(left, 0.0) + later))
+    risk = np.where(stopped & (left > 0), risk_stopped, risk_running)
+    attention = np.where(np.isnat(due), risk, np.minimum(due, risk))
+    started = np.where(stopped, np.datetime64("NaT"), started)
+    columns = {"sla_due_at": as_utc(due), "clock_started_at": as_utc(started), "clock_offset_seconds": before,
+               "risk_from": as_utc(risk), "attention_at": as_utc(attention)}  # fmt: skip
     return cast(pd.DataFrame, pd.DataFrame(columns, index=part.index))
+
+
+def figures(rows: list[dict[str, Any]], config: OnboardingConfig, now: datetime) -> dict[int, dict[str, Any]]:
+    """What a page shows of each account's clock at ``now``, from its stored instants, by id.
+
+    ``rows`` carry ``id``, ``tier``, ``region``, ``stage``, ``activation_target``,
+    ``clock_started_at`` and ``clock_offset_seconds``.  The figures are the escalation
+    pass's: ``elapsed_seconds`` in the stage (the customer's turn taken out),
+    ``sla_seconds``, ``sla_percent``, ``sla_text``, ``day_seconds``,
+    ``business_days_to_target``, and ``stopped`` while the customer has the
+    checklist; a page's worth costs a few array operations instead of a
+    measure of each account's history.
+    """
+    plans = stage_plans(config)
+    out: dict[int, dict[str, Any]] = {}
+    by_region: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        plan = plans.get((row["tier"], row["region"], row["stage"]))
+        region = config.settings.regions.get(row["region"])
+        if plan is None or region is None:
+            out[int(row["id"])] = {"planned": False}
+            continue
+        by_region.setdefault(row["region"], []).append(row | {"plan": plan})
+    for key, part in by_region.items():
+        out.update(_region_figures(part, region_working_time(config.settings.regions[key]), now))
+    return out
+
+
+def _region_figures(rows: list[dict[str, Any]], wt: Any, now: datetime) -> dict[int, dict[str, Any]]:
+    sla = np.array([r["plan"].sla_seconds for r in rows], dtype=float)
+    started = pd.to_datetime([r["clock_started_at"] for r in rows], utc=True)
+    offset = np.array([r["clock_offset_seconds"] or 0.0 for r in rows], dtype=float)
+    nows = pd.DatetimeIndex([pd.Timestamp(now).tz_convert("UTC")] * len(rows))
+    running = np.asarray(started.notna(), dtype=bool)
+    elapsed = offset + np.where(running, wt.elapsed(started.where(running, nows), nows), 0.0)
+    today = wt.local_dates(nows)
+    targets = np.array([r["activation_target"] for r in rows], dtype="datetime64[D]")
+    days = np.where(
+        targets >= today,
+        wt.business_days_until(today, targets + np.timedelta64(1, "D")),
+        -wt.business_days_until(targets + np.timedelta64(1, "D"), today + 1),
+    )
+    return {
+        int(r["id"]): {
+            "planned": True, "elapsed_seconds": float(elapsed[i]), "sla_seconds": float(sla[i]),
+            "sla_percent": float(elapsed[i] / sla[i] * 100.0) if sla[i] else 0.0, "sla_text": r["plan"].sla_text,
+            "day_seconds": float(wt.day_seconds), "business_days_to_target": int(days[i]),
+            "stopped": not bool(running[i]),
+        }
+        for i, r in enumerate(rows)
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------- keeping them current
@@ -195,11 +264,9 @@ def _refresh_batch(store: Store, config: OnboardingConfig, now: datetime) -> int
     if changes:
         frame = load_open(store, ids=sorted(changes))
         measured = instants(frame, config) if len(frame) else pd.DataFrame(columns=["id", *COLUMNS])
-        rows = [
-            (n, int(r.id), changes[int(r.id)], _instant(r.sla_due_at), _number(r.sla_left_seconds),
-             _instant(r.risk_from), _instant(r.attention_at))
-            for n, r in enumerate(measured.itertuples(index=False))
-        ]  # fmt: skip
+        columns = [_epochs(measured[c]) if c != "clock_offset_seconds" else _numbers(measured[c]) for c in COLUMNS]
+        ids = measured["id"].astype("int64").tolist()
+        rows = [(n, oid, changes[oid], *values) for n, (oid, *values) in enumerate(zip(ids, *columns, strict=True))]
     with store.transaction() as cur:
         written = 0
         if rows:
@@ -209,8 +276,10 @@ def _refresh_batch(store: Store, config: OnboardingConfig, now: datetime) -> int
                     SET measured = s.changes, tier = o.tier, stage = o.stage, stage_owner_email = o.stage_owner_email,
                         owner_email = o.owner_email, blocked = o.blocked_reason IS NOT NULL OR EXISTS (
                             SELECT 1 FROM {SCHEMA}.setup_steps f WHERE f.onboarding_id = o.id AND f.status = 'failed'),
-                        sla_due_at = s.sla_due_at, sla_left_seconds = s.sla_left_seconds, risk_from = s.risk_from,
-                        attention_at = s.attention_at, measured_at = %(now)s
+                        sla_due_at = to_timestamp(s.sla_due_epoch), clock_started_at = to_timestamp(s.started_epoch),
+                        clock_offset_seconds = s.clock_offset_seconds, risk_from = to_timestamp(s.risk_epoch),
+                        attention_at = to_timestamp(s.attention_epoch),
+                        measured_at = %(now)s
                     FROM pg_temp.{_MEASURED.name} s JOIN {SCHEMA}.onboardings o ON o.id = s.onboarding_id
                     WHERE b.onboarding_id = s.onboarding_id AND b.changes = s.changes
                       AND b.onboarding_id IN (
@@ -230,9 +299,11 @@ def _refresh_batch(store: Store, config: OnboardingConfig, now: datetime) -> int
     return written
 
 
-def _instant(value: Any) -> datetime | None:
-    return None if pd.isna(value) else pd.Timestamp(value).floor("us").to_pydatetime()
+def _epochs(instants: pd.Series) -> list[float | None]:
+    """UTC instants as epoch seconds to the microsecond; None for none."""
+    micros = pd.to_datetime(instants, utc=True).dt.floor("us").astype("int64") // 1000
+    return [None if missing else value / 1e6 for value, missing in zip(micros.tolist(), instants.isna(), strict=True)]
 
 
-def _number(value: Any) -> float | None:
-    return None if pd.isna(value) else float(value)
+def _numbers(values: pd.Series) -> list[float | None]:
+    return [None if v != v else float(v) for v in values.astype("float64").tolist()]  # NaN is not itself

@@ -15,18 +15,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import pandas as pd
-
-from include.board import wording
+from include.board import clocks, wording
 from include.board.filters import Filters
 from include.board.links import airflow_run, step_link
 from include.onboarding import time_split
 from include.onboarding.calendar import region_working_time
 from include.onboarding.config import OnboardingConfig, Stage, StepKind
-from include.onboarding.escalations.sla import load_open, measure
 from include.onboarding.store import SCHEMA, Store
 
-_PAST_SLA = "(b.sla_due_at <= %(now)s OR b.sla_left_seconds <= 0)"
+_PAST_SLA = "b.sla_due_at <= %(now)s"
 _AT_RISK = "b.risk_from <= %(now)s"
 
 
@@ -61,7 +58,8 @@ def list_sql(filters: Filters, page_size: int) -> tuple[str, str, dict[str, Any]
     params |= {"limit": page_size, "offset": (filters.page - 1) * page_size}
     page = f"""
         SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage, o.stage_owner_email, o.owner_email,
-               o.activation_target, o.blocked_reason, o.run_id, b.sla_due_at, b.sla_left_seconds, b.risk_from
+               o.activation_target, o.blocked_reason, o.run_id,
+               b.sla_due_at, b.clock_started_at, b.clock_offset_seconds, b.risk_from
         FROM (SELECT * FROM {SCHEMA}.board_accounts b
               WHERE b.measured > 0 AND {condition}
               ORDER BY b.attention_at NULLS LAST, b.onboarding_id
@@ -133,7 +131,7 @@ def account_list(store: Store, config: OnboardingConfig, filters: Filters, now: 
     counts = store.query(counts_sql, params)[0]
     ids = [int(r["id"]) for r in rows]
     details = _details(store, ids)
-    clocks = _clocks(store, config, ids, now)
+    shown = clocks.figures(rows, config, now)
     names = {p.email: p.name for p in config.settings.people}
     out = []
     for r in rows:
@@ -149,7 +147,7 @@ def account_list(store: Store, config: OnboardingConfig, filters: Filters, now: 
                 stage_owner_name=names.get(r["stage_owner_email"], r["stage_owner_email"]),
                 owner=r["owner_email"],
                 activation_target=r["activation_target"],
-                clock=_clock(clocks.get(int(r["id"])), r, now),
+                clock=_clock(shown.get(int(r["id"])), r, now),
                 checklist=d.get("checklist", "not planned"),
                 critical_open=int(d.get("critical_open", 0)),
                 blockers=[*([r["blocked_reason"]] if r["blocked_reason"] else []), *d.get("failed", [])],
@@ -200,34 +198,23 @@ def _details(store: Store, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _clocks(store: Store, config: OnboardingConfig, ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
-    """The escalation pass's measure of these accounts' stage clocks, by id."""
-    if not ids:
-        return {}
-    frame = load_open(store, ids=ids)
-    if frame.empty:
-        return {}
-    measured = measure(frame, config, now)
-    return {int(r["id"]): {str(k): v for k, v in r.items()} for r in measured.to_dict("records")}
-
-
 def _clock(m: dict[str, Any] | None, row: dict[str, Any], now: datetime) -> Clock:
-    """The clock shown for one account; past SLA and at risk as the board's order and filters judge them."""
-    due, left, risk = row.get("sla_due_at"), row.get("sla_left_seconds"), row.get("risk_from")
-    past = (due is not None and due <= now) or (left is not None and left <= 0)
+    """The clock shown for one account (:func:`include.board.clocks.figures`); past SLA and at risk as the
+    board's order and filters judge them."""
+    due, risk = row.get("sla_due_at"), row.get("risk_from")
+    past = due is not None and due <= now
     at_risk = risk is not None and risk <= now
     if m is None or not m.get("planned"):
         return Clock("?", "no SLA", None, False, past, at_risk, None, planned=False)
-    target = m.get("business_days_to_target")
     in_hours = str(m["sla_text"]).endswith("hours")  # told in the unit its SLA is given in
     return Clock(
-        elapsed=wording.days(float(m["elapsed_seconds"]), 3600.0 if in_hours else float(m["day_seconds"])),
+        elapsed=wording.days(m["elapsed_seconds"], 3600.0 if in_hours else m["day_seconds"]),
         sla=str(m["sla_text"]),
-        percent=round(float(m["sla_percent"]), 0),
-        stopped=bool(m["pauses"]) and not pd.isna(m["paused_at"]) and pd.isna(m["resumed_at"]),
+        percent=round(m["sla_percent"], 0),
+        stopped=bool(m["stopped"]),
         past_sla=past,
         at_risk=at_risk,
-        days_to_target=None if target is None or pd.isna(target) else int(target),
+        days_to_target=m["business_days_to_target"],
     )
 
 
@@ -253,28 +240,42 @@ class Account:
     split_until: str = "now"
 
 
+ACCOUNT_SQL = {
+    "onboarding": f"SELECT * FROM {SCHEMA}.onboardings WHERE onboarding_key = %(key)s",
+    "board_row": f"""SELECT sla_due_at, clock_started_at, clock_offset_seconds, risk_from FROM {SCHEMA}.board_accounts
+                     WHERE onboarding_id = %(id)s""",
+    "events": f"""SELECT id, occurred_at, event_type, stage, stage_owner, actor, details FROM {SCHEMA}.events
+                  WHERE subject = %(key)s OR onboarding_id = %(id)s ORDER BY occurred_at, id""",
+    "items": f"SELECT * FROM {SCHEMA}.checklist_items WHERE onboarding_id = %(id)s ORDER BY id",
+    "submissions": f"""SELECT item_key, submission_id, submitted_at, value, verdict, reason, recorded_at
+                       FROM {SCHEMA}.submissions WHERE onboarding_id = %(id)s ORDER BY recorded_at, id""",
+    "approvals": f"SELECT * FROM {SCHEMA}.approvals WHERE onboarding_id = %(id)s ORDER BY id",
+    "steps": f"""SELECT step_key, kind, status, external_id, external_url, attempts, sends, last_error, started_at,
+                        completed_at, depends_on
+                 FROM {SCHEMA}.setup_steps WHERE onboarding_id = %(id)s ORDER BY id""",
+    "escalations": f"SELECT * FROM {SCHEMA}.escalations WHERE onboarding_id = %(id)s ORDER BY raised_at, id",
+    "mail": f"""SELECT id, kind, to_email, to_name, subject, status, attempts, last_error, queued_at, sent_at
+                FROM {SCHEMA}.outbox WHERE onboarding_id = %(id)s ORDER BY queued_at, id""",
+}
+"""The plain SQL behind one account's page (the measured SLA clock aside), by what it reads."""
+
+
 def account(store: Store, config: OnboardingConfig, key: str, now: datetime) -> Account | None:
     """Everything the board shows about one account; None when there is no such account."""
-    rows = store.query(f"SELECT * FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,))
+    rows = store.query(ACCOUNT_SQL["onboarding"], {"key": key})
     if not rows:
         return None
     row = rows[0]
     oid = int(row["id"])
+    params: dict[str, Any] = {"key": key, "id": oid}
     names = {p.email: p.name for p in config.settings.people}
     tier = config.tiers.get(row["tier"])
     clock = None
-    if row["status"] == "open":
-        clocks = _clocks(store, config, [oid], now)
-        stored = store.query(
-            f"SELECT sla_due_at, sla_left_seconds, risk_from FROM {SCHEMA}.board_accounts WHERE onboarding_id = %s",
-            (oid,),
-        )
-        clock = _clock(clocks.get(oid), {**row, **(stored[0] if stored else {})}, now)
-    events = store.query(
-        f"""SELECT id, occurred_at, event_type, stage, stage_owner, actor, details FROM {SCHEMA}.events
-            WHERE subject = %s OR onboarding_id = %s ORDER BY occurred_at, id""",
-        (key, oid),
-    )
+    stored = store.query(ACCOUNT_SQL["board_row"], params) if row["status"] == "open" else []
+    if stored:
+        current = row | stored[0]
+        clock = _clock(clocks.figures([current], config, now).get(oid), current, now)
+    events = store.query(ACCOUNT_SQL["events"], params)
     found = Account(
         row=row,
         tier_name=tier.display_name if tier else row["tier"],
@@ -282,44 +283,29 @@ def account(store: Store, config: OnboardingConfig, key: str, now: datetime) -> 
         owner_name=names.get(row["owner_email"], row["owner_email"]),
         run_url=airflow_run(config.settings, row["tier"], row["run_id"] or f"onboarding__{key}"),
         clock=clock,
-        items=_items(store, oid),
-        approvals=store.query(f"SELECT * FROM {SCHEMA}.approvals WHERE onboarding_id = %s ORDER BY id", (oid,)),
-        steps=_steps(store, config, row["tier"], oid),
-        escalations=store.query(
-            f"SELECT * FROM {SCHEMA}.escalations WHERE onboarding_id = %s ORDER BY raised_at, id", (oid,)
-        ),
-        mail=store.query(
-            f"""SELECT id, kind, to_email, to_name, subject, status, attempts, last_error, queued_at, sent_at
-                FROM {SCHEMA}.outbox WHERE onboarding_id = %s ORDER BY queued_at, id""",
-            (oid,),
-        ),
+        items=_items(store, params),
+        approvals=store.query(ACCOUNT_SQL["approvals"], params),
+        steps=_steps(store, config, row["tier"], params),
+        escalations=store.query(ACCOUNT_SQL["escalations"], params),
+        mail=store.query(ACCOUNT_SQL["mail"], params),
         timeline=[{**e, "text": wording.sentence(e["event_type"], e["details"])} for e in events],
     )
     _add_split(found, config, events, now)
     return found
 
 
-def _items(store: Store, oid: int) -> list[dict[str, Any]]:
-    items = store.query(f"SELECT * FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s ORDER BY id", (oid,))
-    submissions = store.query(
-        f"""SELECT item_key, submission_id, submitted_at, value, verdict, reason, recorded_at
-            FROM {SCHEMA}.submissions WHERE onboarding_id = %s ORDER BY recorded_at, id""",
-        (oid,),
-    )
+def _items(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
+    items = store.query(ACCOUNT_SQL["items"], params)
+    submissions = store.query(ACCOUNT_SQL["submissions"], params)
     for item in items:
         item["submissions"] = [s for s in submissions if s["item_key"] == item["item_key"]]
     return items
 
 
-def _steps(store: Store, config: OnboardingConfig, tier_key: str, oid: int) -> list[dict[str, Any]]:
+def _steps(store: Store, config: OnboardingConfig, tier_key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     tier = config.tiers.get(tier_key)
     specs = {s.key: s for s in tier.setup_steps} if tier else {}
-    steps = store.query(
-        f"""SELECT step_key, kind, status, external_id, external_url, attempts, sends, last_error, started_at,
-                   completed_at, depends_on
-            FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s ORDER BY id""",
-        (oid,),
-    )
+    steps = store.query(ACCOUNT_SQL["steps"], params)
     for step in steps:
         spec = specs.get(step["step_key"])
         step["label"] = spec.label if spec else step["step_key"]

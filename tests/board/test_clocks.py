@@ -46,7 +46,8 @@ def test_a_running_clock_is_due_when_its_sla_runs_out_in_business_time(config: O
     assert out["sla_due_at"] == _et(11, 30, 10)
     # Nothing comes after handoff: at risk only once the target day (Tue 1 Dec) is over and it is not live.
     assert out["risk_from"] == _et(12, 1, 17)
-    assert out["attention_at"] == _et(11, 30, 10) and pd.isna(out["sla_left_seconds"])
+    assert out["attention_at"] == _et(11, 30, 10)
+    assert out["clock_started_at"] == _et(11, 25, 10) and out["clock_offset_seconds"] == 0
 
 
 def test_an_account_whose_remaining_slas_cannot_fit_is_at_risk_from_the_start(config: OnboardingConfig) -> None:
@@ -63,7 +64,7 @@ def test_the_customer_s_turn_stops_the_clock(config: OnboardingConfig) -> None:
     # 188 h = 23.5 days before Wed 30 Dec 17:00 (Christmas and Thanksgiving skipped) is Wed 25 Nov 13:00.
     out = _one(config, stage="collect_inputs", entered=_et(11, 16, 9), target="2026-12-30",
                paused_at=_et(11, 16, 13))  # fmt: skip
-    assert pd.isna(out["sla_due_at"]) and out["sla_left_seconds"] == 76 * 3600
+    assert pd.isna(out["sla_due_at"]) and pd.isna(out["clock_started_at"]) and out["clock_offset_seconds"] == 4 * 3600
     assert out["risk_from"] == _et(11, 25, 13) == out["attention_at"]
 
 
@@ -73,6 +74,15 @@ def test_the_clock_runs_on_from_where_the_customer_answered(config: OnboardingCo
     out = _one(config, stage="collect_inputs", entered=_et(11, 16, 9), target="2026-12-30",
                paused_at=_et(11, 16, 13), resumed_at=_et(11, 18, 11))  # fmt: skip
     assert out["sla_due_at"] == _et(12, 2, 15)
+    assert out["clock_started_at"] == _et(11, 18, 11) and out["clock_offset_seconds"] == 4 * 3600
+
+
+def test_a_clock_that_ran_out_before_the_customer_s_turn_stays_past_it(config: OnboardingConfig) -> None:
+    # collect_inputs (10 days) from Mon 2 Nov 09:00, the checklist sent only on Wed 18 Nov 09:00: 11 business
+    # days had run (Veterans Day, Wed 11 Nov, skipped), so the SLA ran out Mon 16 Nov 17:00 and stays run out.
+    out = _one(config, stage="collect_inputs", entered=_et(11, 2, 9), target="2026-12-30", paused_at=_et(11, 18, 9))
+    assert out["sla_due_at"] == _et(11, 16, 17)
+    assert out["clock_offset_seconds"] == 11 * 8 * 3600 and pd.isna(out["clock_started_at"])
 
 
 def test_a_stage_nobody_plans_needs_attention_from_the_moment_it_was_entered(config: OnboardingConfig) -> None:
@@ -116,7 +126,7 @@ def test_past_sla_and_at_risk_agree_with_the_escalation_pass(config: OnboardingC
         m = measure(accounts, config, now).merge(clocks, on="id")
         stamp = pd.Timestamp(now)
         compared = m["planned"].astype(bool) & (m["stage_entered_at"] <= stamp)  # stages already entered
-        past = (m["sla_due_at"] <= stamp) | (m["sla_left_seconds"] <= 0)
+        past = m["sla_due_at"] <= stamp
         assert (past == (m["sla_percent"] >= 100))[compared].all()
         risky = m["risk_from"] <= stamp
         target_over = pd.Series(False, index=m.index)
@@ -126,3 +136,39 @@ def test_past_sla_and_at_risk_agree_with_the_escalation_pass(config: OnboardingC
         late_last_stage = (m["later_seconds"] == 0) & (m["sla_percent"] >= 100) & target_over
         expected = (m["needed_seconds"] > m["left_seconds"]) | late_last_stage
         assert (risky == expected)[compared].all()
+
+
+def test_the_figures_a_page_shows_are_the_escalation_pass_s(config: OnboardingConfig) -> None:
+    """From the stored instants alone, the elapsed time, SLA share and days to target the pass measures."""
+    from include.board.clocks import figures
+
+    rng = random.Random(11)
+    base = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+    rows = []
+    for i in range(300):
+        entered = base + timedelta(hours=rng.uniform(0, 24 * 20))
+        paused = entered + timedelta(hours=rng.uniform(0, 30)) if rng.random() < 0.5 else None
+        resumed = paused + timedelta(hours=rng.uniform(1, 100)) if paused and rng.random() < 0.5 else None
+        rows.append(account(rng.choice(["collect_inputs", "approvals", "setup", "handoff"]), entered,
+                            (entered + timedelta(days=rng.uniform(-3, 40))).date().isoformat(), id=i + 1,
+                            tier=rng.choice(sorted(config.tiers)), region=rng.choice(["NA", "EMEA", "APAC"]),
+                            paused_at=pd.Timestamp(paused) if paused else pd.NaT,
+                            resumed_at=pd.Timestamp(resumed) if resumed else pd.NaT))  # fmt: skip
+    accounts = frame(*rows)
+    stored = accounts.merge(instants(accounts, config), on="id")
+    now = base + timedelta(days=24, hours=5)
+    stored = stored[stored["stage_entered_at"] <= pd.Timestamp(now)]
+    measured = measure(stored, config, now).set_index("id")
+    page = [
+        {"id": r["id"], "tier": r["tier"], "region": r["region"], "stage": r["stage"],
+         "activation_target": r["activation_target"],
+         "clock_started_at": None if pd.isna(r["clock_started_at"]) else r["clock_started_at"].to_pydatetime(),
+         "clock_offset_seconds": r["clock_offset_seconds"]}
+        for r in stored.to_dict("records")
+    ]  # fmt: skip
+    shown = figures(page, config, now)
+    for oid, f in shown.items():
+        m = measured.loc[oid]
+        assert f["elapsed_seconds"] == pytest.approx(m["elapsed_seconds"], abs=2.0), oid
+        assert f["business_days_to_target"] == m["business_days_to_target"]
+        assert f["stopped"] == (bool(m["pauses"]) and pd.notna(m["paused_at"]) and pd.isna(m["resumed_at"]))

@@ -22,7 +22,8 @@ CREATE TABLE onboarding.board_accounts (
     owner_email       text,
     blocked           boolean,              -- the readiness gate names a reason, or a setup step failed
     sla_due_at        timestamptz,          -- the stage's SLA runs out (empty while the customer's turn stops it)
-    sla_left_seconds  double precision,     -- business seconds of SLA left while the clock is stopped
+    clock_started_at  timestamptz,          -- the stage clock runs from here (empty while it is stopped) ...
+    clock_offset_seconds double precision,  -- ... on top of this much business time it ran before
     risk_from         timestamptz,          -- from then on the rest of the path no longer fits before the target
     attention_at      timestamptz,          -- the earlier of the two: the board's urgency order
     measured_at       timestamptz
