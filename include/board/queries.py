@@ -331,6 +331,7 @@ def _add_split(found: Account, config: OnboardingConfig, events: list[dict[str, 
             "label": time_split.LABELS[c],
             "days": wording.days(seconds[c], wt.day_seconds),
             "percent": round(100.0 * seconds[c] / total) if total else 0,
+            "share": round(100.0 * seconds[c] / total, 2) if total else 0.0,
         }
         for c in time_split.CATEGORIES
     ]
