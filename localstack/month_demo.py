@@ -282,6 +282,7 @@ def run(opts: Options) -> None:
             keep_up = True
             print()
             _say(f"The Airflow UI stays up: {env['AIRFLOW__API__BASE_URL']}  (user admin, password {api.password})")
+            _say(f"The onboarding board: {env['AIRFLOW__API__BASE_URL']}/plugin/onboarding-board (Browse menu)")
             _say("Each onboarding_<tier> DAG has one run per account; `make stop` stops everything")
     finally:
         guard.cleaning = True  # first, and no call before it: signals from here on cannot cut the cleanup short
