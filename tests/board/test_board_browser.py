@@ -171,7 +171,6 @@ def test_an_ops_engineer_finds_a_blocked_account_and_reads_its_trail(
     assert [r.get_attribute("data-key") for r in rows] == [
         accounts.fresh, accounts.blocked, accounts.late, accounts.failed,
     ]  # fmt: skip
-    shots(browser, "list")
 
     browser.find_element(By.ID, "f-blocked").click()
     _navigates(browser, browser.find_element(By.CSS_SELECTOR, "#filters button").click)
