@@ -124,6 +124,8 @@ def test_the_list_follows_the_store_without_waiting_for_the_escalation_pass(
         "UPDATE onboarding.onboardings SET status = 'cancelled' WHERE onboarding_key = %s", (accounts.late,)
     )
     assert accounts.late not in _keys(ops.get("/board/").text)
+    closed = ops.get(f"/board/accounts/{accounts.late}")  # still there to read, without a running clock
+    assert closed.status_code == 200 and "status-cancelled" in closed.text and "In stage" not in closed.text
 
 
 def test_pages_of_accounts(ops: Any, airflow_app: Any, store: Store, sandbox: Any, config: OnboardingConfig) -> None:
