@@ -25,6 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -34,6 +35,7 @@ from include.board import clocks, filters, queries
 from include.board.stores import StorePool
 from include.onboarding.clock import Clock, default_clock
 from include.onboarding.config import OnboardingConfig, load_config
+from include.onboarding.connections import ONBOARDING_DB
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -128,7 +130,7 @@ def _routes(app: FastAPI, board: Board, templates: Jinja2Templates) -> None:  # 
     def account(request: Request, key: str) -> HTMLResponse:
         return _account_page(request, key, embedded=False)
 
-    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
+    @app.get("/runs/{dag_id}/{run_id:path}", response_class=HTMLResponse)
     def run(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
         key = queries.key_for_run(dag_id, run_id)
         if key is None:
@@ -166,6 +168,15 @@ def _routes(app: FastAPI, board: Board, templates: Jinja2Templates) -> None:  # 
 
 
 def _errors(app: FastAPI, templates: Jinja2Templates) -> None:
+    @app.exception_handler(psycopg.OperationalError)
+    async def _store_down(request: Request, exc: psycopg.OperationalError) -> Response:
+        log.warning("board: the onboarding store is unreachable: %s", exc)
+        return _message(
+            request, templates, 503, "The onboarding store does not answer",
+            f"The board reads the onboarding store through the Airflow connection {ONBOARDING_DB!r}, and it"
+            f" could not be reached: {str(exc).strip()[:300]}. Check the connection and that the database is up.",
+        )  # fmt: skip
+
     @app.exception_handler(filters.BadFilter)
     async def _bad_filter(request: Request, exc: filters.BadFilter) -> Response:
         return _message(request, templates, 400, "That filter cannot be used", str(exc))

@@ -201,3 +201,14 @@ def test_the_quarantine_queue_says_what_is_wrong_and_how_to_fix_it(ops: Any, acc
     assert f"deal {accounts.quarantined_deal}" in text
     assert "primary_contact_email" in text and "is not a valid email address" in text
     assert f"Correct primary_contact_email on deal {accounts.quarantined_deal} in the CRM" in text
+
+
+def test_an_unreachable_store_is_said_plainly(ops: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from localstack.postgres import free_port
+    from localstack.stack import postgres_connection_json
+
+    nowhere = f"postgresql://onboarding@127.0.0.1:{free_port()}/onboarding"  # nothing listens there
+    monkeypatch.setenv("AIRFLOW_CONN_ONBOARDING_DB", postgres_connection_json(nowhere))
+    page = ops.get("/board/")
+    assert page.status_code == 503
+    assert "The onboarding store does not answer" in page.text and "&#39;onboarding_db&#39;" in page.text
