@@ -105,26 +105,54 @@ def load(store: Store, at: datetime) -> History:
             GROUP BY onboarding_id""",
         p,
     )
-    split_facts = store.frame(_SPLIT_FACTS_SQL, p | {"types": list(time_split.EVENT_TYPES)})
+    split_facts = store.frame(
+        _SPLIT_FACTS_SQL, p | {"types": list(time_split.EVENT_TYPES), "setup_stages": sorted(time_split.SETUP_STAGES)}
+    )
     return History(onboardings, stage_history, checklist, escalations, events, split_facts)
 
 
-# The fields time_split.fact() reads from an event's details, extracted in SQL so the
-# report never holds a million details documents.
+# The fields time_split.fact() reads from an event's details, extracted in SQL so the report never
+# holds a million details documents; and only the events the split's rules can use: the first plan,
+# request and go-live, the first verdict on each critical input and each approval, the first entry
+# into the approvals stage and into setup, every failure, gate and failure escalation, and the
+# completions of steps that had failed.  time_split.intervals() of these equals that of all events.
 _SPLIT_FACTS_SQL = f"""
-SELECT e.onboarding_id, e.event_type, e.occurred_at, e.stage,
-       coalesce(e.details->>'item', e.details->>'approval', e.details->>'step', e.details->>'escalation_id') AS ref,
-       CASE WHEN jsonb_typeof(e.details->'critical') = 'boolean' THEN (e.details->>'critical')::boolean END
-           AS critical,
-       e.details->>'kind' AS kind,
-       CASE WHEN e.event_type = 'checklist.planned' AND jsonb_typeof(e.details->'items') = 'array' THEN
-           ARRAY(SELECT i->>'key' FROM jsonb_array_elements(e.details->'items') i
+WITH e AS (
+    SELECT e.id, e.onboarding_id, e.event_type, e.occurred_at, e.stage, e.details,
+           coalesce(e.details->>'item', e.details->>'approval', e.details->>'step', e.details->>'escalation_id')
+               AS ref,
+           CASE WHEN jsonb_typeof(e.details->'critical') = 'boolean' THEN (e.details->>'critical')::boolean END
+               AS critical
+    FROM {SCHEMA}.events e
+    WHERE e.onboarding_id IS NOT NULL AND e.occurred_at <= %(at)s AND e.event_type = ANY(%(types)s)
+      AND (e.event_type NOT IN ('escalation.raised', 'escalation.resolved') OR e.details->>'kind' = 'failure')
+), failed AS (
+    SELECT DISTINCT onboarding_id, ref FROM e WHERE event_type = 'setup.step_failed'
+), useful AS (
+    SELECT e.*,
+           CASE
+               WHEN e.event_type IN ('checklist.planned', 'checklist.requested', 'onboarding.live') THEN e.event_type
+               WHEN e.event_type IN ('input.verified', 'input.waived') AND e.critical IS DISTINCT FROM false
+                   THEN 'input:' || coalesce(e.ref, '')
+               WHEN e.event_type IN ('approval.approved', 'approval.rejected') THEN 'approval:' || coalesce(e.ref, '')
+               WHEN e.event_type = 'stage.entered' AND e.stage = 'approvals' THEN 'stage:approvals'
+               WHEN e.event_type = 'stage.entered' AND e.stage = ANY(%(setup_stages)s) THEN 'stage:setup'
+               WHEN e.event_type IN ('stage.entered', 'input.verified', 'input.waived') THEN NULL
+               WHEN e.event_type = 'setup.step_completed' AND NOT EXISTS (
+                   SELECT 1 FROM failed f WHERE f.onboarding_id = e.onboarding_id AND f.ref = e.ref) THEN NULL
+               ELSE 'each:' || e.id
+           END AS grp
+    FROM e
+)
+SELECT DISTINCT ON (u.onboarding_id, u.grp)
+       u.onboarding_id, u.event_type, u.occurred_at, u.stage, u.ref, u.critical, u.details->>'kind' AS kind,
+       CASE WHEN u.event_type = 'checklist.planned' AND jsonb_typeof(u.details->'items') = 'array' THEN
+           ARRAY(SELECT i->>'key' FROM jsonb_array_elements(u.details->'items') i
                  WHERE jsonb_typeof(i) = 'object' AND (i->>'critical') = 'true') END AS critical_items,
-       CASE WHEN e.event_type = 'checklist.planned' AND jsonb_typeof(e.details->'approvals') = 'array' THEN
-           ARRAY(SELECT jsonb_array_elements_text(e.details->'approvals')) END AS approvals
-FROM {SCHEMA}.events e
-WHERE e.onboarding_id IS NOT NULL AND e.occurred_at <= %(at)s AND e.event_type = ANY(%(types)s)
-  AND (e.event_type NOT IN ('escalation.raised', 'escalation.resolved') OR e.details->>'kind' = 'failure')
+       CASE WHEN u.event_type = 'checklist.planned' AND jsonb_typeof(u.details->'approvals') = 'array' THEN
+           ARRAY(SELECT jsonb_array_elements_text(u.details->'approvals')) END AS approvals
+FROM useful u WHERE u.grp IS NOT NULL
+ORDER BY u.onboarding_id, u.grp, u.occurred_at, u.id
 """
 
 
@@ -481,24 +509,30 @@ def _facts_by_account(frame: pd.DataFrame) -> dict[int, list[time_split.Fact]]:
     out: dict[int, list[time_split.Fact]] = {}
     if frame.empty:
         return out
-    at = list(pd.to_datetime(frame["occurred_at"], utc=True).dt.to_pydatetime())
-    columns = ["onboarding_id", "event_type", "stage", "ref", "critical", "kind", "critical_items", "approvals"]
-    for (oid, kind, stage, ref, critical, esc_kind, items, approvals), when in zip(
-        frame[columns].itertuples(index=False, name=None), at, strict=True
-    ):
+    columns = [
+        frame[c].tolist() if c in frame else [None] * len(frame)
+        for c in ("onboarding_id", "event_type", "stage", "ref", "critical", "kind", "critical_items", "approvals")
+    ]
+    at = pd.to_datetime(frame["occurred_at"], utc=True).dt.to_pydatetime().tolist()
+    for oid, kind, stage, ref, critical, esc_kind, items, approvals, when in zip(*columns, at, strict=True):
         out.setdefault(int(oid), []).append(
             time_split.Fact(
                 type=str(kind),
                 at=when,
-                stage=None if pd.isna(stage) else str(stage),
-                ref=None if ref is None or pd.isna(ref) else str(ref),
-                critical=None if critical is None or pd.isna(critical) else bool(critical),
-                kind=None if esc_kind is None or pd.isna(esc_kind) else str(esc_kind),
+                stage=_text(stage),
+                ref=_text(ref),
+                critical=None if critical is None or critical != critical else bool(critical),
+                kind=_text(esc_kind),
                 critical_items=tuple(items) if isinstance(items, list) else (),
                 approvals=tuple(approvals) if isinstance(approvals, list) else (),
             )
         )
     return out
+
+
+def _text(value: Any) -> str | None:
+    """A text column's value; None for SQL NULL (None, or NaN where pandas filled one in)."""
+    return None if value is None or value != value else str(value)
 
 
 def time_split_summary(history: History, config: OnboardingConfig, at: datetime) -> pd.DataFrame:
