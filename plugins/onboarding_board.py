@@ -12,19 +12,26 @@ the board costs a task nothing.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+log = logging.getLogger(__name__)
 PREFIX = "/board"
 
 
 @cache
 def _board_app() -> Any:
-    from include.board.app import create_app
+    """The board's app; None (logged) when it cannot be built, so the rest of the api-server still starts."""
+    try:
+        from include.board.app import create_app
 
-    return create_app()
+        return create_app()
+    except Exception:
+        log.exception("the onboarding board is not mounted: its app could not be built")
+        return None
 
 
 class OnboardingBoardPlugin(AirflowPlugin):
@@ -50,4 +57,5 @@ class OnboardingBoardPlugin(AirflowPlugin):
     @property  # type: ignore[override]
     def fastapi_apps(self) -> list[dict[str, Any]]:
         """Read by the api-server only, when it mounts plugin apps."""
-        return [{"app": _board_app(), "url_prefix": PREFIX, "name": "Onboarding board"}]
+        app = _board_app()
+        return [] if app is None else [{"app": app, "url_prefix": PREFIX, "name": "Onboarding board"}]
