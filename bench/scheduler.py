@@ -232,10 +232,8 @@ def _feed(port: int, deals: list[dict[str, Any]]) -> None:
     from localstack import stack
 
     for props in deals:
-        deal: Any = stack.sandbox_call(port, "POST", "/_sandbox/crm/deals", {"properties": props})
-        stack.sandbox_call(
-            port, "POST", "/_sandbox/forms/behaviour", {"external_ref": f"hubspot-{deal['id']}", "behaviour": "prompt"}
-        )
+        # The sandbox's customers answer promptly, in the portal, from the links in their mail.
+        stack.sandbox_call(port, "POST", "/_sandbox/crm/deals", {"properties": props})
 
 
 def _task_instances(airflow_url: str, dag_ids: list[str]) -> dict[str, Any]:
@@ -346,6 +344,8 @@ def _ours(local: Path, n: int, parallelism: int, timeout: float) -> dict[str, An
                 "ONBOARDING_RETRY_DELAY_SECONDS": "2",
             }
         )
+        env["ONBOARDING_DATABASE_URL"] = dbs.onboarding_url
+        stack.start_portal(env)
         api = stack.bring_up_airflow(env, {"onboarding_intake", *dag_ids})
         deals, cleared = _deals(n)
         _feed(port, deals)

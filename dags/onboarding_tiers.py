@@ -82,7 +82,7 @@ carries the key. Everything the run learns is in the onboarding store
 **Activation target**: {tier.activation_target_business_days} business days from signing,
 unless the order carries a committed go-live date.
 
-**Path**: plan the checklist, send it to the customer (`forms_api`), wait for every
+**Path**: plan the checklist, invite the customer to the portal by email (`customer_mail`), wait for every
 item (`wait_for_input`, one mapped sensor per item, named by the item), wait for the
 internal approvals, pass the readiness gate, run setup in order (steps that need
 the tenant wait for provisioning to report it active), tell the customer, hand the account to the {tier.handoff_to_role},
@@ -169,14 +169,13 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
             return lifecycle.plan(runtime.open_store(), runtime.config(), _key(), runtime.clock().now(), "system:plan")
 
         @task
-        def request_inputs() -> str:
-            from include.onboarding import checklist, runtime
-            from include.onboarding.connections import FORMS_API
+        def request_inputs() -> int:
+            from include.onboarding import checklist, mail, runtime
 
-            cfg = runtime.config()
-            return checklist.request_inputs(
-                runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(), runtime.clock().now()
-            )
+            store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
+            requested = checklist.request_inputs(store, cfg, _key(), now)
+            mail.deliver_pending(store, cfg, now)  # never raises: a mail server that is down delays the invitation
+            return requested
 
         @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=APPROVAL_TIMEOUT)
         def wait_for_approvals() -> PokeReturnValue:
@@ -236,14 +235,13 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
             return PokeReturnValue(is_done=done)
 
         @task
-        def notify_customer() -> str:
-            from include.onboarding import golive, runtime
-            from include.onboarding.connections import FORMS_API
+        def notify_customer() -> int:
+            from include.onboarding import golive, mail, runtime
 
-            cfg = runtime.config()
-            return golive.notify_customer(
-                runtime.open_store(), cfg, _key(), runtime.api(FORMS_API, cfg), runtime.clock().now()
-            )
+            store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
+            outbox_id = golive.notify_customer(store, cfg, _key(), now)
+            mail.deliver_pending(store, cfg, now)
+            return outbox_id
 
         @task
         def hand_off() -> str:

@@ -1,7 +1,7 @@
 """``make demo``: a month of signed orders onboarded by Airflow's own scheduler, in minutes.
 
 What runs is what a deployment runs: PostgreSQL (embedded unless configured),
-the sandbox standing in for the CRM, forms portal, Jira, Stripe, the SCIM
+the sandbox standing in for the CRM, Jira, Stripe, the SCIM
 provisioning API and Slack, and Airflow's api-server, scheduler, dag-processor
 and triggerer with the LocalExecutor.  Nothing is called by hand: the intake
 picks orders up on its schedule and starts one run per account, the runs wait
@@ -37,7 +37,9 @@ from localstack import interrupts, stack
 from localstack.postgres import free_port
 
 # The simulated customers' spread of behaviours, dealt out in signing order.
-BEHAVIOURS = (["prompt"] * 10) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "prompt"]
+BEHAVIOURS = (
+    (["prompt"] * 9) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "forwarding", "prompt"]
+)
 TIER_DAGS = ("onboarding_enterprise", "onboarding_smb", "onboarding_partner")
 DEMO_FAULTS = {
     "billing": {"server_error": 3},
@@ -133,15 +135,14 @@ class Feeder:
     def feed_due(self, now: datetime) -> None:
         while self.fed < len(self.deals) and self.deals[self.fed][0] <= now:
             _, props = self.deals[self.fed]
-            deal: Any = stack.sandbox_call(self.port, "POST", "/_sandbox/crm/deals", {"properties": props})
+            stack.sandbox_call(self.port, "POST", "/_sandbox/crm/deals", {"properties": props})
             if props.get("dealstage") == "closedwon":
                 behaviour = BEHAVIOURS[self.signed % len(BEHAVIOURS)]
-                stack.sandbox_call(
-                    self.port,
-                    "POST",
-                    "/_sandbox/forms/behaviour",
-                    {"external_ref": f"hubspot-{deal['id']}", "behaviour": behaviour},
-                )
+                contact = str(props.get("primary_contact_email") or "")
+                if contact:  # the customer reads their mail and answers in the portal as this behaviour says
+                    stack.sandbox_call(
+                        self.port, "POST", "/_sandbox/customers/behaviour", {"email": contact, "behaviour": behaviour}
+                    )
                 self.signed += 1
             self.fed += 1
 
@@ -229,7 +230,7 @@ def run(opts: Options) -> None:
 
         os.environ["ONBOARDING_CLOCK"] = clock.spec()  # the sandbox reads the same clock
         sandbox_port, _ = stack.start_sandbox(0, opts.seed, 0.0)
-        stack.sandbox_call(sandbox_port, "POST", "/_sandbox/forms/settings", {"slow_seconds": 3 * 86400})
+        stack.sandbox_call(sandbox_port, "POST", "/_sandbox/customers/settings", {"slow_seconds": 3 * 86400})
         stack.sandbox_call(sandbox_port, "POST", "/_sandbox/provisioning/settings", {"provision_seconds": 4 * 3600})
         # The outside world misbehaves: Stripe fails a few requests, Jira loses an answer after creating the
         # issue while its search lags, the provisioning API cuts a connection after committing.
@@ -251,6 +252,9 @@ def run(opts: Options) -> None:
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             }
         )
+        env["ONBOARDING_DATABASE_URL"] = dbs.onboarding_url
+        portal_url = stack.start_portal(env)
+        _say(f"The customer portal is up on {portal_url}; customers get their links by email (the sandbox's SMTP)")
         _say(f"Starting Airflow (api-server on http://127.0.0.1:{api_port}, scheduler, dag-processor, triggerer)")
         api = stack.bring_up_airflow(env, {*RUNNING_DAGS, "onboarding_reporting"})
         home = stack.local_dir() / "airflow"
@@ -282,6 +286,9 @@ def run(opts: Options) -> None:
             keep_up = True
             print()
             _say(f"The Airflow UI stays up: {env['AIRFLOW__API__BASE_URL']}  (user admin, password {api.password})")
+            portal_link = keep_portal_up(env, dbs.onboarding_url, clock)
+            if portal_link:
+                _say(f"The customer portal stays up: {portal_link[1]}  ({portal_link[0]}'s link, valid for days)")
             _say("Each onboarding_<tier> DAG has one run per account; `make stop` stops everything")
     finally:
         guard.cleaning = True  # first, and no call before it: signals from here on cannot cut the cleanup short
@@ -327,6 +334,40 @@ def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboardin
         _say(f"Stopping after {opts.max_minutes:.0f} minutes with accounts still moving (--max-minutes)")
     else:
         _say(f"Every account is live or escalated, and nothing has moved since {state['last_progress']:%a %d %b %H:%M}")
+
+
+def keep_portal_up(env: dict[str, str], onboarding_url: str, clock: AcceleratedClock) -> tuple[str, str] | None:
+    """Restart the portal on a clock that runs in real time from where the month ended, and issue a
+    fresh link to one account (a waiting one if any), so a person can open it in a browser."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from include.onboarding import lifecycle
+    from include.onboarding.clock import AcceleratedClock as Clock
+    from include.onboarding.config import load_config
+    from include.onboarding.store import Store
+    from include.portal import links
+
+    business_now = clock.now()
+    env["ONBOARDING_CLOCK"] = Clock(business_now, datetime.now(timezone.utc), 1.0).spec()
+    url = stack.start_portal(env)
+    config = load_config()
+    with psycopg.connect(onboarding_url, row_factory=dict_row) as conn:
+        store = Store(conn)
+        rows = store.query(
+            "SELECT onboarding_key FROM onboarding.onboardings ORDER BY (status = 'open') DESC, id LIMIT 1"
+        )
+        if not rows:
+            return None
+        ob = lifecycle.load(store, rows[0]["onboarding_key"])
+        secret = env["ONBOARDING_PORTAL_SECRET"].encode()
+        with store.transaction() as cur:
+            link = links.issue_link(
+                cur, config, secret, onboarding_id=ob.id, onboarding_key=ob.key, region=ob.region,
+                contact_email=ob.primary_contact_email, contact_name=ob.primary_contact_name, scope=links.CHECKLIST,
+                purpose="invitation", issued_by="system:demo", now=business_now,
+            )  # fmt: skip
+    return ob.account_name, link.url.replace(links.base_url(config), url)
 
 
 def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> None:
@@ -382,6 +423,7 @@ def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> 
     print("\nEscalations raised: " + ", ".join(f"{k['kind']} {k['n']} ({k['delivered']} delivered)" for k in kinds))
     messages: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/slack/messages")
     print(f"Slack messages posted: {len(messages)}")
+    print_customer_side(onboarding_url, sandbox_port)
     requests: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/requests")
     faults = Counter(f"{r['system']} {r['fault']}" for r in requests if r.get("fault"))
     if faults:
@@ -403,6 +445,31 @@ def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> 
     print(tabulate(rows, headers=["", "accounts", "median", "p90", "max"]))
     print()
     ledger_check(onboarding_url, sandbox_port)
+
+
+def print_customer_side(onboarding_url: str, sandbox_port: int) -> None:
+    """Email sent to customers by kind, and what the simulated customers did in the portal."""
+    import psycopg
+
+    with psycopg.connect(onboarding_url) as conn:
+        kinds = conn.execute(
+            """SELECT kind, count(*), count(*) FILTER (WHERE status = 'sent')
+               FROM onboarding.outbox GROUP BY kind ORDER BY kind"""
+        ).fetchall()
+    sent = {kind: (n, delivered) for kind, n, delivered in kinds}
+    reminders = sent.get("reminder", (0, 0))[0]
+    print(
+        "Customer email: "
+        + (", ".join(f"{kind} {n} ({delivered} delivered)" for kind, (n, delivered) in sent.items()) or "none")
+        + f"; reminders sent: {reminders}"
+    )
+    actions: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/customers/ledger")
+    did = Counter(a["action"] for a in actions)
+    verdicts = Counter(a.get("verdict") for a in actions if a["action"] == "submitted")
+    print(
+        f"In the portal, customers opened {did['opened']} links, sent {did['submitted']} items"
+        f" ({', '.join(f'{v} {n}' for v, n in verdicts.most_common())}) and forwarded {did['forwarded']}"
+    )
 
 
 def _human(seconds: float) -> str:

@@ -13,8 +13,8 @@ ONBOARDING_DB = "onboarding_db"
 CRM_API = "crm_api"
 """CRM with signed orders, in the HubSpot CRM v3 deals-search shape."""
 
-FORMS_API = "forms_api"
-"""Customer portal: the structured checklist request, submissions, customer messages."""
+CUSTOMER_MAIL = "customer_mail"
+"""SMTP server for email to customers: invitations with the portal's magic link, reminders, notices."""
 
 TICKETING_API = "ticketing_api"
 """Jira Cloud: implementation tickets and kickoff sub-tasks."""
@@ -28,9 +28,9 @@ PROVISIONING_API = "provisioning_api"
 REQUIRED_CONNECTIONS: dict[str, str] = {
     ONBOARDING_DB: "postgres",
     CRM_API: "http",
-    FORMS_API: "http",
     TICKETING_API: "http",
     BILLING_API: "http",
     PROVISIONING_API: "http",
+    CUSTOMER_MAIL: "smtp",
 }
 """Connection id -> Airflow connection type, for every connection the DAGs need."""

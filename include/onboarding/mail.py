@@ -289,9 +289,12 @@ def _queue_with_link(
         return queue(cur, ob, compose(link), now, dedupe)
 
 
-def queue_go_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -> int | None:
-    """Tell the primary contact the account is live; once."""
+def queue_go_live(
+    store: Store, config: OnboardingConfig, key: str, now: datetime, *, set_up: list[str] | None = None
+) -> int | None:
+    """Tell the primary contact the account is live, with what was set up; once."""
     ob = lifecycle.load(store, key)
+    done = "\n".join(f"- {line}" for line in set_up or [])
     message = Message(
         kind="go_live",
         to_email=ob.primary_contact_email,
@@ -299,7 +302,8 @@ def queue_go_live(store: Store, config: OnboardingConfig, key: str, now: datetim
         subject=f"{ob.account_name} is live",
         paragraphs=[
             _greeting(ob.primary_contact_name),
-            f"{ob.account_name} is live. Thank you for everything you sent us.",
+            f"{ob.account_name} is live. Thank you for everything you sent us."
+            + (f" This is what we set up:\n{done}" if done else ""),
             _owner_line(config, ob).replace("reply to them", "they will introduce your next point of contact;"
                                             " reply to them"),
         ],

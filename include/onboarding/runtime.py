@@ -10,7 +10,6 @@ from include.onboarding.config import OnboardingConfig, load_config
 from include.onboarding.connections import (
     BILLING_API,
     CRM_API,
-    FORMS_API,
     ONBOARDING_DB,
     PROVISIONING_API,
     TICKETING_API,
@@ -21,7 +20,6 @@ from include.onboarding.store import Store, connect, migrate
 
 SYSTEMS = {
     CRM_API: "crm",
-    FORMS_API: "forms",
     TICKETING_API: "ticketing",
     BILLING_API: "billing",
     PROVISIONING_API: "provisioning",
