@@ -94,7 +94,9 @@ def _sign(s: Stack, tier: str, n: int, behaviour: str = "prompt") -> str:
     props = deal_properties(onboarding_tier=tier, closedate=s.clock.now().isoformat(), **TIERS[tier])
     if tier == "smb":
         props["region"] = "EMEA" if n % 2 else "NA"
-    s.sandbox("POST", "/_sandbox/customers/behaviour", {"email": props["primary_contact_email"], "behaviour": behaviour})
+    s.sandbox(
+        "POST", "/_sandbox/customers/behaviour", {"email": props["primary_contact_email"], "behaviour": behaviour}
+    )
     deal = s.sandbox("POST", "/_sandbox/crm/deals", {"properties": props})
     return f"hubspot-{deal['id']}"
 

@@ -329,7 +329,8 @@ def _submit(store: Store, config: Any, key: str, item_key: str, submission_id: s
     account = AccountContext(region=ob.region, country=None, company_domain=ob.account_domain)
     return checklist.judge_submission(
         store, ob, item, submission, submission_id=submission_id, submitted_at=NOW,
-        submitted_by=ob.primary_contact_email, summary={"value": str(given.get("value"))[:200]}, account=account, now=NOW,
+        submitted_by=ob.primary_contact_email, summary={"value": str(given.get("value"))[:200]}, account=account,
+        now=NOW,
     )  # fmt: skip
 
 
