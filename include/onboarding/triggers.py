@@ -9,7 +9,7 @@ runs in Airflow's triggerer (one event loop for thousands of them).  It only
 The portal judges each submission in the request that carries it and the
 commit sends ``NOTIFY onboarding_input`` naming the account and item.  One
 ``LISTEN`` connection per triggerer event loop (:class:`_Listener`) hands each
-notification to the triggers waiting on that item, which look at once.  A slow
+notification to the triggers waiting on that account's items, which look at once.  A slow
 poll (``poll_seconds``) stays as the safety net: for a waiver made by a person,
 a notification lost while the listener reconnected, or an item settled because
 every critical item is in.
@@ -86,16 +86,17 @@ async def _store_connection(conn_id: str) -> Any:
 class _Listener:
     """One ``LISTEN`` connection per event loop and database, waking the triggers waiting on an item.
 
-    Each trigger registers an :class:`asyncio.Event` for its (account, item); a notification sets
-    the events registered for it.  When the connection breaks, every waiter is woken (to look
-    once) and the next trigger to register opens a new connection.
+    Each trigger registers an :class:`asyncio.Event` for its account; a notification about any item
+    of the account sets them all (a nice-to-have item is released by the last critical item).
+    When the connection breaks, every waiter is woken (to look once) and the next trigger to
+    register opens a new connection.
     """
 
     _by_loop: dict[tuple[int, str], _Listener] = {}
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
-        self.waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+        self.waiters: dict[str, set[asyncio.Event]] = {}
         self.task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -114,23 +115,23 @@ class _Listener:
         cls._by_loop[key] = listener
         return listener
 
-    def register(self, onboarding_key: str, item_key: str) -> asyncio.Event:
+    def register(self, onboarding_key: str) -> asyncio.Event:
         event = asyncio.Event()
-        self.waiters.setdefault((onboarding_key, item_key), set()).add(event)
+        self.waiters.setdefault(onboarding_key, set()).add(event)
         return event
 
-    def unregister(self, onboarding_key: str, item_key: str, event: asyncio.Event) -> None:
-        waiting = self.waiters.get((onboarding_key, item_key))
+    def unregister(self, onboarding_key: str, event: asyncio.Event) -> None:
+        waiting = self.waiters.get(onboarding_key)
         if waiting is not None:
             waiting.discard(event)
             if not waiting:
-                del self.waiters[(onboarding_key, item_key)]
+                del self.waiters[onboarding_key]
 
     async def _dispatch(self, key: tuple[int, str]) -> None:
         try:
             async for notice in self.connection.notifies():
-                onboarding_key, _, item_key = str(notice.payload).partition("\t")
-                for event in self.waiters.get((onboarding_key, item_key), ()):
+                onboarding_key = str(notice.payload).partition("\t")[0]
+                for event in self.waiters.get(onboarding_key, ()):
                     event.set()
         except Exception as exc:  # the connection broke: everyone looks once, the next register reconnects
             logging.getLogger(__name__).warning("listening for submissions stopped (%s); polling until it is back", exc)
@@ -203,7 +204,7 @@ class ChecklistItemTrigger(BaseTrigger):
                     await asyncio.wait_for(woken.wait(), timeout=wait)
         finally:
             if listener is not None:
-                listener.unregister(self.onboarding_key, self.item_key, woken)
+                listener.unregister(self.onboarding_key, woken)
 
     async def _listen(self) -> tuple[_Listener | None, asyncio.Event]:
         """Register for the item's notices; without a listener (database down) the poll alone goes on."""
@@ -214,7 +215,7 @@ class ChecklistItemTrigger(BaseTrigger):
                 "checklist item %s/%s: cannot listen (%s); polling", self.onboarding_key, self.item_key, exc
             )
             return None, asyncio.Event()
-        return listener, listener.register(self.onboarding_key, self.item_key)
+        return listener, listener.register(self.onboarding_key)
 
     def _event(self, why: str, timed_out: bool = False) -> TriggerEvent:
         payload = {"onboarding_key": self.onboarding_key, "item_key": self.item_key, "why": why}
