@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from include.onboarding import checklist, intake, lifecycle, runtime, setup_steps
+from include.onboarding.clients.http import ApiClient, ApiError
 from include.onboarding.clock import SystemClock
 from include.onboarding.config import load_config
 from include.onboarding.connections import FORMS_API
-from include.onboarding.http import ApiClient, ApiError
 from include.onboarding.store import Store
 from tests.factories import deal_properties
 from tests.test_intake import pickup
