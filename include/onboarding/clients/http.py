@@ -10,8 +10,9 @@ with the retry rules every integration needs, and the helpers that read answers.
 A create without an idempotency key (Jira's ``POST /issue``) is never re-sent
 blindly: when its answer is lost (a timeout, a dropped connection, a 5xx from a
 gateway, a cut-off body) the vendor may have committed it, so the client raises
-at once (``ApiError.maybe_committed``) and ``create_once`` looks the object up,
-for as long as the vendor's search may lag behind, before it sends again.  Only
+at once (``ApiError.maybe_committed``) and the caller
+(:mod:`include.onboarding.setup_steps`) looks the object up, for as long as
+the vendor's search may lag behind, before it sends again.  Only
 a 429, answered before the request reaches the vendor's application, or a
 connection that was never made, is retried at once.
 
