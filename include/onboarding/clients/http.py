@@ -1,5 +1,5 @@
 """The HTTP layer every vendor client shares: calls through Airflow's ``HttpHook``
-with the retry rules every integration needs, and the helpers that read answers.
+with the retry rules every integration needs, and the functions that read answers.
 
 * 429: wait what ``Retry-After`` asks (capped), then retry;
 * 5xx, connection errors, timeouts and garbled (non-JSON) bodies: retry with
