@@ -12,11 +12,12 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from bench import dag_parse, escalation_pass, intake, reporting, scheduler
+from bench import dag_parse, escalation_pass, intake, reminders, reporting, scheduler
 
 BENCHMARKS = {
     "dag_parse": dag_parse.run,
     "escalation_pass": escalation_pass.run,
+    "reminders": reminders.run,
     "reporting": reporting.run,
     "intake": intake.run,
     "scheduler": scheduler.run,
@@ -33,6 +34,18 @@ def _rows(name: str, result: dict[str, Any]) -> list[tuple[str, str, str]]:
              f"peak {first['peak_rss_mib']:.0f} MiB (imports alone {result['imports_only_peak_rss_mib']:.0f} MiB)"),
             (f"escalation pass, steady state ({n:,} open)", f"{steady['pass_seconds']:.2f} s",
              f"peak {steady['peak_rss_mib']:.0f} MiB; target < 5 s, < 1 GiB"),
+        ]  # fmt: skip
+    if name == "reminders":
+        n = result["seeded"]["onboardings"]
+        find, first, again = result["find"], result["first_pass"], result["same_instant_again"]
+        return [
+            (f"customer reminders, finding who is due ({n:,} open, {find['summary']['due']:,} due)",
+             f"{find['seconds']:.2f} s", f"peak {find['peak_rss_mib']:.0f} MiB; target < 5 s, < 1 GiB"),
+            ("  floor: the waiting accounts' query alone", f"{find['query_seconds']:.2f} s",
+             f"{find['waiting_rows']:,} accounts waiting on the customer"),
+            (f"customer reminders, first pass ({first['summary']['queued']} queued)", f"{first['seconds']:.2f} s",
+             f"{result['ms_per_reminder_queued']} ms per reminder (link, outbox, audit); "
+             f"same instant again: {again['summary']['queued']} more in {again['seconds']:.2f} s, none twice"),
         ]  # fmt: skip
     if name == "dag_parse":
         floor = result["empty_dag_file"]["seconds"]
