@@ -148,7 +148,7 @@ def test_the_report_counts_reminders_sent_and_answers_from_the_store(
     requested = datetime(2026, 11, 16, 10, 0, tzinfo=ET)
     key = signed_account(store, sandbox, config, requested)
     assert _remind(store, config, datetime(2026, 11, 18, 10, 5, tzinfo=ET)).queued == 1
-    assert mail.deliver_pending(store, config, _et(11, 18, 10, 10)).sent == 1
+    assert mail.deliver_pending(store, config, _et(11, 18, 10, 10)).sent == 1 + 1  # the invitation and the reminder
     _submit(store, config, key, "billing_contact_email", "billing at northwind", _et(11, 19, 11))
     _submit(store, config, key, "billing_contact_email", "billing@northwind.example", _et(11, 23, 12))
 

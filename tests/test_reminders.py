@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -166,28 +165,17 @@ def config(tmp_path: Path) -> OnboardingConfig:
     return cadence_config(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def smtp_server() -> Iterator[Any]:
-    from sandbox.mail import MailSandbox
-
-    server = MailSandbox().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def mailbox(smtp_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The SMTP sandbox, emptied, as the Airflow connection ``customer_mail``."""
-    smtp_server.mailbox.clear()
-    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMER_MAIL", smtp_server.connection_uri())
-    return smtp_server
+def mailbox(sandbox: Any) -> Any:
+    """The sandbox's SMTP server, emptied; the sandbox fixture made it the connection ``customer_mail``."""
+    sandbox.mail.mailbox.clear()
+    return sandbox.mail
 
 
 def _account(store: Any, sandbox: Any, config: OnboardingConfig, requested: datetime, **props: Any) -> str:
     """An SMB order taken in by the real intake, its checklist planned and sent through the portal at ``requested``."""
-    from include.onboarding import checklist, lifecycle, runtime
+    from include.onboarding import checklist, lifecycle
     from include.onboarding.clock import FixedClock
-    from include.onboarding.connections import FORMS_API
     from tests.factories import deal_properties
     from tests.test_intake import pickup
 
@@ -196,7 +184,7 @@ def _account(store: Any, sandbox: Any, config: OnboardingConfig, requested: date
     pickup(store, config, f"pickup-{deal['id']}", clock=FixedClock(_et(16, 9)))
     key = f"hubspot-{deal['id']}"
     lifecycle.plan(store, config, key, _et(16, 9), "test")
-    checklist.request_inputs(store, runtime.api(FORMS_API, config), config, key, requested)
+    checklist.request_inputs(store, config, key, requested, secret=SECRET)
     return key
 
 
@@ -264,8 +252,9 @@ def test_reminders_go_out_after_two_and_four_business_days_on_each_region_calend
     # The cadence is done: later passes send nothing more (the stage owner hears after 5 days).
     assert _remind(store, config, _et(7, 12, month=12)).queued == 0
 
-    assert mail.deliver_pending(store, config, _et(1, 10, 6, month=12)).sent == 4
-    first, second = mailbox.messages(_contact(store, london))
+    assert mail.deliver_pending(store, config, _et(1, 10, 6, month=12)).sent == 2 + 4  # the invitations too
+    invitation, first, second = mailbox.messages(_contact(store, london))
+    assert invitation.subject.endswith("your onboarding checklist")
     assert first.subject.endswith("3 onboarding item(s) still open")
     # Only what is still open; the company domain, verified, is not asked for again.
     assert _listed(first) == ["Billing contact email", "VAT number", "Company website"]
@@ -319,7 +308,7 @@ def test_at_most_one_reminder_a_day_per_contact_and_a_second_pass_sends_nothing(
     assert (summary.due, summary.queued, summary.held_same_day) == (3, 2, 1)
     assert [len(_reminded(store, k)) for k in (older, newer, other)] == [1, 0, 1]
     again = _remind(store, config, at)  # the same instant: a retried task, or a pass run twice
-    assert again.queued == 0 and store.scalar("SELECT count(*) FROM onboarding.outbox") == 2
+    assert again.queued == 0 and store.scalar("SELECT count(*) FROM onboarding.outbox WHERE kind = 'reminder'") == 2
     assert _remind(store, config, _et(18, 16, 55)).queued == 0  # still Wednesday in New York
     assert _remind(store, config, _et(19, 9, 0)).queued == 1  # Thursday: the shared contact's other account
     assert [len(_reminded(store, k)) for k in (older, newer, other)] == [1, 1, 1]
@@ -348,7 +337,7 @@ def test_no_reminder_once_the_critical_items_are_in_or_the_account_moved_on(
         summary = _remind(store, config, at)
         assert summary.waiting == 0 and summary.queued == 0
     assert _reminded(store, answered) == [] and _reminded(store, moved_on) == []
-    assert store.scalar("SELECT count(*) FROM onboarding.outbox") == 0
+    assert store.scalar("SELECT count(*) FROM onboarding.outbox WHERE kind = 'reminder'") == 0
 
 
 def test_a_pass_with_nothing_due_needs_no_portal_secret(
@@ -361,7 +350,7 @@ def test_a_pass_with_nothing_due_needs_no_portal_secret(
     assert reminders.run(store, config, _et(17, 10).astimezone(timezone.utc)).queued == 0
     with pytest.raises(PortalNotConfigured, match="ONBOARDING_PORTAL_SECRET"):
         reminders.run(store, config, _et(18, 10, 5).astimezone(timezone.utc))
-    assert store.scalar("SELECT count(*) FROM onboarding.outbox") == 0
+    assert store.scalar("SELECT count(*) FROM onboarding.outbox WHERE kind = 'reminder'") == 0
 
 
 # --------------------------------------------------------------------------- the escalation DAG
@@ -390,15 +379,15 @@ def test_the_escalation_dag_queues_and_delivers_reminders_with_only_the_open_ite
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == dict.fromkeys(("remind_customers", "deliver_mail", "evaluate", "deliver"), "success")
     contact = _contact(store, key)
-    (reminder,) = mailbox.messages(contact)
-    assert "still open" in reminder.subject
+    invitation, reminder = mailbox.messages(contact)  # the invitation waited in the outbox for a delivery pass
+    assert "still open" in reminder.subject and "checklist" in invitation.subject
     assert _listed(reminder) == ["Billing contact email", "VAT number", "Company website"]
-    assert store.scalar("SELECT status FROM onboarding.outbox") == "sent"
+    assert store.scalar("SELECT status FROM onboarding.outbox WHERE kind = 'reminder'") == "sent"
     events = [e["event_type"] for e in store.events_for(key)]
     assert events.index("customer.reminded") < events.index("mail.sent")
     # Run again at the same instant (a cleared run): nothing new is queued or sent.
     assert dag.test(logical_date=when, run_after=when).state == "success"
-    assert len(mailbox.messages(contact)) == 1
+    assert len(mailbox.messages(contact)) == 2
 
 
 def test_without_a_portal_secret_the_reminders_are_skipped_and_the_escalations_still_run(
@@ -423,4 +412,4 @@ def test_without_a_portal_secret_the_reminders_are_skipped_and_the_escalations_s
     assert states["remind_customers"] == "skipped"
     assert states["deliver_mail"] == states["evaluate"] == states["deliver"] == "success"
     assert run.state == "success"
-    assert store.scalar("SELECT count(*) FROM onboarding.outbox") == 0
+    assert store.scalar("SELECT count(*) FROM onboarding.outbox WHERE kind = 'reminder'") == 0
