@@ -178,18 +178,20 @@ def verify(store: Store, secret: bytes, token: str, now: datetime) -> Access:
         scope_items(scope)
     except ValueError:
         raise BadLink("forged") from None
-    row = store.query(f"SELECT id FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,))
+    # One round trip: every page and every submission opens with this look-up.
+    row = store.query(
+        f"""SELECT o.id, EXISTS (SELECT FROM {SCHEMA}.portal_revocations r
+                                 WHERE r.onboarding_id = o.id AND lower(r.contact_email) = %s
+                                   AND r.revoked_at >= %s) AS revoked
+            FROM {SCHEMA}.onboardings o WHERE o.onboarding_key = %s""",
+        (email, issued_at, key),
+    )
     if not row:
         raise BadLink("unknown")
     onboarding_id = int(row[0]["id"])
     if now >= expires_at:
         raise BadLink("expired", key)
-    revoked = store.scalar(
-        f"""SELECT count(*) FROM {SCHEMA}.portal_revocations
-            WHERE onboarding_id = %s AND lower(contact_email) = %s AND revoked_at >= %s""",
-        (onboarding_id, email, issued_at),
-    )
-    if revoked:
+    if row[0]["revoked"]:
         raise BadLink("revoked", key)
     return Access(key, onboarding_id, email, scope, issued_at, expires_at)
 
