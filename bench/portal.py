@@ -83,6 +83,8 @@ KINDS = (("smb", "EMEA", "commercial"), ("enterprise", "EMEA", "strategic"), ("e
          ("partner", "EMEA", "channel"))  # fmt: skip
 TYPED_ITEMS = ("email", "domain", "url", "vat_id", "tax_id")
 """Item types a customer types into the page (the load leaves documents and SAML metadata alone)."""
+ALONE = 5
+"""Accounts whose customers come one at a time, after the crowd: the latency with no queue in front."""
 LAST_ITEM = "billing_contact_email"
 """The item the sensor accounts leave open until the portal verifies it."""
 _CSRF = re.compile(rb'name="csrf_token" value="([0-9a-f]+)"')
@@ -403,9 +405,12 @@ def _submit(browser: Browser, path: str, csrf: bytes, item: str, value: str, tim
     return shown.group(1).decode() if shown else "missing"
 
 
-def _customer(account: dict[str, Any], host: str, port: int, rounds: int, start: threading.Barrier,
+def _customer(account: dict[str, Any], host: str, port: int, rounds: int, start: threading.Barrier | None,
               timings: Timings) -> None:  # fmt: skip
-    """One customer: a first look, then ``rounds`` of view the page, send an item (wrong, then right)."""
+    """One customer: a first look, then ``rounds`` of view the page, send an item (wrong, then right).
+
+    With ``start``, the first look comes before everyone starts together; without, just before the rounds.
+    """
     browser = Browser(host, port)
     path = account["path"]
     plan = []
@@ -417,7 +422,8 @@ def _customer(account: dict[str, Any], host: str, port: int, rounds: int, start:
         _page(browser, path, None)  # warm-up, not measured
     except RequestFailed as exc:
         timings.fail("warm_up", str(exc))
-    start.wait()
+    if start is not None:
+        start.wait()
     for key, valid, value in plan:
         try:
             _, csrf = _page(browser, path, timings)
@@ -429,6 +435,14 @@ def _customer(account: dict[str, Any], host: str, port: int, rounds: int, start:
         if verdict != ("verified" if valid else "rejected"):
             timings.fail("verdict", f"{account['key']}/{key}: sent {'right' if valid else 'wrong'}, shown {verdict}")
     browser.close()
+
+
+def _customers_in_turn(accounts: list[dict[str, Any]], host: str, port: int, rounds: int,
+                       start: threading.Barrier, timings: Timings) -> None:  # fmt: skip
+    """Customers one after another, never two at once: the portal's latency without a queue."""
+    start.wait()
+    for account in accounts:
+        _customer(account, host, port, rounds, None, timings)
 
 
 def _bare_client(host: str, port: int, requests: int, start: threading.Barrier, timings: Timings) -> None:
@@ -528,15 +542,22 @@ def summarise(ms: list[float], errors: int = 0) -> dict[str, Any]:
             "max_ms": round(ordered[-1], 2) if ordered else float("nan")}  # fmt: skip
 
 
-def load_portal(host: str, port: int, accounts: list[dict[str, Any]], rounds: int, meter: CpuMeter) -> dict[str, Any]:
+def load_portal(
+    host: str, port: int, accounts: list[dict[str, Any]], rounds: int, meter: CpuMeter, in_turn: bool = False
+) -> dict[str, Any]:
     timings = Timings()
-    phase = _phase([partial(_customer, a, host, port, rounds, timings=timings) for a in accounts], meter)
+    if in_turn:
+        workers = [partial(_customers_in_turn, accounts, host, port, rounds, timings=timings)]
+    else:
+        workers = [partial(_customer, a, host, port, rounds, timings=timings) for a in accounts]
+    phase = _phase(workers, meter)
     round_errors = len(timings.errors.get("round", [])) + len(timings.errors.get("verdict", []))
     requests = sum(len(timings.ms.get(k, [])) for k in ("page_view", "submit_post", "submit_redirected_page"))
     return {
         **phase,
         "cpu": CpuMeter.per_request(*phase["cpu"], requests),
         "customers": len(accounts),
+        "concurrent_customers": 1 if in_turn else len(accounts),
         "rounds_each": rounds,
         "requests": requests,
         "requests_per_second": round(requests / phase["seconds"], 1),
@@ -649,7 +670,7 @@ def sensor_latency(host: str, port: int, url: str, accounts: list[dict[str, Any]
     finally:
         process.terminate()
         process.wait(timeout=15)
-    return {"accounts": len(accounts), "poll_seconds": 3600.0,
+    return {"accounts": len(accounts), "poll_seconds": 3600.0, "listen_connections": ready["listen_connections"],
             "submit_to_trigger": summarise([s * 1000 for s in samples]),
             "post": summarise(post_ms)}  # fmt: skip
 
@@ -665,10 +686,12 @@ def run() -> dict[str, Any]:
     customers = int(os.environ.get("BENCH_PORTAL_CUSTOMERS", "50"))
     rounds = int(os.environ.get("BENCH_PORTAL_ROUNDS", "8"))
     sensors = int(os.environ.get("BENCH_PORTAL_TRIGGERS", "20"))
+    load_at_start = os.getloadavg()
     with scratch_server() as server, tempfile.TemporaryDirectory(prefix="onboarding-portal-bench-") as tmp_name:
         tmp = Path(tmp_name)
         url = fresh_database(server, "bench_portal")
-        seeded = seed(url, customers, sensors, tmp)
+        seeded = seed(url, customers + ALONE, sensors, tmp)
+        alone, crowd = seeded["load"][:ALONE], seeded["load"][ALONE:]
         portal_env = {
             **_airflow_env(tmp), "ONBOARDING_DATABASE_URL": url, "ONBOARDING_PORTAL_SECRET": SECRET,
             "ONBOARDING_PORTAL_STORAGE": (tmp / "documents").as_uri(), "ONBOARDING_PORTAL_URL": f"http://{HOST}:{{port}}",
@@ -679,17 +702,24 @@ def run() -> dict[str, Any]:
             served("portal", portal_cmd, portal_env, tmp) as (host, port, portal_pid),
             served("bare", bare_cmd, _airflow_env(tmp), tmp) as (bare_host, bare_port, bare_pid),
         ):
-            portal = load_portal(host, port, seeded["load"], rounds, CpuMeter(portal_pid, url))
-            bare = load_bare(bare_host, bare_port, customers, portal["requests"], CpuMeter(bare_pid, url))
+            portal_meter, bare_meter = CpuMeter(portal_pid, url), CpuMeter(bare_pid, url)
+            portal = load_portal(host, port, crowd, rounds, portal_meter)
+            bare = load_bare(bare_host, bare_port, len(crowd), portal["requests"], bare_meter)
+            solo = load_portal(host, port, alone, rounds, portal_meter, in_turn=True)
+            solo_bare = load_bare(bare_host, bare_port, 1, solo["requests"], bare_meter)
             sensor = sensor_latency(host, port, url, seeded["sensor"], tmp)
-    return _result(seeded, portal, bare, sensor)
+    result = _result(seeded, portal, bare, sensor)
+    result["alone"] = {"portal": solo, "bare_route": solo_bare}
+    result["load_average_at_start"] = load_at_start
+    write_results("portal", result)
+    return result
 
 
 def _result(
     seeded: dict[str, Any], portal: dict[str, Any], bare: dict[str, Any], sensor: dict[str, Any]
 ) -> dict[str, Any]:
     bare_p95 = bare["bare"]["p95_ms"]
-    result = {
+    return {
         "seeded": {"load_accounts": len(seeded["load"]), "sensor_accounts": len(seeded["sensor"]),
                    "prepare_seconds": seeded["seconds"], "cores": os.cpu_count()},
         "portal": portal,
@@ -704,8 +734,6 @@ def _result(
             "submit_to_trigger_p95_seconds": TARGET_SENSOR_P95_SECONDS,
         },
     }  # fmt: skip
-    write_results("portal", result)
-    return result
 
 
 if __name__ == "__main__":
