@@ -45,7 +45,6 @@ class Onboarding:
     status: str
     signed_at: datetime
     activation_target: date
-    forms_request_id: str | None
     post_owner_email: str | None
     live_at: datetime | None
 
@@ -90,7 +89,6 @@ def load(store: Store, key: str) -> Onboarding:
         status=r["status"],
         signed_at=r["signed_at"],
         activation_target=r["activation_target"],
-        forms_request_id=r["forms_request_id"],
         post_owner_email=r["post_owner_email"],
         live_at=r["live_at"],
     )
