@@ -267,7 +267,7 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
             support=portal.config.settings.portal.support_email,
         )  # fmt: skip
 
-    def access(request: Request, token: str) -> links.Access | HTMLResponse:
+    def access(request: Request, token: str) -> tuple[links.Access, lifecycle.Onboarding] | HTMLResponse:
         if portal.limiter.blocked(_client(request)):
             return message(
                 request, "Too many attempts",
@@ -275,7 +275,7 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
                 "then use the most recent link from your email.", 429,
             )  # fmt: skip
         try:
-            return links.verify(portal.store, portal.secret, token, portal.now())
+            return links.open_account(portal.store, portal.secret, token, portal.now())
         except links.BadLink as error:
             return bad_link(request, error)
 
@@ -299,10 +299,10 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
         # ?done=<item key> (the verdict to show) and ?forwarded=1 are read as they are: declared as
         # parameters, FastAPI's checks of two optional strings took ~0.1 ms of CPU from every view.
         done, forwarded = request.query_params.get("done"), request.query_params.get("forwarded")
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
-        ob = lifecycle.load(portal.store, found.onboarding_key)
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         items = _items(portal, ob, found)
         just_done = next((i for i in items if i.key == done), None)
         return page(
@@ -320,12 +320,12 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
         value: Annotated[str | None, Form()] = None,
         document: Annotated[UploadFile | None, File()] = None,
     ) -> Response:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         if not security.csrf_ok(portal.secret, request.cookies.get(security.CSRF_COOKIE), token, csrf_token):
             return message(request, "Please try again", _CSRF_TEXT, 403, token=token)
-        ob = lifecycle.load(portal.store, found.onboarding_key)
         item = _checklist_item(portal, ob, found, item_key)
         if item is None:
             return message(
@@ -347,12 +347,12 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
         email: Annotated[str, Form()] = "",
         items: Annotated[list[str] | None, Form()] = None,
     ) -> Response:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         if not security.csrf_ok(portal.secret, request.cookies.get(security.CSRF_COOKIE), token, csrf_token):
             return message(request, "Please try again", _CSRF_TEXT, 403, token=token)
-        ob = lifecycle.load(portal.store, found.onboarding_key)
         problem = _forward(portal, ob, found, name, email, items or [])
         if problem is not None:
             return message(request, "Not forwarded", problem, 400, token=token)
@@ -361,10 +361,10 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
 
     @app.get("/l/{token}/timeline", response_class=HTMLResponse)
     def timeline_page(request: Request, token: str) -> Any:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
-        ob = lifecycle.load(portal.store, found.onboarding_key)
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         labels = {i.key: i.label for i in _items(portal, ob, found)}
         entries = timeline.timeline(portal.store, ob.id, labels, found.items)
         return page(
@@ -374,9 +374,10 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
 
     @app.get("/l/{token}/documents/{document_id}", response_model=None)
     def document_file(request: Request, token: str, document_id: int) -> Response:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, _ = opened
         rows = portal.store.query(
             f"""SELECT item_key, filename, content_type, storage_url FROM {SCHEMA}.documents
                 WHERE id = %s AND onboarding_id = %s""",
