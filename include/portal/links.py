@@ -169,15 +169,11 @@ def read(secret: bytes, token: str) -> dict[str, Any]:
     return claims
 
 
-def verify(store: Store, secret: bytes, token: str, now: datetime) -> Access:
-    """The account and contact a token opens, or :class:`BadLink` saying why not."""
-    return open_account(store, secret, token, now)[0]
-
-
 def open_account(store: Store, secret: bytes, token: str, now: datetime) -> tuple[Access, lifecycle.Onboarding]:
-    """:func:`verify`, and the account the link opens, read with its revocations in one query.
+    """What a token opens (the contact and scope) and the account itself, or :class:`BadLink` saying why not.
 
-    Every page and every submission starts here, so it is one round trip to the store.
+    The account is read with the contact's revocations in one query: every page and every
+    submission starts here.
     """
     claims = read(secret, token)
     key, email, scope = str(claims["k"]), str(claims["e"]), str(claims["s"])
