@@ -102,9 +102,9 @@ WHERE_TIME_GOES = (
     "item locked, the submission, the item, the audit event, NOTIFY, COMMIT). Each statement costs the portal "
     "~0.25 ms of CPU in psycopg and PostgreSQL ~0.1-0.2 ms, so the store is about half of a request; rendering "
     "the checklist ~0.2 ms, validating a value ~0.25 ms; uvicorn, routing, form parsing and the hand-off to the "
-    "thread pool ~0.5-1 ms on the event loop. The bare route costs ~0.5 ms in all. Before this benchmark a round "
-    "ran 22 statements and the security headers went through Starlette's BaseHTTPMiddleware (an extra task per "
-    "request): about 4.5 ms of portal CPU per request, now about 3."
+    "thread pool ~0.5-1 ms on the event loop; in all ~3 ms of portal CPU per request under load. The bare route "
+    "costs ~0.5 ms in all. Reading the account and the link apart, the checklist and its documents apart, and "
+    "the headers through Starlette's BaseHTTPMiddleware (an extra task per request) cost ~1.5 ms more a request."
 )
 _CSRF = re.compile(rb'name="csrf_token" value="([0-9a-f]+)"')
 BARE_PAGE = "<!doctype html><title>bare</title><p>A small page from a bare FastAPI route.</p>"
