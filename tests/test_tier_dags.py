@@ -61,11 +61,14 @@ def ops(database_url: str) -> Iterator[list[str]]:
         from airflow.utils.session import create_session
         from airflow.utils.state import TaskInstanceState
         from sqlalchemy import select
+        from sqlalchemy.orm import joinedload
 
         while not stop.is_set():
             with create_session() as session:
                 waiting = session.scalars(
-                    select(TaskInstance).where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)
+                    select(TaskInstance)
+                    .where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)
+                    .options(joinedload(TaskInstance.hitl_detail), joinedload(TaskInstance.dag_run))
                 ).all()
                 for ti in waiting:
                     detail = ti.hitl_detail
