@@ -10,8 +10,10 @@ on the customers in the triggerer, the escalation pass runs on its schedule.
 Business time is accelerated (``ONBOARDING_CLOCK=accelerated:...``, the same
 value for every process, the sandbox included): the CRM receives each order at
 its signing time, simulated customers answer promptly, slowly, wrongly first,
-partly or never, an ops person approves what waits on approval, and SLAs,
-targets and escalations are all reckoned in business time.  Airflow's own
+partly or never, an ops person approves what waits in Airflow's Required
+Actions (logged in as each approver, through the REST API), the reporting DAG
+refreshes the metric tables as events come in, and SLAs, targets and
+escalations are all reckoned in business time.  Airflow's own
 waits (schedules, poke intervals, timeouts, Deadline Alerts) are divided by
 the same factor.
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from include.onboarding.clock import AcceleratedClock, Clock
+from include.onboarding.clock import AcceleratedClock
 from localstack import interrupts, stack
 from localstack.postgres import free_port
 
@@ -46,7 +48,9 @@ DEMO_FAULTS = {
     "ticketing": {"lost_after_commit": 1},
     "provisioning": {"dropped_after_commit": 1},
 }
-RUNNING_DAGS = ("onboarding_intake", *TIER_DAGS, "onboarding_escalations")
+RUNNING_DAGS = ("onboarding_intake", *TIER_DAGS, "onboarding_escalations", "onboarding_reporting")
+"""Unpaused for the month; the reporting DAG runs on the ``onboarding_events`` asset as the work goes on."""
+APPROVAL_COMMENT = "Approved in the demo by the role holder"
 
 
 def _say(message: str) -> None:
@@ -151,24 +155,27 @@ class Feeder:
         return self.fed == len(self.deals)
 
 
-def approve_pending(onboarding_url: str, clock: Clock, stop: threading.Event) -> None:
-    """The ops person: approves what waits on an approval, as the role's holder."""
-    from include.onboarding import approvals
-    from include.onboarding.config import load_config
-    from include.onboarding.store import Store, connect_dsn
+def start_approver(api: Any, airflow_home: Any, stop: threading.Event) -> threading.Thread:
+    """The ops person: approves what waits in Required Actions, logged in as the approver it is assigned to."""
+    from localstack import approvers
 
-    config = load_config()
-    with connect_dsn(onboarding_url) as conn:
-        store = Store(conn)
-        while not stop.is_set():
-            for row in approvals.pending(store):
-                holder = config.settings.holder(row["approver_role"], row["region"])
-                if holder:
-                    approvals.decide(
-                        store, config, row["onboarding_key"], row["approval_key"], True, holder, clock.now(),
-                        "approved by the ops lead",
-                    )  # fmt: skip
-            stop.wait(1.0)
+    thread = threading.Thread(
+        target=approvers.approve_pending, args=(api, airflow_home, stop, APPROVAL_COMMENT), name="approver", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def print_logins(base_url: str, admin_password: str, airflow_home: Any) -> None:
+    """Who can log into the UI: the admin, and each approver (Browse -> Required Actions)."""
+    from include.onboarding.config import load_config
+    from localstack import approvers
+
+    known = approvers.passwords(airflow_home)
+    _say(f"The Airflow UI stays up: {base_url}  (user admin, password {admin_password})")
+    _say("Approvers answer in Browse -> Required Actions; each logs in as themself:")
+    for a in approvers.approvers(load_config()):
+        print(f"      {a.user:<32} {known.get(a.user, '?'):<20} {a.name} ({', '.join(a.roles)})", flush=True)
 
 
 def _progress(onboarding_url: str) -> dict[str, Any]:
@@ -261,21 +268,11 @@ def run(opts: Options) -> None:
         for dag_id in RUNNING_DAGS:
             api.set_paused(dag_id, False)
         _say(f"Airflow is up after {time.monotonic() - started:.0f}s; the month begins")
-        threading.Thread(target=approve_pending, args=(dbs.onboarding_url, clock, stop_approver), daemon=True).start()
+        start_approver(api, home, stop_approver)
         _run_month(opts, clock, Feeder(sandbox_port, deals), dbs.onboarding_url)
         stop_approver.set()
-        for dag_id in RUNNING_DAGS:
-            api.set_paused(dag_id, True)
         business_now = clock.now()
-        _say("Reporting: one run of onboarding_reporting")
-        report_run = api.trigger(
-            "onboarding_reporting",
-            run_id=f"demo__{business_now:%Y%m%dT%H%M%S}",
-            conf={"report_date": business_now.date().isoformat()},
-        )
-        api.set_paused("onboarding_reporting", False)
-        state = api.wait_for_run("onboarding_reporting", report_run)
-        api.set_paused("onboarding_reporting", True)
+        state = final_report(api, business_now)
         print()
         outcome(dbs.onboarding_url, sandbox_port, clock)
         if state != "success":
@@ -285,7 +282,7 @@ def run(opts: Options) -> None:
         if opts.ui:
             keep_up = True
             print()
-            _say(f"The Airflow UI stays up: {env['AIRFLOW__API__BASE_URL']}  (user admin, password {api.password})")
+            print_logins(env["AIRFLOW__API__BASE_URL"], api.password, home)
             portal_link = keep_portal_up(env, dbs.onboarding_url, clock)
             if portal_link:
                 _say(f"The customer portal stays up: {portal_link[1]}  ({portal_link[0]}'s link, valid for days)")
@@ -301,6 +298,27 @@ def run(opts: Options) -> None:
                 elif stopped:
                     _say(f"Stopped: {', '.join(stopped)}")
         guard.exit_if_interrupted()
+
+
+def final_report(api: Any, business_now: datetime) -> str:
+    """Pause the onboarding DAGs, then one more reporting run for the last business day; return its state.
+
+    The reporting DAG ran on its asset all month; this run reports as of the end of the demo.
+    """
+    for dag_id in RUNNING_DAGS:
+        if dag_id != "onboarding_reporting":
+            api.set_paused(dag_id, True)
+    runs = api.call("GET", "/dags/onboarding_reporting/dagRuns?limit=1000")["dag_runs"]
+    refreshed = sum(1 for r in runs if r["state"] == "success")
+    _say(f"Reporting: {refreshed} runs of onboarding_reporting during the month; one more for the last day")
+    report_run = api.trigger(
+        "onboarding_reporting",
+        run_id=f"demo__{business_now:%Y%m%dT%H%M%S}",
+        conf={"report_date": business_now.date().isoformat()},
+    )
+    state = api.wait_for_run("onboarding_reporting", report_run)
+    api.set_paused("onboarding_reporting", True)
+    return state
 
 
 def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboarding_url: str) -> None:

@@ -415,8 +415,15 @@ AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 def airflow_service_env(env: dict[str, str], api_port: int) -> dict[str, str]:
-    """Settings the four components must share: where the API is, and the token secret."""
+    """Settings the four components must share: where the API is, the token secret, and the users.
+
+    The users are the admin, one per approver (see :mod:`localstack.approvers`) and the one the runs
+    edit their notes as, each with a password written to Airflow's password file beforehand.
+    """
     import secrets
+
+    from include.onboarding.config import load_config
+    from localstack import approvers
 
     secret_file = local_dir() / "airflow" / "jwt_secret"
     if not secret_file.exists():
@@ -424,7 +431,10 @@ def airflow_service_env(env: dict[str, str], api_port: int) -> dict[str, str]:
         secret_file.write_text(secrets.token_urlsafe(32))
         secret_file.chmod(0o600)
     base = f"http://127.0.0.1:{api_port}"
-    return {
+    users = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS") or approvers.users_setting(load_config())
+    # Known passwords for the approvers and the runs' user, written before Airflow starts (it keeps them).
+    known = approvers.seed_passwords(Path(env["AIRFLOW_HOME"]), [u.split(":")[0] for u in users.split(",")][1:])
+    out = {
         **env,
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(api_port),
@@ -432,8 +442,11 @@ def airflow_service_env(env: dict[str, str], api_port: int) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text().strip(),
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users,
     }
+    if approvers.RUNS_USER in known:  # the tier runs keep their notes current through the REST API
+        out.setdefault("AIRFLOW_CONN_AIRFLOW_API", approvers.runs_connection(base, known[approvers.RUNS_USER]))
+    return out
 
 
 def start_airflow(env: dict[str, str], components: tuple[str, ...] = AIRFLOW_COMPONENTS) -> None:

@@ -27,7 +27,7 @@ from include.onboarding.clock import AcceleratedClock
 from include.onboarding.store import Store, connect_dsn, migrate
 from localstack import stack
 from localstack.airflow_api import AirflowApi
-from localstack.month_demo import approve_pending, ledger_problems
+from localstack.month_demo import ledger_problems, start_approver
 from localstack.postgres import free_port
 from tests.factories import deal_properties
 
@@ -82,7 +82,7 @@ def scheduler_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
             }
         )
         api = stack.bring_up_airflow(env, {"onboarding_intake", "onboarding_escalations", "onboarding_smb"})
-        threading.Thread(target=approve_pending, args=(dbs.onboarding_url, clock, stop), daemon=True).start()
+        start_approver(api, Path(env["AIRFLOW_HOME"]), stop)  # the approvers answer in Required Actions
         with connect_dsn(dbs.onboarding_url) as conn:
             yield Stack(api, Store(conn), port, clock)
     finally:

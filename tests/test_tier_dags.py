@@ -3,8 +3,8 @@ real PostgreSQL, the customer portal, the sandbox's SMTP server, Jira, Stripe,
 SCIM and Slack over HTTP.
 
 The simulated customer reads the invitation from the SMTP server, opens its
-magic link and answers in the portal; an ops person (a thread here) decides the
-approvals in the store as the role holder would.
+magic link and answers in the portal; an ops person (a thread here) answers the
+approval requests as the approvers they are assigned to.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from include.onboarding import approvals, intake, lifecycle
+from include.onboarding import intake, lifecycle
 from include.onboarding.clock import SystemClock
 from include.onboarding.config import load_config
-from include.onboarding.store import Store, connect_dsn
+from include.onboarding.store import Store
 from tests.factories import deal_properties
 from tests.test_intake import pickup
 
@@ -44,21 +44,44 @@ def _signed(store: Store, sandbox: Any, behaviour: str = "prompt", **props: Any)
 
 @pytest.fixture
 def ops(database_url: str) -> Iterator[list[str]]:
-    """An ops person approving every pending approval as its role holder, as soon as it appears."""
+    """An ops person answering every approval request as its assigned approver, as soon as it appears.
+
+    ``dag.test()`` cannot answer a Human-in-the-loop request itself; this records the answer and resumes
+    the task the way Airflow's ``PATCH .../hitlDetails`` handler does, in the metadata database that
+    ``dag.test()`` runs on.  Who may answer is checked by the api-server (see test_approvals_airflow).
+    """
     stop = threading.Event()
     decided: list[str] = []
 
     def work() -> None:
-        config = load_config()
-        with connect_dsn(database_url) as conn:
-            store = Store(conn)
-            while not stop.is_set():
-                for row in approvals.pending(store):
-                    by = config.settings.holder(row["approver_role"], row["region"])
-                    assert by is not None
-                    approvals.decide(store, config, row["onboarding_key"], row["approval_key"], True, by, NOW)
-                    decided.append(f"{row['onboarding_key']}:{row['approval_key']}")
-                time.sleep(0.2)
+        from airflow._shared.timezones import timezone
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.trigger import handle_event_submit
+        from airflow.triggers.base import TriggerEvent
+        from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
+        from sqlalchemy import select
+        from sqlalchemy.orm import joinedload
+
+        while not stop.is_set():
+            with create_session() as session:
+                waiting = session.scalars(
+                    select(TaskInstance)
+                    .where(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)
+                    .options(joinedload(TaskInstance.hitl_detail), joinedload(TaskInstance.dag_run))
+                ).all()
+                for ti in waiting:
+                    detail = ti.hitl_detail
+                    detail.responded_by = dict(detail.assigned_users[0])
+                    detail.responded_at = timezone.utcnow()
+                    detail.chosen_options = ["Approve"]
+                    detail.params_input = {"comment": "checked"}
+                    session.add(detail)
+                    handle_event_submit(
+                        TriggerEvent(detail.as_resume_event_payload()), task_instance=ti, session=session
+                    )
+                    decided.append(f"{ti.dag_run.conf['onboarding_key']}:{ti.task_id.removeprefix('approve_')}")
+            time.sleep(0.2)
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()

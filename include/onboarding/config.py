@@ -191,6 +191,14 @@ class Person(Model):
     """Airflow connection id of the Slack incoming webhook that reaches this person."""
     manager: str | None = None
     """Email of the person escalations climb to after this one."""
+    airflow_user: str | None = Field(default=None, min_length=1)
+    """The id Airflow's auth manager knows this person by, when it is not their email: approvals are
+    assigned to it, and only that user may answer them (see the README's Approvals section)."""
+
+    @property
+    def airflow_id(self) -> str:
+        """Who this person is to Airflow: ``airflow_user``, else the email."""
+        return self.airflow_user or self.email
 
 
 class RunSettings(Model):
@@ -200,7 +208,9 @@ class RunSettings(Model):
     """How often a waiting sensor looks again (``ONBOARDING_POKE_SECONDS`` overrides)."""
     input_timeout_days: float = Field(default=30, gt=0)
     """How long the checklist sensors wait for the customer before failing (and escalating)."""
-    approval_timeout_days: float = Field(default=10, gt=0)
+    approval_timeout_business_days: float = Field(default=10, gt=0)
+    """An approval request nobody answers expires after this much business time of the account's region,
+    and its expiry is escalated (``approvals[].timeout_business_days`` overrides it per approval)."""
     provisioning_timeout_hours: float = Field(default=24, gt=0)
     max_active_runs: int = Field(default=500, ge=1)
     """Concurrent onboardings per tier; most of them are waiting on people, not using workers."""
@@ -297,6 +307,10 @@ class Settings(Model):
         duplicates = sorted({e for e in emails if emails.count(e) > 1})
         if duplicates:
             raise ValueError(f"people: duplicate email(s) {duplicates}")
+        ids = [p.airflow_id.lower() for p in self.people]
+        shared = sorted({i for i in ids if ids.count(i) > 1})
+        if shared:
+            raise ValueError(f"people: two people have the same Airflow user {shared} (airflow_user or email)")
         known = set(emails)
         for i, person in enumerate(self.people):
             if person.manager is not None and person.manager not in known:
@@ -408,6 +422,9 @@ class Approval(Model):
     label: str = Field(min_length=1)
     approver_role: Key
     when: Condition | None = None
+    timeout_business_days: float | None = Field(default=None, gt=0)
+    """How long the request waits for an answer before it expires and is escalated
+    (default: ``runs.approval_timeout_business_days``)."""
 
 
 class StepKind(str, Enum):
@@ -473,9 +490,12 @@ class StageConfig(Model):
         return float(self.sla_business_days or 0) * hours.day_seconds
 
     def describe_sla(self) -> str:
-        if self.sla_business_hours is not None:
-            return f"{self.sla_business_hours:g} business hours"
-        return f"{self.sla_business_days:g} business days"
+        amount, unit = (
+            (self.sla_business_hours, "business hour")
+            if self.sla_business_hours is not None
+            else (self.sla_business_days, "business day")
+        )
+        return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
 
 class LadderRung(Model):

@@ -25,6 +25,10 @@ BILLING_API = "billing_api"
 PROVISIONING_API = "provisioning_api"
 """The product's provisioning: tenants, SCIM 2.0 users, SSO connections."""
 
+AIRFLOW_API = "airflow_api"
+"""Airflow's own REST API (optional): the api-server and a user allowed to edit DAG runs, so each
+run's note follows its account's owner.  Without it the note keeps what the intake wrote."""
+
 REQUIRED_CONNECTIONS: dict[str, str] = {
     ONBOARDING_DB: "postgres",
     CRM_API: "http",

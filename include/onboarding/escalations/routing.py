@@ -26,14 +26,19 @@ def run_url(settings: Settings, tier: str, run_id: object) -> str:
 
     ``run_id`` comes from a data frame, where an account without a run yet holds NaN, not None.
     """
-    base = settings.escalations.airflow_base_url
-    if not base:
-        from airflow.configuration import conf
-
-        base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
-    base = base.rstrip("/")
+    base = ui_base_url(settings)
     if isinstance(run_id, str) and run_id:
         from urllib.parse import quote
 
         return f"{base}/dags/onboarding_{tier}/runs/{quote(run_id, safe='')}"
     return f"{base}/dags/onboarding_{tier}"
+
+
+def ui_base_url(settings: Settings) -> str:
+    """Where people open the Airflow UI: ``escalations.airflow_base_url``, else Airflow's ``[api] base_url``."""
+    base = settings.escalations.airflow_base_url
+    if not base:
+        from airflow.configuration import conf
+
+        base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
+    return base.rstrip("/")
