@@ -8,7 +8,7 @@ shows: about 3% blocked at the readiness gate, a billing profile for every accou
 submission for every checklist item received, and an audit trail of ``EVENTS_PER_ACCOUNT`` (12)
 events each (600,000 in all).  Then, in a fresh interpreter:
 
-* the first page view while every board row is still to be measured: what deploying migration 0009,
+* the first page view while every board row is still to be measured: what deploying migration 0011,
   or a changed configuration, costs once;
 * ``BENCH_BOARD_REQUESTS`` (200) views of the list, cycling through the first pages, deeper pages
   and each filter, through the board's app in process (FastAPI's test client: routing, the store,

@@ -155,9 +155,9 @@ def build(tier, shape):
         def request_inputs():
             return ""
 
-        @task.sensor(mode="reschedule", poke_interval=300, timeout=864000)
-        def wait_for_approvals():
-            return PokeReturnValue(is_done=True)
+        @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+        def approve():
+            return None
 
         @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
         def readiness_gate():
@@ -190,7 +190,11 @@ def build(tier, shape):
         ).expand(item_key=items)
         items >> sent >> waits
         gate = readiness_gate()
-        waits >> wait_for_approvals() >> gate
+        approvals = [approve.override(task_id=f"approve_{key}")() for key in shape["approvals"]]
+        if approvals:
+            waits >> approvals >> gate
+        else:
+            waits >> gate
         steps = {key: setup_step.override(task_id=f"setup_{key}")(step_key=key) for key, _ in shape["steps"]}
         provisioned = wait_for_provisioning()
         tenant = shape["tenant"]
@@ -241,6 +245,7 @@ def task_floor_dag_file() -> str:
     shapes = {
         tier.tier: {
             "steps": [(s.key, list(s.depends_on)) for s in tier.setup_steps],
+            "approvals": [a.key for a in tier.approvals],
             "tenant": next((s.key for s in tier.setup_steps if s.kind is StepKind.TENANT), None),
             "max_active_runs": config.settings.runs.max_active_runs,
             "overrun": tier.overrun_after_days,

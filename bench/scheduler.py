@@ -13,14 +13,15 @@ the sandbox CRM before anything runs, every simulated customer answering at
 once (``prompt``) and provisioning reporting tenants active at once.  The
 clock starts when ``onboarding_intake`` (every 10 s) and the tier DAGs are
 unpaused and stops when every onboarding is ``live`` in the onboarding store.
-The ops lead's approvals are given within a second, as in ``make demo``;
+The approvals are answered in Airflow's Required Actions within a second of
+being asked, through the REST API as each approver, as in ``make demo``;
 sensors look again every second; the reporting and escalation DAGs stay paused
 (they are not per-onboarding cost).  The system clock is used throughout.
 
 **The floor.**  A fresh stack whose DAG folder holds one generated file with one
 no-op DAG per tier, each the shape of its ``onboarding_<tier>`` DAG generated
 from the same tier configuration (plan_checklist -> request_inputs ->
-wait_for_input mapped over the checklist -> wait_for_approvals ->
+wait_for_input mapped over the checklist -> one approve_<approval> per approval ->
 readiness_gate -> setup steps in dependency order, wait_for_provisioning after
 the tenant -> notify_customer -> hand_off -> mark_live), every task a
 ``@task`` that returns at once.  One floor run per run of the first phase, in
@@ -102,8 +103,8 @@ def build(tier, shape):
         def wait_for_input(item):
             return None
 
-        @task
-        def wait_for_approvals():
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def approve():
             return None
 
         @task(trigger_rule=TriggerRule.ALL_DONE)
@@ -135,7 +136,11 @@ def build(tier, shape):
         waits = wait_for_input.expand(item=items)
         items >> sent >> waits
         gate = readiness_gate()
-        waits >> wait_for_approvals() >> gate
+        approvals = [approve.override(task_id=f"approve_{key}")() for key in shape["approvals"]]
+        if approvals:
+            waits >> approvals >> gate
+        else:
+            waits >> gate
         steps = {key: setup_step.override(task_id=f"setup_{key}")(step_key=key) for key, _ in shape["steps"]}
         provisioned = wait_for_provisioning()
         tenant = shape["tenant"]
@@ -232,10 +237,8 @@ def _feed(port: int, deals: list[dict[str, Any]]) -> None:
     from localstack import stack
 
     for props in deals:
-        deal: Any = stack.sandbox_call(port, "POST", "/_sandbox/crm/deals", {"properties": props})
-        stack.sandbox_call(
-            port, "POST", "/_sandbox/forms/behaviour", {"external_ref": f"hubspot-{deal['id']}", "behaviour": "prompt"}
-        )
+        # The sandbox's customers answer promptly, in the portal, from the links in their mail.
+        stack.sandbox_call(port, "POST", "/_sandbox/crm/deals", {"properties": props})
 
 
 def _task_instances(airflow_url: str, dag_ids: list[str]) -> dict[str, Any]:
@@ -323,10 +326,9 @@ def _scheduler_log(top: int = 5) -> dict[str, Any]:
 
 def _ours(local: Path, n: int, parallelism: int, timeout: float) -> dict[str, Any]:
     """Phase one: N signed orders to live under the real scheduler."""
-    from include.onboarding.clock import SystemClock
     from include.onboarding.store import Store, connect_dsn, migrate
     from localstack import stack
-    from localstack.month_demo import approve_pending
+    from localstack.month_demo import start_approver
 
     tier_dags = _tier_dags()
     dag_ids = list(tier_dags.values())
@@ -346,13 +348,12 @@ def _ours(local: Path, n: int, parallelism: int, timeout: float) -> dict[str, An
                 "ONBOARDING_RETRY_DELAY_SECONDS": "2",
             }
         )
+        env["ONBOARDING_DATABASE_URL"] = dbs.onboarding_url
+        stack.start_portal(env)
         api = stack.bring_up_airflow(env, {"onboarding_intake", *dag_ids})
         deals, cleared = _deals(n)
         _feed(port, deals)
-        approver = threading.Thread(
-            target=approve_pending, args=(dbs.onboarding_url, SystemClock(), stop_approver), daemon=True
-        )
-        approver.start()
+        approver = start_approver(api, stack.local_dir() / "airflow", stop_approver)
         _say(f"ours: {n} signed orders in the sandbox CRM; unpausing the intake and the tier DAGs")
         started = time.perf_counter()
         for dag_id in (*dag_ids, "onboarding_intake"):
@@ -434,6 +435,7 @@ def floor_dag_file(prefix: str = FLOOR_PREFIX) -> str:
     shapes = {
         tier.tier: {
             "steps": [(s.key, list(s.depends_on)) for s in tier.setup_steps],
+            "approvals": [a.key for a in tier.approvals],
             "tenant": next((s.key for s in tier.setup_steps if s.kind is StepKind.TENANT), None),
             "max_active_runs": runs.max_active_runs,
             "max_active_tasks": runs.max_active_runs * 4,

@@ -11,7 +11,7 @@ named owner and an activation target in business days.
 | `process_orders` | Validates each order. Good ones are created (or updated) idempotently; bad ones are **quarantined with every reason** (missing or unknown tier, no owner for the region, bad dates or emails, a duplicate order number with conflicting data). One bad order never blocks the rest. |
 | `commit_watermark` | Moves the watermark forward, only after processing succeeded. |
 | `runs_to_start` | Lists every open onboarding without a run yet (up to 1,000 a pickup; the rest follow at the next). An account whose tier file was removed is not started: it is marked blocked with the reason. |
-| `start_onboarding_runs` | Starts one run of `onboarding_<tier>` per account, mapped and named by run id `onboarding__<onboarding key>`. A repeat finds the run already there and starts nothing. |
+| `start_onboarding_runs` | Starts one run of `onboarding_<tier>` per account, mapped and named by run id `onboarding__<onboarding key>`, with the account's name, tier, owner and activation target as the run's note (the run keeps it current as owners change). A repeat finds the run already there and starts nothing. |
 | `record_runs_started` | Notes in the store which run carries each account. |
 
 **Safe to clear or re-run**: a rerun re-reads the same orders and creates no

@@ -24,11 +24,13 @@ from airflow.sdk import (
     task,
 )
 
+from include.onboarding.approvals.operator import OnboardingApprovalOperator
 from include.onboarding.assets import ONBOARDING_EVENTS
 from include.onboarding.callbacks import on_deadline_missed, on_task_failure
 from include.onboarding.clock import wall_seconds
 from include.onboarding.config import OnboardingConfig, StepKind, TierConfig, load_config
 from include.onboarding.deadlines import TargetWarningReference
+from include.onboarding.run_notes import sync as sync_run_note
 from include.onboarding.sensors import ChecklistItemSensor, onboarding_key
 
 CONFIG = load_config()  # local YAML only
@@ -39,7 +41,6 @@ RETRY_DELAY = timedelta(seconds=float(os.environ.get("ONBOARDING_RETRY_DELAY_SEC
 INPUT_TIMEOUT = float(
     os.environ.get("ONBOARDING_INPUT_TIMEOUT_SECONDS") or wall_seconds(RUNS.input_timeout_days * 86400)
 )
-APPROVAL_TIMEOUT = wall_seconds(RUNS.approval_timeout_days * 86400)
 PROVISIONING_TIMEOUT = wall_seconds(RUNS.provisioning_timeout_hours * 3600)
 # ``airflow dags test`` in Airflow 3.3.2 cannot finish a run of a DAG with deadline alerts;
 # set ONBOARDING_DEADLINE_ALERTS=off only for such local, scheduler-less runs.
@@ -62,7 +63,14 @@ def _doc(tier: TierConfig, config: OnboardingConfig) -> str:
         f"{', only when ' + i.when.model_dump_json(exclude_none=True) if i.when else ''})"
         for i in tier.checklist
     )
-    approvals = "\n".join(f"- `{a.key}`: {a.label} (by {a.approver_role})" for a in tier.approvals) or "- none"
+    approvals = (
+        "\n".join(
+            f"- `approve_{a.key}`: {a.label} (by the {a.approver_role} holder of the account's region"
+            f"{', only when ' + a.when.model_dump_json(exclude_none=True) if a.when else ''})"
+            for a in tier.approvals
+        )
+        or "- none"
+    )
     steps = "\n".join(
         f"- `setup_{s.key}`: {s.label} ({s.kind.value}"
         f"{', after ' + ', '.join(s.depends_on) if s.depends_on else ''}"
@@ -82,8 +90,8 @@ carries the key. Everything the run learns is in the onboarding store
 **Activation target**: {tier.activation_target_business_days} business days from signing,
 unless the order carries a committed go-live date.
 
-**Path**: plan the checklist, send it to the customer (`forms_api`), wait for every
-item (`wait_for_input`, one mapped sensor per item, named by the item), wait for the
+**Path**: plan the checklist, invite the customer to the portal by email (`customer_mail`), wait for every
+item (`wait_for_input`, one mapped sensor per item, named by the item), ask for the
 internal approvals, pass the readiness gate, run setup in order (steps that need
 the tenant wait for provisioning to report it active), tell the customer, hand the account to the {tier.handoff_to_role},
 mark it live.
@@ -92,7 +100,13 @@ mark it live.
 
 {items}
 
-**Approvals** (approve with `python -m include.onboarding.approvals approve <key> <approval> --by <email>`)
+**Approvals**: each is answered in **Browse -> Required Actions** (or the task's Required
+Actions tab) by the approver it is assigned to, who also gets a Slack notice; anyone else
+is refused. Once the critical inputs are verified the request shows the account, what to
+check with the verified evidence, and the SLA. A rejection (with its comment) keeps the
+readiness gate closed and goes to the stage owner; a request nobody answers expires after
+`approval_timeout_business_days` and is escalated. **Clear an `approve_*` task** (with
+downstream) to ask again; an approval already given is not asked twice.
 
 {approvals}
 
@@ -153,6 +167,8 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
             # A task that fails for good (a sensor timing out on the customer, a step the API
             # refused, a gate that cannot open) escalates to the owner of the account's stage.
             "on_failure_callback": on_task_failure,
+            # The run's note (account, owner now, target) follows the account's stage owner.
+            "on_success_callback": sync_run_note,
         },
         params={
             "onboarding_key": Param(type="string", description="the onboarding to carry, e.g. hubspot-18000000001")
@@ -169,36 +185,31 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
             return lifecycle.plan(runtime.open_store(), runtime.config(), _key(), runtime.clock().now(), "system:plan")
 
         @task
-        def request_inputs() -> str:
-            from include.onboarding import checklist, runtime
-            from include.onboarding.connections import FORMS_API
+        def request_inputs() -> int:
+            from include.onboarding import checklist, mail, runtime
 
-            cfg = runtime.config()
-            return checklist.request_inputs(
-                runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, _key(), runtime.clock().now()
-            )
-
-        @task.sensor(mode="reschedule", poke_interval=POKE_SECONDS, timeout=APPROVAL_TIMEOUT)
-        def wait_for_approvals() -> PokeReturnValue:
-            from include.onboarding import approvals, runtime
-
-            done = approvals.poll(runtime.open_store(), runtime.config(), _key(), runtime.clock().now())
-            return PokeReturnValue(is_done=done)
+            store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
+            requested = checklist.request_inputs(store, cfg, _key(), now)
+            mail.deliver_pending(store, cfg, now)  # never raises: a mail server that is down delays the invitation
+            return requested
 
         @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
         def readiness_gate() -> None:
             """Setup and customer commitments stay blocked until every critical input and approval is in."""
             from include.onboarding import lifecycle, runtime
+            from include.onboarding.approvals.operator import ApprovalsHoldGate
 
             store, key, now = runtime.open_store(), _key(), runtime.clock().now()
-            problems = lifecycle.readiness_problems(store, key)
-            if problems:
-                reason = "; ".join(problems)
+            unmet = lifecycle.unmet(store, key)
+            if unmet.all:
+                reason = "; ".join(unmet.all)
                 lifecycle.set_blocked(store, key, reason, now)
                 lifecycle.record(
-                    store, key, "gate.blocked", now, "system:gate", {"problems": problems},
+                    store, key, "gate.blocked", now, "system:gate", {"problems": unmet.all},
                     dedupe=f"gate.blocked:{key}:{get_current_context()['ti'].try_number}",
                 )  # fmt: skip
+                if not unmet.inputs:  # each rejected or expired approval was escalated by its own task
+                    raise ApprovalsHoldGate(f"onboarding {key} is not ready for setup: {reason}")
                 raise RuntimeError(f"onboarding {key} is not ready for setup: {reason}")
             lifecycle.set_blocked(store, key, None, now)
             lifecycle.record(store, key, "gate.passed", now, "system:gate", {}, dedupe=f"gate.passed:{key}")
@@ -208,7 +219,7 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
             from airflow.sdk.exceptions import AirflowFailException
 
             from include.onboarding import runtime, setup_steps
-            from include.onboarding.http import ApiError
+            from include.onboarding.clients.http import ApiError
 
             cfg = runtime.config()
             try:
@@ -236,14 +247,13 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
             return PokeReturnValue(is_done=done)
 
         @task
-        def notify_customer() -> str:
-            from include.onboarding import golive, runtime
-            from include.onboarding.connections import FORMS_API
+        def notify_customer() -> int:
+            from include.onboarding import golive, mail, runtime
 
-            cfg = runtime.config()
-            return golive.notify_customer(
-                runtime.open_store(), cfg, _key(), runtime.api(FORMS_API, cfg), runtime.clock().now()
-            )
+            store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
+            outbox_id = golive.notify_customer(store, cfg, _key(), now)
+            mail.deliver_pending(store, cfg, now)
+            return outbox_id
 
         @task
         def hand_off() -> str:
@@ -268,7 +278,17 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
         ).expand(item_key=items)
         items >> sent >> waits
         gate = readiness_gate()
-        waits >> wait_for_approvals() >> gate
+        # One Human-in-the-loop task per configured approval, asked once the inputs are settled.
+        approvals = [
+            OnboardingApprovalOperator(
+                task_id=f"approve_{a.key}", approval_key=a.key, label=a.label, trigger_rule=TriggerRule.ALL_DONE
+            )
+            for a in tier.approvals
+        ]
+        if approvals:
+            waits >> approvals >> gate
+        else:
+            waits >> gate
 
         # Setup runs in the configured dependency order.  Steps that need the tenant wait
         # until provisioning reports it active; the last steps lead to the customer notice.

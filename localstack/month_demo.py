@@ -1,7 +1,7 @@
 """``make demo``: a month of signed orders onboarded by Airflow's own scheduler, in minutes.
 
 What runs is what a deployment runs: PostgreSQL (embedded unless configured),
-the sandbox standing in for the CRM, forms portal, Jira, Stripe, the SCIM
+the sandbox standing in for the CRM, Jira, Stripe, the SCIM
 provisioning API and Slack, and Airflow's api-server, scheduler, dag-processor
 and triggerer with the LocalExecutor.  Nothing is called by hand: the intake
 picks orders up on its schedule and starts one run per account, the runs wait
@@ -10,8 +10,10 @@ on the customers in the triggerer, the escalation pass runs on its schedule.
 Business time is accelerated (``ONBOARDING_CLOCK=accelerated:...``, the same
 value for every process, the sandbox included): the CRM receives each order at
 its signing time, simulated customers answer promptly, slowly, wrongly first,
-partly or never, an ops person approves what waits on approval, and SLAs,
-targets and escalations are all reckoned in business time.  Airflow's own
+partly or never, an ops person approves what waits in Airflow's Required
+Actions (logged in as each approver, through the REST API), the reporting DAG
+refreshes the metric tables as events come in, and SLAs, targets and
+escalations are all reckoned in business time.  Airflow's own
 waits (schedules, poke intervals, timeouts, Deadline Alerts) are divided by
 the same factor.
 
@@ -32,19 +34,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from include.onboarding.clock import AcceleratedClock, Clock
+from include.onboarding.clock import AcceleratedClock
 from localstack import interrupts, stack
 from localstack.postgres import free_port
 
 # The simulated customers' spread of behaviours, dealt out in signing order.
-BEHAVIOURS = (["prompt"] * 10) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "prompt"]
+BEHAVIOURS = (
+    (["prompt"] * 9) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "forwarding", "prompt"]
+)
 TIER_DAGS = ("onboarding_enterprise", "onboarding_smb", "onboarding_partner")
 DEMO_FAULTS = {
     "billing": {"server_error": 3},
     "ticketing": {"lost_after_commit": 1},
     "provisioning": {"dropped_after_commit": 1},
 }
-RUNNING_DAGS = ("onboarding_intake", *TIER_DAGS, "onboarding_escalations")
+RUNNING_DAGS = ("onboarding_intake", *TIER_DAGS, "onboarding_escalations", "onboarding_reporting")
+"""Unpaused for the month; the reporting DAG runs on the ``onboarding_events`` asset as the work goes on."""
+APPROVAL_COMMENT = "Approved in the demo by the role holder"
 
 
 def _say(message: str) -> None:
@@ -133,15 +139,14 @@ class Feeder:
     def feed_due(self, now: datetime) -> None:
         while self.fed < len(self.deals) and self.deals[self.fed][0] <= now:
             _, props = self.deals[self.fed]
-            deal: Any = stack.sandbox_call(self.port, "POST", "/_sandbox/crm/deals", {"properties": props})
+            stack.sandbox_call(self.port, "POST", "/_sandbox/crm/deals", {"properties": props})
             if props.get("dealstage") == "closedwon":
                 behaviour = BEHAVIOURS[self.signed % len(BEHAVIOURS)]
-                stack.sandbox_call(
-                    self.port,
-                    "POST",
-                    "/_sandbox/forms/behaviour",
-                    {"external_ref": f"hubspot-{deal['id']}", "behaviour": behaviour},
-                )
+                contact = str(props.get("primary_contact_email") or "")
+                if contact:  # the customer reads their mail and answers in the portal as this behaviour says
+                    stack.sandbox_call(
+                        self.port, "POST", "/_sandbox/customers/behaviour", {"email": contact, "behaviour": behaviour}
+                    )
                 self.signed += 1
             self.fed += 1
 
@@ -150,24 +155,27 @@ class Feeder:
         return self.fed == len(self.deals)
 
 
-def approve_pending(onboarding_url: str, clock: Clock, stop: threading.Event) -> None:
-    """The ops person: approves what waits on an approval, as the role's holder."""
-    from include.onboarding import approvals
-    from include.onboarding.config import load_config
-    from include.onboarding.store import Store, connect_dsn
+def start_approver(api: Any, airflow_home: Any, stop: threading.Event) -> threading.Thread:
+    """The ops person: approves what waits in Required Actions, logged in as the approver it is assigned to."""
+    from localstack import approvers
 
-    config = load_config()
-    with connect_dsn(onboarding_url) as conn:
-        store = Store(conn)
-        while not stop.is_set():
-            for row in approvals.pending(store):
-                holder = config.settings.holder(row["approver_role"], row["region"])
-                if holder:
-                    approvals.decide(
-                        store, config, row["onboarding_key"], row["approval_key"], True, holder, clock.now(),
-                        "approved by the ops lead",
-                    )  # fmt: skip
-            stop.wait(1.0)
+    thread = threading.Thread(
+        target=approvers.approve_pending, args=(api, airflow_home, stop, APPROVAL_COMMENT), name="approver", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def print_logins(base_url: str, admin_password: str, airflow_home: Any) -> None:
+    """Who can log into the UI: the admin, and each approver (Browse -> Required Actions)."""
+    from include.onboarding.config import load_config
+    from localstack import approvers
+
+    known = approvers.passwords(airflow_home)
+    _say(f"The Airflow UI stays up: {base_url}  (user admin, password {admin_password})")
+    _say("Approvers answer in Browse -> Required Actions; each logs in as themself:")
+    for a in approvers.approvers(load_config()):
+        print(f"      {a.user:<32} {known.get(a.user, '?'):<20} {a.name} ({', '.join(a.roles)})", flush=True)
 
 
 def _progress(onboarding_url: str) -> dict[str, Any]:
@@ -229,7 +237,7 @@ def run(opts: Options) -> None:
 
         os.environ["ONBOARDING_CLOCK"] = clock.spec()  # the sandbox reads the same clock
         sandbox_port, _ = stack.start_sandbox(0, opts.seed, 0.0)
-        stack.sandbox_call(sandbox_port, "POST", "/_sandbox/forms/settings", {"slow_seconds": 3 * 86400})
+        stack.sandbox_call(sandbox_port, "POST", "/_sandbox/customers/settings", {"slow_seconds": 3 * 86400})
         stack.sandbox_call(sandbox_port, "POST", "/_sandbox/provisioning/settings", {"provision_seconds": 4 * 3600})
         # The outside world misbehaves: Stripe fails a few requests, Jira loses an answer after creating the
         # issue while its search lags, the provisioning API cuts a connection after committing.
@@ -251,27 +259,20 @@ def run(opts: Options) -> None:
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             }
         )
+        env["ONBOARDING_DATABASE_URL"] = dbs.onboarding_url
+        portal_url = stack.start_portal(env)
+        _say(f"The customer portal is up on {portal_url}; customers get their links by email (the sandbox's SMTP)")
         _say(f"Starting Airflow (api-server on http://127.0.0.1:{api_port}, scheduler, dag-processor, triggerer)")
         api = stack.bring_up_airflow(env, {*RUNNING_DAGS, "onboarding_reporting"})
         home = stack.local_dir() / "airflow"
         for dag_id in RUNNING_DAGS:
             api.set_paused(dag_id, False)
         _say(f"Airflow is up after {time.monotonic() - started:.0f}s; the month begins")
-        threading.Thread(target=approve_pending, args=(dbs.onboarding_url, clock, stop_approver), daemon=True).start()
+        start_approver(api, home, stop_approver)
         _run_month(opts, clock, Feeder(sandbox_port, deals), dbs.onboarding_url)
         stop_approver.set()
-        for dag_id in RUNNING_DAGS:
-            api.set_paused(dag_id, True)
         business_now = clock.now()
-        _say("Reporting: one run of onboarding_reporting")
-        report_run = api.trigger(
-            "onboarding_reporting",
-            run_id=f"demo__{business_now:%Y%m%dT%H%M%S}",
-            conf={"report_date": business_now.date().isoformat()},
-        )
-        api.set_paused("onboarding_reporting", False)
-        state = api.wait_for_run("onboarding_reporting", report_run)
-        api.set_paused("onboarding_reporting", True)
+        state = final_report(api, business_now)
         print()
         outcome(dbs.onboarding_url, sandbox_port, clock)
         if state != "success":
@@ -281,8 +282,11 @@ def run(opts: Options) -> None:
         if opts.ui:
             keep_up = True
             print()
-            _say(f"The Airflow UI stays up: {env['AIRFLOW__API__BASE_URL']}  (user admin, password {api.password})")
+            print_logins(env["AIRFLOW__API__BASE_URL"], api.password, home)
             _say(f"The onboarding board: {env['AIRFLOW__API__BASE_URL']}/plugin/onboarding-board (Browse menu)")
+            portal_link = keep_portal_up(env, dbs.onboarding_url, clock)
+            if portal_link:
+                _say(f"The customer portal stays up: {portal_link[1]}  ({portal_link[0]}'s link, valid for days)")
             _say("Each onboarding_<tier> DAG has one run per account; `make stop` stops everything")
     finally:
         guard.cleaning = True  # first, and no call before it: signals from here on cannot cut the cleanup short
@@ -295,6 +299,27 @@ def run(opts: Options) -> None:
                 elif stopped:
                     _say(f"Stopped: {', '.join(stopped)}")
         guard.exit_if_interrupted()
+
+
+def final_report(api: Any, business_now: datetime) -> str:
+    """Pause the onboarding DAGs, then one more reporting run for the last business day; return its state.
+
+    The reporting DAG ran on its asset all month; this run reports as of the end of the demo.
+    """
+    for dag_id in RUNNING_DAGS:
+        if dag_id != "onboarding_reporting":
+            api.set_paused(dag_id, True)
+    runs = api.call("GET", "/dags/onboarding_reporting/dagRuns?limit=1000")["dag_runs"]
+    refreshed = sum(1 for r in runs if r["state"] == "success")
+    _say(f"Reporting: {refreshed} runs of onboarding_reporting during the month; one more for the last day")
+    report_run = api.trigger(
+        "onboarding_reporting",
+        run_id=f"demo__{business_now:%Y%m%dT%H%M%S}",
+        conf={"report_date": business_now.date().isoformat()},
+    )
+    state = api.wait_for_run("onboarding_reporting", report_run)
+    api.set_paused("onboarding_reporting", True)
+    return state
 
 
 def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboarding_url: str) -> None:
@@ -328,6 +353,40 @@ def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboardin
         _say(f"Stopping after {opts.max_minutes:.0f} minutes with accounts still moving (--max-minutes)")
     else:
         _say(f"Every account is live or escalated, and nothing has moved since {state['last_progress']:%a %d %b %H:%M}")
+
+
+def keep_portal_up(env: dict[str, str], onboarding_url: str, clock: AcceleratedClock) -> tuple[str, str] | None:
+    """Restart the portal on a clock that runs in real time from where the month ended, and issue a
+    fresh link to one account (a waiting one if any), so a person can open it in a browser."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from include.onboarding import lifecycle
+    from include.onboarding.clock import AcceleratedClock as Clock
+    from include.onboarding.config import load_config
+    from include.onboarding.store import Store
+    from include.portal import links
+
+    business_now = clock.now()
+    env["ONBOARDING_CLOCK"] = Clock(business_now, datetime.now(timezone.utc), 1.0).spec()
+    url = stack.start_portal(env)
+    config = load_config()
+    with psycopg.connect(onboarding_url, row_factory=dict_row) as conn:
+        store = Store(conn)
+        rows = store.query(
+            "SELECT onboarding_key FROM onboarding.onboardings ORDER BY (status = 'open') DESC, id LIMIT 1"
+        )
+        if not rows:
+            return None
+        ob = lifecycle.load(store, rows[0]["onboarding_key"])
+        secret = env["ONBOARDING_PORTAL_SECRET"].encode()
+        with store.transaction() as cur:
+            link = links.issue_link(
+                cur, config, secret, onboarding_id=ob.id, onboarding_key=ob.key, region=ob.region,
+                contact_email=ob.primary_contact_email, contact_name=ob.primary_contact_name, scope=links.CHECKLIST,
+                purpose="invitation", issued_by="system:demo", now=business_now,
+            )  # fmt: skip
+    return ob.account_name, link.url.replace(links.base_url(config), url)
 
 
 def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> None:
@@ -383,6 +442,7 @@ def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> 
     print("\nEscalations raised: " + ", ".join(f"{k['kind']} {k['n']} ({k['delivered']} delivered)" for k in kinds))
     messages: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/slack/messages")
     print(f"Slack messages posted: {len(messages)}")
+    print_customer_side(onboarding_url, sandbox_port)
     requests: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/requests")
     faults = Counter(f"{r['system']} {r['fault']}" for r in requests if r.get("fault"))
     if faults:
@@ -404,6 +464,31 @@ def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> 
     print(tabulate(rows, headers=["", "accounts", "median", "p90", "max"]))
     print()
     ledger_check(onboarding_url, sandbox_port)
+
+
+def print_customer_side(onboarding_url: str, sandbox_port: int) -> None:
+    """Email sent to customers by kind, and what the simulated customers did in the portal."""
+    import psycopg
+
+    with psycopg.connect(onboarding_url) as conn:
+        kinds = conn.execute(
+            """SELECT kind, count(*), count(*) FILTER (WHERE status = 'sent')
+               FROM onboarding.outbox GROUP BY kind ORDER BY kind"""
+        ).fetchall()
+    sent = {kind: (n, delivered) for kind, n, delivered in kinds}
+    reminders = sent.get("reminder", (0, 0))[0]
+    print(
+        "Customer email: "
+        + (", ".join(f"{kind} {n} ({delivered} delivered)" for kind, (n, delivered) in sent.items()) or "none")
+        + f"; reminders sent: {reminders}"
+    )
+    actions: Any = stack.sandbox_call(sandbox_port, "GET", "/_sandbox/customers/ledger")
+    did = Counter(a["action"] for a in actions)
+    verdicts = Counter(a.get("verdict") for a in actions if a["action"] == "submitted")
+    print(
+        f"In the portal, customers opened {did['opened']} links, sent {did['submitted']} items"
+        f" ({', '.join(f'{v} {n}' for v, n in verdicts.most_common())}) and forwarded {did['forwarded']}"
+    )
 
 
 def _human(seconds: float) -> str:

@@ -157,10 +157,24 @@ def airflow_env(dbs: Databases, sandbox_port: int | None) -> dict[str, str]:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
+    env.setdefault("ONBOARDING_PORTAL_SECRET", _portal_secret())
+    env.setdefault("ONBOARDING_PORTAL_STORAGE", str(local_dir() / "documents"))
     if sandbox_port is not None:
         for name, value in sandbox_connections(sandbox_port).items():
             env.setdefault(name, value)  # a connection set by the user wins over the sandbox
     return env
+
+
+def _portal_secret() -> str:
+    """The key magic links are signed with: made once per local stack, kept between runs."""
+    import secrets
+
+    path = local_dir() / "portal_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def sandbox_connections(port: int) -> dict[str, str]:
@@ -180,6 +194,16 @@ def sandbox_connections(port: int) -> dict[str, str]:
     )
     # Stripe secret keys look like sk_test_...; the sandbox checks the shape, as Stripe does.
     conns["AIRFLOW_CONN_BILLING_API"] = json.dumps({**http, "password": f"sk_test_{SANDBOX_TOKEN}"})
+    smtp: Any = sandbox_call(port, "GET", "/_sandbox/mail")
+    if smtp.get("smtp_port"):
+        conns["AIRFLOW_CONN_CUSTOMER_MAIL"] = json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": smtp["smtp_port"],
+                "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 5},
+            }
+        )
     slack_ids = {p.slack_connection for p in load_config().settings.people if p.slack_connection}
     for conn_id in sorted(slack_ids):
         conns[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
@@ -309,6 +333,7 @@ def start_sandbox(orders: int, seed: int, bad_ratio: float) -> tuple[int, subpro
             [
                 sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port),
                 "--seed", str(seed), "--orders", str(orders), "--bad-ratio", str(bad_ratio), "--token", SANDBOX_TOKEN,
+                "--smtp-port", "0",
             ],
             cwd=ROOT,
             env=child_env(),
@@ -328,6 +353,37 @@ def start_sandbox(orders: int, seed: int, bad_ratio: float) -> tuple[int, subpro
             time.sleep(0.2)
 
 
+def start_portal(env: dict[str, str]) -> str:
+    """Start the customer portal in its own process group on a free port; return its address once it answers.
+
+    ``env`` gains ``ONBOARDING_PORTAL_URL``, so the links the engine mails point at this portal.
+    """
+    stop_process_group("portal")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env["ONBOARDING_PORTAL_URL"] = url
+    log = open(local_dir() / "portal.log", "ab")  # noqa: SIM115 - handed to the child process
+    with interrupts.deferred():  # a signal in between would leave a process no pid file leads to
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "include.portal", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=child_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _pid_file("portal").write_text(str(proc.pid))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the portal did not start; see {local_dir() / 'portal.log'}") from None
+            time.sleep(0.2)
+
+
 def sandbox_call(port: int, method: str, path: str, body: object | None = None) -> object:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
@@ -338,13 +394,13 @@ def sandbox_call(port: int, method: str, path: str, body: object | None = None) 
 
 
 def stop(keep_database: bool = False, own_descendants: bool = False) -> list[str]:
-    """Stop Airflow, the sandbox and, unless asked to keep it, the embedded PostgreSQL.
+    """Stop Airflow, the portal, the sandbox and, unless asked to keep it, the embedded PostgreSQL.
 
     Each with everything it spawned, then anything else marked as the stack's
     (:data:`STACK_ENV`); ``own_descendants`` also stops whatever this process itself
     started and is still running.  Returns the names of what was running.
     """
-    stopped = stop_process_groups([*(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS)), "sandbox"])
+    stopped = stop_process_groups([*(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS)), "portal", "sandbox"])
     if strays := sweep(own_descendants):
         stopped.append(f"{len(strays)} other process{'es' if len(strays) > 1 else ''}")
     if not keep_database and EmbeddedPostgres(local_dir() / "postgres").stop():
@@ -359,8 +415,15 @@ AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 def airflow_service_env(env: dict[str, str], api_port: int) -> dict[str, str]:
-    """Settings the four components must share: where the API is, and the token secret."""
+    """Settings the four components must share: where the API is, the token secret, and the users.
+
+    The users are the admin, one per approver (see :mod:`localstack.approvers`) and the one the runs
+    edit their notes as, each with a password written to Airflow's password file beforehand.
+    """
     import secrets
+
+    from include.onboarding.config import load_config
+    from localstack import approvers
 
     secret_file = local_dir() / "airflow" / "jwt_secret"
     if not secret_file.exists():
@@ -368,7 +431,10 @@ def airflow_service_env(env: dict[str, str], api_port: int) -> dict[str, str]:
         secret_file.write_text(secrets.token_urlsafe(32))
         secret_file.chmod(0o600)
     base = f"http://127.0.0.1:{api_port}"
-    return {
+    users = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS") or approvers.users_setting(load_config())
+    # Known passwords for the approvers and the runs' user, written before Airflow starts (it keeps them).
+    known = approvers.seed_passwords(Path(env["AIRFLOW_HOME"]), [u.split(":")[0] for u in users.split(",")][1:])
+    out = {
         **env,
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(api_port),
@@ -376,8 +442,11 @@ def airflow_service_env(env: dict[str, str], api_port: int) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text().strip(),
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users,
     }
+    if approvers.RUNS_USER in known:  # the tier runs keep their notes current through the REST API
+        out.setdefault("AIRFLOW_CONN_AIRFLOW_API", approvers.runs_connection(base, known[approvers.RUNS_USER]))
+    return out
 
 
 def start_airflow(env: dict[str, str], components: tuple[str, ...] = AIRFLOW_COMPONENTS) -> None:

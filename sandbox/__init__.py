@@ -9,8 +9,10 @@ and records every request, so retry and back-off behaviour can be tested.
 
 Systems (one module each, by fault/log name): ``crm`` (HubSpot deals),
 ``ticketing`` (Jira Cloud), ``billing`` (Stripe customers), ``provisioning``
-(the product's SCIM 2.0 and tenant APIs), ``forms`` (the customer portal, with
-simulated customers) and ``slack`` (incoming webhooks).
+(the product's SCIM 2.0 and tenant APIs) and ``slack`` (incoming webhooks).
+Beside them, a real SMTP server (:mod:`.mail`) keeps every email sent to
+customers, and simulated customers (:mod:`.customers`) read that mail, open
+the magic link and answer through the portal's own forms, as people do.
 
 Start it in-process with ``sandbox.server.SandboxServer`` or from a
 shell with ``python -m sandbox``.

@@ -20,6 +20,7 @@ import uvicorn
 
 from include.onboarding.clock import parse_clock
 from sandbox.app import create_app
+from sandbox.mail import MailSandbox
 from sandbox.state import DEFAULT_START, SandboxState
 
 
@@ -67,6 +68,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("ONBOARDING_CLOCK", "system"),
         help="the simulated world's clock, as ONBOARDING_CLOCK describes it (default: that variable, or wall time)",
     )
+    parser.add_argument(
+        "--smtp-port", type=int, default=None,
+        help="also run the SMTP server on this port (0: any free one) and the simulated customers who read its mail",
+    )  # fmt: skip
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
 
@@ -82,7 +87,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_app(state), host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=2
     )
     server = _Server(config, state)
-    server.run()
+    mail = None
+    if args.smtp_port is not None:
+        mail = MailSandbox(args.host, args.smtp_port, mailbox=state.mailbox).start()
+        state.smtp_port = mail.smtp_port
+        state.customers.start()
+        print(f"sandbox: SMTP on {args.host}:{mail.smtp_port}; simulated customers read its mail", flush=True)
+    try:
+        server.run()
+    finally:
+        if mail is not None:
+            state.customers.stop()
+            mail.stop()
     return 0 if server.started else 1
 
 

@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sandbox import billing, crm, forms, provisioning, slack, ticketing
+from sandbox import billing, crm, provisioning, slack, ticketing
+from sandbox.customers import BEHAVIOURS
 from sandbox.faults import (
     ErrorKind,
     FaultInjector,
@@ -39,7 +40,6 @@ SYSTEMS: tuple[SandboxSystem, ...] = (
     ticketing.SYSTEM,
     billing.SYSTEM,
     provisioning.SYSTEM,
-    forms.SYSTEM,
     slack.SYSTEM,
 )
 """Every simulated system; a new system is one module exporting a ``SandboxSystem``."""
@@ -56,6 +56,19 @@ class ResetRequest(BaseModel):
     start: date = DEFAULT_START
 
 
+class BehaviourBody(BaseModel):
+    """Body of ``POST /_sandbox/customers/behaviour``: one customer's behaviour, or everyone's (no email)."""
+
+    behaviour: str
+    email: str | None = None
+
+
+class CustomerSettings(BaseModel):
+    """Body of ``POST /_sandbox/customers/settings``."""
+
+    slow_seconds: float = Field(ge=0)
+
+
 def create_app(state: SandboxState | None = None, systems: Sequence[SandboxSystem] = SYSTEMS) -> FastAPI:
     """Build the app around ``state`` (a fresh, empty one by default)."""
     app = FastAPI(title="Onboarding sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
@@ -67,6 +80,7 @@ def create_app(state: SandboxState | None = None, systems: Sequence[SandboxSyste
         if system.admin_router is not None:
             app.include_router(system.admin_router, prefix=f"/_sandbox/{system.name}")
     app.include_router(_admin_router())
+    app.include_router(_people_router())
     _install_error_handlers(app)
     return app
 
@@ -127,6 +141,36 @@ def _admin_router() -> APIRouter:
         return {system.name: system.ledger(state) for system in systems}
 
     return admin
+
+
+def _people_router() -> APIRouter:
+    """The customers' side: the mailbox the SMTP server fills, and how the simulated customers behave."""
+    people = APIRouter(prefix="/_sandbox")
+
+    @people.get("/mail")
+    def mail_server(state: StateDep) -> dict[str, Any]:
+        return {"smtp_port": state.smtp_port, "messages": len(state.mailbox.messages())}
+
+    @people.get("/mail/messages")
+    def mail_messages(state: StateDep, to: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
+        return [m.as_json() for m in state.mailbox.messages(to)]
+
+    @people.post("/customers/behaviour")
+    def customer_behaviour(body: BehaviourBody, state: StateDep) -> dict[str, Any]:
+        if body.behaviour not in BEHAVIOURS:
+            raise HTTPException(400, f"unknown behaviour {body.behaviour!r}; known: {', '.join(BEHAVIOURS)}")
+        return state.customers.set_behaviour(body.behaviour, body.email)
+
+    @people.post("/customers/settings")
+    def customer_settings(body: CustomerSettings, state: StateDep) -> dict[str, Any]:
+        state.customers.slow_seconds = body.slow_seconds
+        return {"slow_seconds": state.customers.slow_seconds}
+
+    @people.get("/customers/ledger")
+    def customer_ledger(state: StateDep) -> list[dict[str, Any]]:
+        return state.customers.ledger()
+
+    return people
 
 
 def _known(name: str, systems: Sequence[SandboxSystem]) -> None:

@@ -148,11 +148,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class MailSandbox:
     """The SMTP server and its mailbox; ``start()`` then send to ``host:smtp_port``; ``stop()``."""
 
-    def __init__(self, host: str = "127.0.0.1", smtp_port: int = 0, http_port: int | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", smtp_port: int = 0, http_port: int | None = None, mailbox: Mailbox | None = None
+    ) -> None:
         self.host = host
         self.smtp_port = smtp_port or free_port(host)
         self.http_port = http_port
-        self.mailbox = Mailbox()
+        self.mailbox = mailbox if mailbox is not None else Mailbox()
         self._controller = Controller(_Handler(self.mailbox), hostname=host, port=self.smtp_port)
         self._http: ThreadingHTTPServer | None = None
 

@@ -20,6 +20,7 @@ import uvicorn
 from typing_extensions import Self
 
 from sandbox.app import create_app
+from sandbox.mail import MailSandbox
 from sandbox.state import SandboxState
 
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -36,9 +37,13 @@ class SandboxServer:
     are available once started.
     """
 
-    def __init__(self, state: SandboxState | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, state: SandboxState | None = None, host: str = "127.0.0.1", port: int = 0, *, mail: bool = False
+    ) -> None:
         self.state = state if state is not None else SandboxState()
         self.host = host
+        self.mail: MailSandbox | None = MailSandbox(host, mailbox=self.state.mailbox) if mail else None
+        """With ``mail=True``: the SMTP server (customers' inboxes), and the simulated customers run."""
         self.app = create_app(self.state)
         self._requested_port = port
         self._socket: socket.socket | None = None
@@ -79,12 +84,19 @@ class SandboxServer:
         )
         self._thread.start()
         self._wait_healthy()
+        if self.mail is not None:
+            self.mail.start()
+            self.state.smtp_port = self.mail.smtp_port
+            self.state.customers.start()
         return self
 
     def stop(self) -> None:
         """Ask uvicorn to exit, releasing requests held by ``timeout`` faults first."""
         if self._server is None or self._thread is None:
             return
+        if self.mail is not None:
+            self.state.customers.stop()
+            self.mail.stop()
         self.state.release_hangs()
         self._server.should_exit = True
         self._thread.join(STOP_TIMEOUT_SECONDS)

@@ -7,7 +7,7 @@ the request log at the same moment.
 
 The CRM's deals live here; every other system keeps its data in a store
 defined by its own module (``state.ticketing``, ``state.billing``,
-``state.provisioning``, ``state.forms``, ``state.slack``), sharing this lock
+``state.provisioning``, ``state.slack``; ``state.mailbox`` and ``state.customers``), sharing this lock
 and clock.  A reset replaces them all.
 """
 
@@ -22,9 +22,10 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sandbox.billing import BillingStore
+from sandbox.customers import Customers
 from sandbox.faults import FaultKind, FaultPlan
-from sandbox.forms import FormsStore
 from sandbox.generator import generate_orders, iso_z
+from sandbox.mail import Mailbox
 from sandbox.provisioning import ProvisioningStore
 from sandbox.slack import SlackStore
 from sandbox.ticketing import TicketingStore
@@ -141,7 +142,6 @@ class _Store:
     ticketing: TicketingStore
     billing: BillingStore
     provisioning: ProvisioningStore
-    forms: FormsStore
     slack: SlackStore
     deals: dict[str, Deal] = field(default_factory=dict)
     faults: dict[str, FaultPlan] = field(default_factory=dict)
@@ -164,6 +164,12 @@ class SandboxState:
         self._lock = threading.RLock()
         self._store = self._fresh_store()
         self._hang_epoch = 0
+        self.mailbox = Mailbox()
+        """Every email the sandbox's SMTP server received (the customers' inboxes)."""
+        self.customers = Customers(self.mailbox, clock)
+        """The simulated customers, acting on that mail through the portal."""
+        self.smtp_port: int | None = None
+        """Where the SMTP server listens, once one runs."""
 
     def _fresh_store(self) -> _Store:
         """Empty stores for every system, sharing this state's lock and clock."""
@@ -172,7 +178,6 @@ class SandboxState:
             ticketing=TicketingStore(lock, clock),
             billing=BillingStore(lock, clock),
             provisioning=ProvisioningStore(lock, clock),
-            forms=FormsStore(lock, clock),
             slack=SlackStore(lock, clock),
         )
 
@@ -194,11 +199,6 @@ class SandboxState:
         return self._store.provisioning
 
     @property
-    def forms(self) -> FormsStore:
-        """The customer portal: checklist requests, submissions, messages."""
-        return self._store.forms
-
-    @property
     def slack(self) -> SlackStore:
         """Slack: messages posted to incoming webhooks."""
         return self._store.slack
@@ -211,7 +211,6 @@ class SandboxState:
                 "ticketing": self.ticketing.ledger(),
                 "billing": self.billing.ledger(),
                 "provisioning": self.provisioning.ledger(),
-                "forms": self.forms.ledger(),
                 "slack": self.slack.ledger(),
             }
 
@@ -233,6 +232,8 @@ class SandboxState:
         with self._lock:
             self._store = self._fresh_store()
             self._hang_epoch += 1
+            self.mailbox.clear()
+            self.customers.reset()
             return [self.upsert_deal(props) for props in generated]
 
     # -- deals ---------------------------------------------------------------

@@ -163,7 +163,7 @@ def store(database_url: str) -> Iterator[Any]:
 def sandbox_server() -> Iterator[Any]:
     from sandbox.server import SandboxServer
 
-    server = SandboxServer()
+    server = SandboxServer(mail=True)
     server.start()
     yield server
     server.stop()
@@ -171,13 +171,55 @@ def sandbox_server() -> Iterator[Any]:
 
 @pytest.fixture
 def sandbox(sandbox_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The sandbox, emptied, with every external connection pointing at it."""
+    """The sandbox, emptied, with every external connection (the SMTP server too) pointing at it.
+
+    Its simulated customers stay silent unless a test gives them a behaviour.
+    """
     from localstack.stack import sandbox_connections
 
     sandbox_server.state.reset(orders=0)
+    sandbox_server.state.customers.set_behaviour("silent")
     for name, value in sandbox_connections(sandbox_server.port).items():
         monkeypatch.setenv(name, value)
     return sandbox_server
+
+
+PORTAL_SECRET = "test-portal-secret-0123456789-abcdefghijklmnop"
+
+
+@pytest.fixture
+def portal(database_url: str, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The customer portal under uvicorn on a free loopback port, on the test's database.
+
+    The engine signs links with the same secret and points them at this address, so a
+    simulated customer who reads the invitation lands here.
+    """
+    import threading
+    import time
+
+    import uvicorn
+
+    from include.portal.app import create_app
+    from localstack.postgres import free_port
+
+    monkeypatch.setenv("ONBOARDING_PORTAL_SECRET", PORTAL_SECRET)
+    app = create_app(
+        database_url=database_url, secret=PORTAL_SECRET.encode(), storage_root=(tmp_path / "docs").as_uri()
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="portal", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the portal did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("ONBOARDING_PORTAL_URL", url)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 # --------------------------------------------------------------------------- airflow

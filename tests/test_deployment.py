@@ -386,14 +386,17 @@ def test_every_required_connection_is_set_for_every_airflow_service() -> None:
 
 def test_connections_default_to_services_of_this_deployment() -> None:
     all_services = services()
-    sandbox_port = option(command_words(all_services.get(SANDBOX, {})), "--port")
+    words = command_words(all_services.get(SANDBOX, {}))
+    # The sandbox serves the vendors' HTTP APIs on --port and its SMTP server on --smtp-port.
+    sandbox_ports = {"http": option(words, "--port"), "smtp": option(words, "--smtp-port")}
     problems = []
     for conn_id, fields in default_connections().items():
         host = connection_host(fields)
         if host not in all_services:
             problems.append(f"{conn_id}: default host {host!r} is no service of {COMPOSE_FILE.name}")
-        if host == SANDBOX and str(fields.get("port")) != str(sandbox_port):
-            problems.append(f"{conn_id}: port {fields.get('port')!r}, but the sandbox listens on {sandbox_port!r}")
+        expected = sandbox_ports.get("smtp" if fields["conn_type"] == "smtp" else "http")
+        if host == SANDBOX and str(fields.get("port")) != str(expected):
+            problems.append(f"{conn_id}: port {fields.get('port')!r}, but the sandbox listens on {expected!r}")
     assert not problems, "\n".join(problems)
 
 
@@ -614,3 +617,19 @@ def test_the_production_requirements_name_none_of_the_local_tools_dependencies()
         if line.strip() and not line.startswith("#")
     }
     assert not production & local, f"requirements.txt names local-only packages: {sorted(production & local)}"
+
+
+def test_the_portal_is_its_own_service_with_a_health_check_and_the_only_one_customers_reach() -> None:
+    all_services = services()
+    portal = all_services.get("portal")
+    assert portal is not None, f"{COMPOSE_FILE.name} has no portal service"
+    assert command_words(portal)[:3] == ["python", "-m", "include.portal"]
+    airflow_image = {interpolate(str(s.get("image", ""))) for s in airflow_services(all_services).values()}
+    assert {interpolate(str(portal.get("image", "")))} == airflow_image, "the portal runs the production image"
+    test = " ".join(str(word) for word in portal.get("healthcheck", {}).get("test", []))
+    assert "/healthz" in test, f"the portal's health check does not ask /healthz: {test!r}"
+    published = [str(p) for p in portal.get("ports", [])]
+    assert published and all(p.endswith(":8790") for p in published)
+    env = portal.get("environment", {})
+    for variable in ("ONBOARDING_PORTAL_URL", "ONBOARDING_PORTAL_SECRET", "AIRFLOW_CONN_ONBOARDING_DB"):
+        assert variable in env, f"the portal service lacks {variable}"

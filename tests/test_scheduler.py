@@ -27,7 +27,7 @@ from include.onboarding.clock import AcceleratedClock
 from include.onboarding.store import Store, connect_dsn, migrate
 from localstack import stack
 from localstack.airflow_api import AirflowApi
-from localstack.month_demo import approve_pending, ledger_problems
+from localstack.month_demo import ledger_problems, start_approver
 from localstack.postgres import free_port
 from tests.factories import deal_properties
 
@@ -68,6 +68,8 @@ def scheduler_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
             migrate(conn)
         port, _ = stack.start_sandbox(0, 7, 0.0)
         env = stack.airflow_service_env(stack.airflow_env(dbs, port), free_port())
+        env["ONBOARDING_DATABASE_URL"] = dbs.onboarding_url
+        stack.start_portal(env)  # the customers answer there, from the links in their mail
         env.update(
             {
                 "ONBOARDING_INTAKE_SCHEDULE": "every 10s",
@@ -80,7 +82,7 @@ def scheduler_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
             }
         )
         api = stack.bring_up_airflow(env, {"onboarding_intake", "onboarding_escalations", "onboarding_smb"})
-        threading.Thread(target=approve_pending, args=(dbs.onboarding_url, clock, stop), daemon=True).start()
+        start_approver(api, Path(env["AIRFLOW_HOME"]), stop)  # the approvers answer in Required Actions
         with connect_dsn(dbs.onboarding_url) as conn:
             yield Stack(api, Store(conn), port, clock)
     finally:
@@ -92,19 +94,24 @@ def _sign(s: Stack, tier: str, n: int, behaviour: str = "prompt") -> str:
     props = deal_properties(onboarding_tier=tier, closedate=s.clock.now().isoformat(), **TIERS[tier])
     if tier == "smb":
         props["region"] = "EMEA" if n % 2 else "NA"
+    s.sandbox(
+        "POST", "/_sandbox/customers/behaviour", {"email": props["primary_contact_email"], "behaviour": behaviour}
+    )
     deal = s.sandbox("POST", "/_sandbox/crm/deals", {"properties": props})
-    key = f"hubspot-{deal['id']}"
-    s.sandbox("POST", "/_sandbox/forms/behaviour", {"external_ref": key, "behaviour": behaviour})
-    return key
+    return f"hubspot-{deal['id']}"
 
 
 def test_a_dozen_onboardings_under_the_real_scheduler(scheduler_stack: Stack) -> None:
     s = scheduler_stack
     s.sandbox("POST", "/_sandbox/provisioning/settings", {"provision_seconds": 3600})
-    keys = {tier: [_sign(s, tier, n) for n in range(4)] for tier in TIERS}
+    # Customers read their invitations and answer in the portal; one sends a wrong value first.
+    wrong_first = ("enterprise", 1)
+    keys = {
+        tier: [_sign(s, tier, n, "invalid_then_correct" if (tier, n) == wrong_first else "prompt") for n in range(4)]
+        for tier in TIERS
+    }
     stalled = _sign(s, "smb", 9, behaviour="silent")
     corrected = keys["enterprise"][1]
-    s.sandbox("POST", "/_sandbox/forms/behaviour", {"external_ref": corrected, "behaviour": "invalid_then_correct"})
     broken_tenant = keys["partner"][2]
     s.sandbox("POST", "/_sandbox/provisioning/outcomes", {"outcome": "fail", "external_id": broken_tenant})
     s.sandbox("POST", "/_sandbox/faults", {"system": "billing", "server_error": 3, "lost_after_commit": 1})

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 
 from include.onboarding import checklist, intake, lifecycle, runtime, setup_steps
+from include.onboarding.clients.http import ApiClient, ApiError
 from include.onboarding.clock import SystemClock
-from include.onboarding.config import load_config
-from include.onboarding.connections import FORMS_API
-from include.onboarding.http import ApiClient, ApiError
+from include.onboarding.config import StepKind, load_config
 from include.onboarding.store import Store
+from include.onboarding.validators import AccountContext, DocumentMeta, Submission
 from tests.factories import deal_properties
 from tests.test_intake import pickup
 
 NOW = datetime.now(timezone.utc)
+PORTAL_SECRET = b"setup-tests-portal-secret-0123456789abcdef"
 
 
 def _client_for(conn_id: str) -> ApiClient:
@@ -177,6 +178,32 @@ def test_a_create_lost_every_time_gives_up_without_duplicates_and_the_retry_adop
     assert len([r for r in sandbox.state.requests("ticketing") if r["method"] == "POST"]) == posts
 
 
+@pytest.mark.parametrize("step", list(CREATES))
+def test_a_create_answered_without_its_id_fails_naming_it_and_the_retry_adopts_the_object(
+    store: Store, sandbox: Any, step: str
+) -> None:
+    key = _ready_account(store, sandbox)
+    _prepare(store, sandbox, key, step, load_config())
+    system, what, path = CREATES[step]
+    id_field = "key" if step == "implementation_ticket" else "id"
+    # Where a look-up precedes the create, it is answered first (its answer has no such field to lose).
+    _fault(sandbox, system, incomplete=1 if step == "admin_access" else 2, incomplete_field=id_field)
+
+    with pytest.raises(ApiError, match=f"answered without '{id_field}'") as missing:
+        _run(store, key, step)
+    assert missing.value.retryable  # the task retries
+    row = store.query("SELECT status, last_error FROM onboarding.setup_steps WHERE step_key = %s", (step,))[0]
+    assert row["status"] == "failed" and id_field in row["last_error"]
+
+    external_id = _run(store, key, step)
+
+    created = sandbox.state.ledger()[system][what]
+    assert len(created) == 1 and external_id in str(created[0])
+    posts = [r for r in sandbox.state.requests(system) if r["method"] == "POST" and r["path"] == path]
+    # Jira and Stripe find it by their search, the tenant by our key; SCIM's re-send answers 409 and is adopted.
+    assert len(posts) == (2 if step == "admin_access" else 1)
+
+
 def test_a_changed_order_between_a_lost_answer_and_the_retry_resends_the_frozen_request(
     store: Store, sandbox: Any
 ) -> None:
@@ -306,20 +333,43 @@ def test_a_missing_critical_input_blocks_setup(store: Store, sandbox: Any) -> No
     assert problems == ["critical input 'signed_dpa' (Signed data processing agreement) is missing"]
 
 
+@pytest.mark.unit
+def test_every_kind_of_step_has_one_handler() -> None:
+    assert set(setup_steps.HANDLERS) == set(StepKind)
+    with pytest.raises(ValueError, match="'tenant' already has a handler"):
+        setup_steps.handles(StepKind.TENANT)(lambda ctx: setup_steps.HANDLERS[StepKind.TENANT](ctx))
+    assert setup_steps.HANDLERS[StepKind.TENANT].__name__ == "_tenant"  # the first stays
+
+
 # --------------------------------------------------------------------------- customer submissions
 
 
-def _requested(store: Store, sandbox: Any, behaviour: str) -> tuple[str, str, Any]:
-    sandbox.state.forms.set_behaviour(behaviour)
+def _requested(store: Store, sandbox: Any) -> tuple[str, Any]:
     key = _ready_account(store, sandbox, region="NA")
     store.conn.execute("UPDATE onboarding.checklist_items SET status = 'missing'")
     config = load_config()
-    request_id = checklist.request_inputs(store, _client_for(FORMS_API), config, key, NOW)
-    return key, request_id, config
+    assert checklist.request_inputs(store, config, key, NOW, secret=PORTAL_SECRET) > 0
+    return key, config
+
+
+def _submit(store: Store, config: Any, key: str, item_key: str, submission_id: str, **given: Any) -> Any:
+    """One submission through the one way in every channel uses (the portal calls exactly this)."""
+    ob = lifecycle.load(store, key)
+    item = next(i for i in lifecycle.tier_of(config, ob).checklist if i.key == item_key)
+    doc = given.get("document")
+    submission = Submission(
+        item_key=item_key, value=given.get("value"), document=DocumentMeta(**doc) if doc is not None else None
+    )
+    account = AccountContext(region=ob.region, country=None, company_domain=ob.account_domain)
+    return checklist.judge_submission(
+        store, ob, item, submission, submission_id=submission_id, submitted_at=NOW,
+        submitted_by=ob.primary_contact_email, summary={"value": str(given.get("value"))[:200]}, account=account,
+        now=NOW,
+    )  # fmt: skip
 
 
 def _poll(store: Store, config: Any, key: str, item: str) -> bool:
-    return checklist.poll_item(store, _client_for(FORMS_API), config, key, item, NOW)
+    return checklist.poll_item(store, config, key, item)
 
 
 @pytest.mark.parametrize(
@@ -336,32 +386,40 @@ def _poll(store: Store, config: Any, key: str, item: str) -> bool:
     ],
     ids=["malformed", "oversized-text", "wrong-type", "oversized-document", "document-for-a-value"],
 )  # fmt: skip
-def test_a_bad_submission_is_rejected_rerequested_and_kept(
+def test_a_bad_submission_is_rejected_with_a_reason_and_kept(
     store: Store, sandbox: Any, item: str, submission: dict[str, Any], reason: str
 ) -> None:
-    key, request_id, config = _requested(store, sandbox, "silent")
-    sandbox.state.forms.submit(request_id, item, **submission)
+    key, config = _requested(store, sandbox)
+    judgement = _submit(store, config, key, item, "s-1", **submission)
 
+    assert judgement.outcome == "rejected" and reason.lower() in (judgement.reason or "").lower()
     assert _poll(store, config, key, item) is False  # the sensor keeps waiting
-
     row = store.query("SELECT status, rejection_reason FROM onboarding.checklist_items WHERE item_key = %s", (item,))
     assert row[0]["status"] == "rejected" and reason.lower() in row[0]["rejection_reason"].lower()
-    assert [r["item_key"] for r in sandbox.state.ledger()["forms"]["rerequests"]] == [item]
     kept = store.query("SELECT verdict FROM onboarding.submissions WHERE item_key = %s", (item,))
     assert kept == [{"verdict": "rejected"}]
     assert lifecycle.completeness(store, key)["rejected"] == 1
 
 
 def test_an_item_submitted_twice_is_verified_once(store: Store, sandbox: Any) -> None:
-    key, request_id, config = _requested(store, sandbox, "silent")
-    for _ in range(2):
-        sandbox.state.forms.submit(request_id, "billing_contact_email", value="ap@northwind.example")
+    key, config = _requested(store, sandbox)
+    for n in range(2):
+        _submit(store, config, key, "billing_contact_email", f"s-{n}", value="ap@northwind.example")
     assert _poll(store, config, key, "billing_contact_email") is True
     assert _poll(store, config, key, "billing_contact_email") is True
     verdicts = [r["verdict"] for r in store.query("SELECT verdict FROM onboarding.submissions ORDER BY id")]
     assert verdicts == ["verified", "ignored"]
     verified = [e for e in store.events_for(key) if e["event_type"] == "input.verified"]
     assert len(verified) == 1
+
+
+def test_asking_for_the_checklist_again_invites_the_customer_once(store: Store, sandbox: Any) -> None:
+    key, config = _requested(store, sandbox)
+    assert checklist.request_inputs(store, config, key, NOW, secret=PORTAL_SECRET) > 0  # a retried task
+    invitations = store.query("SELECT to_email, subject FROM onboarding.outbox WHERE kind = 'invitation'")
+    assert len(invitations) == 1 and invitations[0]["to_email"] == lifecycle.load(store, key).primary_contact_email
+    requested = [e for e in store.events_for(key) if e["event_type"] == "checklist.requested"]
+    assert len(requested) == 1 and requested[0]["details"]["to"] == invitations[0]["to_email"]
 
 
 def test_an_order_whose_tier_file_was_removed_is_not_started(store: Store, sandbox: Any) -> None:

@@ -4,7 +4,9 @@
   checklist sensor that timed out on the customer, a setup step the API
   refused, a readiness gate that could not open, a provisioning failure.  It
   escalates to the owner of the stage with the cause and tries to post the
-  notice at once; if Slack is down the escalation pass posts it later.
+  notice at once; if Slack is down the escalation pass posts it later.  A
+  failure whose task already escalated it in better words (an expired approval,
+  a gate held only by approvals that were rejected or expired) is not escalated twice.
 * :func:`on_deadline_missed` is the callback of the runs' Deadline Alerts
   (activation target approaching, run window overrun).
 
@@ -21,10 +23,14 @@ log = logging.getLogger(__name__)
 
 _WHAT = {
     "wait_for_input": "the customer's input",
-    "wait_for_approvals": "the internal approvals",
     "wait_for_provisioning": "provisioning of the tenant",
     "readiness_gate": "the readiness gate",
 }
+
+
+def already_escalated(exception: BaseException | None) -> bool:
+    """A failure whose task raised its own, better-worded escalation (an expired or rejected approval)."""
+    return bool(getattr(exception, "escalated", False))
 
 
 def failure_cause(task_id: str, map_key: str | None, exception: BaseException | None) -> str:
@@ -41,6 +47,8 @@ def failure_cause(task_id: str, map_key: str | None, exception: BaseException | 
         return f"setup step {task_id.removeprefix('setup_')!r} failed: {text}"
     if task_id == "readiness_gate":
         return f"setup stays blocked: {text}"
+    if task_id.startswith("approve_"):
+        return f"approval {task_id.removeprefix('approve_')!r} failed: {text}"
     return f"{task_id} failed: {text}"
 
 
@@ -55,6 +63,9 @@ def on_task_failure(context: Any) -> None:
         if not key:
             return
         ti = context["ti"]
+        if already_escalated(context.get("exception")):
+            log.info("onboarding %s: %s failed and has escalated it itself", key, ti.task_id)
+            return
         map_index = getattr(ti, "map_index", -1)
         map_key = getattr(ti, "rendered_map_index", None) or (str(map_index) if map_index >= 0 else None)
         cause = failure_cause(ti.task_id, map_key, context.get("exception"))

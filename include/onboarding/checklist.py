@@ -1,11 +1,13 @@
 """Collecting the customer's inputs with one structured checklist.
 
-One request goes to the customer portal (connection ``forms_api``) listing
-every item the account needs.  Each submission is validated on arrival: a
-valid one verifies the item; an invalid one is rejected with a reason the
-customer can act on, the item is re-requested, and the sensor keeps waiting.
-Every submission and verdict is kept (``onboarding.submissions``) and logged
-in the audit trail, so completeness per account is always current.
+The checklist is planned from the tier (:func:`lifecycle.plan`) and the customer
+is invited once by email, with a magic link to the portal (:mod:`include.portal`)
+listing every item the account needs.  Each submission is judged in the request
+that carries it (:func:`judge_submission`, the one way in): a valid one verifies
+the item; an invalid one is rejected with a reason the customer reads at once.
+Every submission and verdict is kept (``onboarding.submissions``) and logged in
+the audit trail, and the commit notifies the item's waiting sensor
+(``NOTIFY onboarding_input``), so completeness per account is always current.
 """
 
 from __future__ import annotations
@@ -19,70 +21,46 @@ from psycopg.types.json import Jsonb
 
 from include.onboarding import lifecycle
 from include.onboarding.config import ChecklistItem, OnboardingConfig, Stage
-from include.onboarding.http import ApiClient, ApiError
 from include.onboarding.store import SCHEMA, Event, Store
-from include.onboarding.validators import AccountContext, DocumentMeta, Submission, validate
+from include.onboarding.validators import AccountContext, Submission, validate
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:checklist"
-REQUESTS = "/api/v1/requests"
+INPUT_CHANNEL = "onboarding_input"
+"""PostgreSQL ``NOTIFY`` channel: a recorded submission wakes the sensors waiting on the account's items.
+
+The payload is ``<onboarding key>`` TAB ``<item key>``; notifications are delivered when the
+submission's transaction commits, so a woken sensor always finds what woke it.
+"""
+SETTLED = ("verified", "waived")
+"""Statuses of an item that no longer holds the account up."""
 
 
-def _items(body: Any) -> list[dict[str, Any]]:
-    if isinstance(body, list):
-        return [x for x in body if isinstance(x, dict)]
-    if isinstance(body, dict) and isinstance(body.get("data"), list):
-        return [x for x in body["data"] if isinstance(x, dict)]
-    raise ApiError("forms", f"forms answered without a list of records: {str(body)[:200]!r}", retryable=True)
+def request_inputs(
+    store: Store, config: OnboardingConfig, key: str, now: datetime, *, secret: bytes | None = None
+) -> int:
+    """Ask the customer for the planned checklist once: mark it requested and queue the invitation.
 
+    The invitation carries a magic link to the portal, where each item is judged the moment it is
+    sent.  Returns how many items were requested.  Safe to repeat: the event, the invitation and
+    the stage change each happen once.
+    """
+    from include.onboarding import mail
 
-def _item_payload(item: ChecklistItem) -> dict[str, Any]:
-    payload: dict[str, Any] = {"key": item.key, "label": item.label, "type": item.type.value, "critical": item.critical}
-    if item.help:
-        payload["help"] = item.help
-    if item.choices:
-        payload["choices"] = item.choices
-    if item.document:
-        payload["document"] = {"content_types": item.document.content_types, "max_mb": item.document.max_mb}
-    return payload
-
-
-def request_inputs(store: Store, api: ApiClient, config: OnboardingConfig, key: str, now: datetime) -> str:
-    """Send the account's checklist to the customer once; return the portal's request id."""
     onboarding = lifecycle.load(store, key)
-    if onboarding.forms_request_id:
-        return onboarding.forms_request_id
-    tier = lifecycle.tier_of(config, onboarding)
-    planned = {r["item_key"] for r in store.query(
-        f"SELECT item_key FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s", (onboarding.id,)
-    )}  # fmt: skip
-    items = [i for i in tier.checklist if i.key in planned]
-    # Look up before creating: the portal's idempotency keys expire, our records do not.
-    found = _items(api.request("GET", REQUESTS, params={"external_ref": key}).body)
-    if found:
-        request = found[0]
-    else:
-        body = {
-            "external_ref": key,
-            "recipient": {"email": onboarding.primary_contact_email, "name": onboarding.primary_contact_name},
-            "account_name": onboarding.account_name,
-            "due_date": onboarding.activation_target.isoformat(),
-            "items": [_item_payload(i) for i in items],
-        }
-        request = api.request("POST", REQUESTS, json_body=body, headers={"Idempotency-Key": f"{key}:checklist"}).body
-    if not isinstance(request, dict) or not request.get("id"):
-        raise ApiError("forms", f"forms created a request without an id: {str(request)[:200]!r}", retryable=True)
-    request_id = str(request["id"])
+    planned = [
+        r["item_key"]
+        for r in store.query(
+            f"SELECT item_key FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s ORDER BY id", (onboarding.id,)
+        )
+    ]
+    if not planned:
+        raise RuntimeError(f"onboarding {key}: no checklist is planned yet, so there is nothing to ask for")
     with store.transaction() as cur:
         cur.execute(
-            f"""UPDATE {SCHEMA}.onboardings SET forms_request_id = %s, forms_request_url = %s, updated_at = %s
-                WHERE id = %s""",
-            (request_id, request.get("url"), now, onboarding.id),
-        )
-        cur.execute(
             f"""UPDATE {SCHEMA}.checklist_items SET requested_at = COALESCE(requested_at, %s), updated_at = %s
-                WHERE onboarding_id = %s""",
+                WHERE onboarding_id = %s AND requested_at IS NULL""",
             (now, now, onboarding.id),
         )
         Store.record_events(
@@ -96,89 +74,38 @@ def request_inputs(store: Store, api: ApiClient, config: OnboardingConfig, key: 
                     occurred_at=now,
                     stage=onboarding.stage.value,
                     stage_owner=onboarding.stage_owner_email,
-                    details={"request_id": request_id, "url": request.get("url"), "items": [i.key for i in items]},
+                    details={"items": planned, "to": onboarding.primary_contact_email},
                     dedupe_key=f"checklist.requested:{key}",
                 )
             ],
         )
+    mail.queue_invitation(store, config, key, now, secret=secret)
     lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, now, ACTOR, "checklist sent to the customer")
-    return request_id
+    return len(planned)
 
 
-def _submissions(api: ApiClient, request_id: str, item_key: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
-    for _ in range(100):  # a hundred pages of submissions for one item is already absurd
-        params: dict[str, Any] = {"item_key": item_key, "limit": 50}
-        if cursor:
-            params["after"] = cursor
-        body = api.request("GET", f"{REQUESTS}/{request_id}/submissions", params=params).body
-        found.extend(_items(body))
-        cursor = body.get("next_cursor") if isinstance(body, dict) else None
-        if not cursor:
-            break
-    return found
-
-
-def _as_submission(item_key: str, raw: dict[str, Any]) -> Submission:
-    doc = raw.get("document")
-    document = None
-    if isinstance(doc, dict):
-        try:
-            document = DocumentMeta(
-                filename=str(doc.get("filename") or ""),
-                content_type=str(doc.get("content_type") or ""),
-                size_bytes=int(doc.get("size_bytes") or 0),
-                sha256=doc.get("sha256"),
-            )
-        except (TypeError, ValueError):
-            document = DocumentMeta(filename=str(doc.get("filename") or ""), content_type="", size_bytes=0)
-    value = raw.get("value")
-    return Submission(item_key=item_key, value=value if isinstance(value, str) else None, document=document)
-
-
-def _submitted_at(raw: dict[str, Any]) -> datetime | None:
-    text = raw.get("submitted_at")
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def poll_item(store: Store, api: ApiClient, config: OnboardingConfig, key: str, item_key: str, now: datetime) -> bool:
-    """Look at new submissions for one item; True once the account no longer waits on it."""
-    onboarding = lifecycle.load(store, key)
-    tier = lifecycle.tier_of(config, onboarding)
-    item = next((i for i in tier.checklist if i.key == item_key), None)
-    if item is None:
-        raise lifecycle.TierRemoved(f"onboarding {key}: item {item_key!r} is no longer in tier {tier.tier!r}")
-    if not onboarding.forms_request_id:
-        raise RuntimeError(f"onboarding {key}: the checklist has not been sent to the customer yet")
-    row = store.query(
-        f"SELECT status FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s AND item_key = %s",
-        (onboarding.id, item_key),
+def poll_item(store: Store, config: OnboardingConfig, key: str, item_key: str) -> bool:
+    """True once the account no longer waits on one item: it is verified or waived, or it is a
+    nice-to-have and every critical item is in.  Submissions are judged when they arrive (the
+    portal), so this only reads the store.
+    """
+    rows = store.query(
+        f"""SELECT c.status, c.critical,
+                   (SELECT count(*) FROM {SCHEMA}.checklist_items o
+                     WHERE o.onboarding_id = c.onboarding_id AND o.critical
+                       AND o.status NOT IN ('verified', 'waived')) AS critical_outstanding
+            FROM {SCHEMA}.checklist_items c JOIN {SCHEMA}.onboardings b ON b.id = c.onboarding_id
+            WHERE b.onboarding_key = %s AND c.item_key = %s""",
+        (key, item_key),
     )
-    if row and row[0]["status"] in ("verified", "waived"):
-        return True
-    seen = {
-        r["submission_id"]
-        for r in store.query(
-            f"SELECT submission_id FROM {SCHEMA}.submissions WHERE onboarding_id = %s AND item_key = %s",
-            (onboarding.id, item_key),
-        )
-    }
-    # The customer's own country is not on the order (a region spans many countries), so a VAT
-    # number is checked against its own country prefix, not against the region.
-    account = AccountContext(region=onboarding.region, country=None, company_domain=onboarding.account_domain)
-    fresh = [s for s in _submissions(api, onboarding.forms_request_id, item_key) if str(s.get("id")) not in seen]
-    for raw in fresh:
-        _judge(store, api, onboarding, item, raw, account, now, latest=raw is fresh[-1])
-    if _status(store, onboarding.id, item_key) in ("verified", "waived"):
-        return True
-    # A nice-to-have item never holds the account once every critical item is in.
-    return not item.critical and not _critical_outstanding(store, onboarding.id)
+    if not rows:
+        onboarding = lifecycle.load(store, key)  # names a missing account
+        tier = lifecycle.tier_of(config, onboarding)
+        if not any(i.key == item_key for i in tier.checklist):
+            raise lifecycle.TierRemoved(f"onboarding {key}: item {item_key!r} is no longer in tier {tier.tier!r}")
+        raise RuntimeError(f"onboarding {key}: item {item_key!r} was never planned for this account")
+    row = rows[0]
+    return row["status"] in SETTLED or (not row["critical"] and row["critical_outstanding"] == 0)
 
 
 def _status(store: Store, onboarding_id: int, item_key: str) -> str:
@@ -186,16 +113,6 @@ def _status(store: Store, onboarding_id: int, item_key: str) -> str:
         store.scalar(
             f"SELECT status FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s AND item_key = %s",
             (onboarding_id, item_key),
-        )
-    )
-
-
-def _critical_outstanding(store: Store, onboarding_id: int) -> bool:
-    return bool(
-        store.scalar(
-            f"""SELECT count(*) FROM {SCHEMA}.checklist_items
-                WHERE onboarding_id = %s AND critical AND status NOT IN ('verified', 'waived')""",
-            (onboarding_id,),
         )
     )
 
@@ -295,72 +212,6 @@ def judge_submission(
                 )
             ],
         )
+        # Delivered on commit: the item's waiting sensor wakes and finds the verdict.
+        cur.execute("SELECT pg_notify(%s, %s)", (INPUT_CHANNEL, f"{onboarding.key}\t{item.key}"))
     return Judgement(outcome, reason)
-
-
-def _judge(
-    store: Store,
-    api: ApiClient,
-    onboarding: lifecycle.Onboarding,
-    item: ChecklistItem,
-    raw: dict[str, Any],
-    account: AccountContext,
-    now: datetime,
-    latest: bool,
-) -> None:
-    submission_id = str(raw.get("id"))
-    judgement = judge_submission(
-        store,
-        onboarding,
-        item,
-        _as_submission(item.key, raw),
-        submission_id=submission_id,
-        submitted_at=_submitted_at(raw) or now,
-        submitted_by=str(raw.get("submitted_by") or onboarding.primary_contact_email),
-        summary=_summary(raw),
-        account=account,
-        now=now,
-    )
-    if not judgement.first or judgement.outcome == "ignored":
-        return
-    if judgement.outcome == "rejected":
-        log.warning("onboarding %s: %s rejected: %s", onboarding.key, item.key, judgement.reason)
-        if latest:
-            _rerequest(store, api, onboarding, item, submission_id, judgement.reason or "invalid", now)
-    else:
-        log.info("onboarding %s: %s verified", onboarding.key, item.key)
-
-
-def _summary(raw: dict[str, Any]) -> dict[str, Any]:
-    """What to keep of a rejected submission: enough to explain it, never a huge blob."""
-    value = raw.get("value")
-    return {
-        "value": value[:200] if isinstance(value, str) else None,
-        "document": raw.get("document") if isinstance(raw.get("document"), dict) else None,
-    }
-
-
-def _rerequest(
-    store: Store,
-    api: ApiClient,
-    onboarding: lifecycle.Onboarding,
-    item: ChecklistItem,
-    submission_id: str,
-    reason: str,
-    now: datetime,
-) -> None:
-    api.request(
-        "POST",
-        f"{REQUESTS}/{onboarding.forms_request_id}/items/{item.key}/rerequest",
-        json_body={"reason": reason},
-        headers={"Idempotency-Key": f"{onboarding.key}:rerequest:{submission_id}"},
-    )
-    lifecycle.record(
-        store,
-        onboarding.key,
-        "input.rerequested",
-        now,
-        ACTOR,
-        {"item": item.key, "reason": reason, "after_submission": submission_id},
-        dedupe=f"input.rerequested:{onboarding.key}:{submission_id}",
-    )

@@ -191,6 +191,14 @@ class Person(Model):
     """Airflow connection id of the Slack incoming webhook that reaches this person."""
     manager: str | None = None
     """Email of the person escalations climb to after this one."""
+    airflow_user: str | None = Field(default=None, min_length=1)
+    """The id Airflow's auth manager knows this person by, when it is not their email: approvals are
+    assigned to it, and only that user may answer them (see the README's Approvals section)."""
+
+    @property
+    def airflow_id(self) -> str:
+        """Who this person is to Airflow: ``airflow_user``, else the email."""
+        return self.airflow_user or self.email
 
 
 class RunSettings(Model):
@@ -200,7 +208,9 @@ class RunSettings(Model):
     """How often a waiting sensor looks again (``ONBOARDING_POKE_SECONDS`` overrides)."""
     input_timeout_days: float = Field(default=30, gt=0)
     """How long the checklist sensors wait for the customer before failing (and escalating)."""
-    approval_timeout_days: float = Field(default=10, gt=0)
+    approval_timeout_business_days: float = Field(default=10, gt=0)
+    """An approval request nobody answers expires after this much business time of the account's region,
+    and its expiry is escalated (``approvals[].timeout_business_days`` overrides it per approval)."""
     provisioning_timeout_hours: float = Field(default=24, gt=0)
     max_active_runs: int = Field(default=500, ge=1)
     """Concurrent onboardings per tier; most of them are waiting on people, not using workers."""
@@ -230,7 +240,11 @@ class EscalationSettings(Model):
     airflow_base_url: str | None = None
     """Base URL of the Airflow UI for run links (default: Airflow's ``[api] base_url``)."""
     customer_silent_business_days: float = Field(default=3, gt=0)
-    """A customer who sent nothing for this long while critical inputs are out is escalated to the stage owner."""
+    """A customer who sent nothing for this long while critical inputs are out is escalated to the stage owner.
+    Every tier's customer reminders (``reminders.after_business_days``) come before it."""
+    max_reminders_per_pass: int = Field(default=500, ge=1)
+    """Customer reminders one pass queues at most, the longest-waiting customers first; the rest are still
+    due at the next pass (a first pass over a backlog would otherwise issue thousands of links at once)."""
 
 
 class ReportingSettings(Model):
@@ -304,6 +318,10 @@ class Settings(Model):
         duplicates = sorted({e for e in emails if emails.count(e) > 1})
         if duplicates:
             raise ValueError(f"people: duplicate email(s) {duplicates}")
+        ids = [p.airflow_id.lower() for p in self.people]
+        shared = sorted({i for i in ids if ids.count(i) > 1})
+        if shared:
+            raise ValueError(f"people: two people have the same Airflow user {shared} (airflow_user or email)")
         known = set(emails)
         for i, person in enumerate(self.people):
             if person.manager is not None and person.manager not in known:
@@ -415,6 +433,9 @@ class Approval(Model):
     label: str = Field(min_length=1)
     approver_role: Key
     when: Condition | None = None
+    timeout_business_days: float | None = Field(default=None, gt=0)
+    """How long the request waits for an answer before it expires and is escalated
+    (default: ``runs.approval_timeout_business_days``)."""
 
 
 class StepKind(str, Enum):
@@ -480,14 +501,35 @@ class StageConfig(Model):
         return float(self.sla_business_days or 0) * hours.day_seconds
 
     def describe_sla(self) -> str:
-        if self.sla_business_hours is not None:
-            return f"{self.sla_business_hours:g} business hours"
-        return f"{self.sla_business_days:g} business days"
+        amount, unit = (
+            (self.sla_business_hours, "business hour")
+            if self.sla_business_hours is not None
+            else (self.sla_business_days, "business day")
+        )
+        return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
 
 class LadderRung(Model):
     at_percent_of_sla: int = Field(ge=1, le=1000)
     notify: str = Field(pattern=r"^(stage_owner|manager|ops_lead|role:[a-z][a-z0-9_]*)$")
+
+
+class ReminderCadence(Model):
+    """When the customer is reminded by email of the checklist items still open.
+
+    ``after_business_days: [2, 4]``: a reminder after 2 and after 4 business days (working time on the
+    account's region calendar) without progress on the critical items, counted from the checklist
+    request or the customer's last submission, whichever is later.  A submission restarts the count.
+    """
+
+    after_business_days: list[Annotated[int, Field(ge=1, le=60)]] = Field(min_length=1, max_length=10)
+
+    @field_validator("after_business_days")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        if value != sorted(set(value)):
+            raise ValueError(f"must be strictly ascending business days, one reminder each (got {value})")
+        return value
 
 
 class TierConfig(Model):
@@ -510,6 +552,8 @@ class TierConfig(Model):
     checklist: list[ChecklistItem] = Field(min_length=1)
     approvals: list[Approval] = Field(default_factory=list)
     setup_steps: list[SetupStep] = Field(min_length=1)
+    reminders: ReminderCadence | None = None
+    """Customer reminder cadence while the checklist is out; without it the tier's customers are not reminded."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TierConfig:  # noqa: C901
@@ -702,6 +746,21 @@ def _check_against_settings(path: Path, tier: TierConfig, settings: Settings) ->
     for i, step in enumerate(tier.setup_steps):
         if step.http is not None and not re.fullmatch(r"[A-Za-z0-9_]+", step.http.connection):
             raise ConfigError(f"{path}: setup_steps[{i}].http.connection: not a valid connection id")
+    _check_reminders(path, tier, settings)
+
+
+def _check_reminders(path: Path, tier: TierConfig, settings: Settings) -> None:
+    """Every reminder comes before the silent-customer escalation: the customer is asked before the owner is told."""
+    if tier.reminders is None:
+        return
+    silent = settings.escalations.customer_silent_business_days
+    for i, days in enumerate(tier.reminders.after_business_days):
+        if days >= silent:
+            raise ConfigError(
+                f"{path}: reminders.after_business_days[{i}]: a reminder after {days} business days comes too late:"
+                f" the stage owner is told of a silent customer after {silent:g}"
+                " (escalations.customer_silent_business_days in settings.yaml); remind earlier or raise that"
+            )
 
 
 M = TypeVar("M", bound=BaseModel)

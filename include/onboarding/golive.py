@@ -12,9 +12,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from include.onboarding import blockkit, lifecycle, notify
+from include.onboarding import blockkit, lifecycle, runtime
 from include.onboarding.config import OnboardingConfig, Stage
-from include.onboarding.http import ApiClient
 from include.onboarding.owners import stage_owner
 from include.onboarding.setup_steps import ClientFor, tenant_status
 from include.onboarding.store import SCHEMA, Event, Store
@@ -74,51 +73,38 @@ def _complete_setup(store: Store, key: str, onboarding_id: int, now: datetime) -
     return [s for s in steps if s["status"] == "done"]
 
 
-def notify_customer(store: Store, config: OnboardingConfig, key: str, forms: ApiClient, now: datetime) -> str:
-    """Send the go-live notice listing what was set up; once."""
+def notify_customer(store: Store, config: OnboardingConfig, key: str, now: datetime) -> int:
+    """Queue the go-live email listing what was set up; once.  Returns its outbox id."""
+    from include.onboarding import mail
+
     ob = lifecycle.load(store, key)
     sent = _events(store, ob.id, "customer.notified")
     if sent:
-        return str(sent[0]["details"]["message_id"])
+        return int(sent[0]["details"]["outbox_id"])
     done = _complete_setup(store, key, ob.id, now)
     lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
     tier = lifecycle.tier_of(config, ob)
     labels = {s.key: s.label for s in tier.setup_steps}
-    lines = [f"- {labels.get(s['step_key'], s['step_key'])}: {s['external_id']}" for s in done]
-    body = (
-        f"Hello {ob.primary_contact_name or ''},\n\n{ob.account_name} is live. This is what we set up:\n"
-        + "\n".join(lines)
-        + f"\n\nYour onboarding manager, {ob.owner_email}, will introduce your next point of contact."
-    )
-    response = forms.request(
-        "POST",
-        "/api/v1/messages",
-        json_body={
-            "external_ref": key,
-            "to": ob.primary_contact_email,
-            "subject": f"{ob.account_name} is live",
-            "body": body,
-        },
-        headers={"Idempotency-Key": f"{key}:go-live-notice"},
-    ).body
-    message_id = str(response.get("id")) if isinstance(response, dict) and response.get("id") else "unknown"
+    set_up = [f"{labels.get(s['step_key'], s['step_key'])}: {s['external_id']}" for s in done]
+    mail.queue_go_live(store, config, key, now, set_up=set_up)
+    outbox_id = int(store.scalar(f"SELECT id FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (f"go_live:{key}",)))
     lifecycle.record(
         store, key, "customer.notified", now, ACTOR,
-        {"message_id": message_id, "to": ob.primary_contact_email, "set_up": [s["step_key"] for s in done]},
+        {"outbox_id": outbox_id, "to": ob.primary_contact_email, "set_up": [s["step_key"] for s in done]},
         dedupe=f"customer.notified:{key}",
     )  # fmt: skip
-    return message_id
+    return outbox_id
 
 
 def announce(config: OnboardingConfig, email: str, text: str) -> bool:
     """Post to a person's Slack webhook.  False if the person has no Slack connection configured.
 
-    Raises :class:`~include.onboarding.notify.DeliveryFailed` when Slack does not take it.
+    Raises :class:`~include.onboarding.clients.slack.DeliveryFailed` when Slack does not take it.
     """
     person = config.settings.people_by_email.get(email)
     if person is None or not person.slack_connection:
         return False
-    notify.slack_poster(config)(person.slack_connection, text, [blockkit.section(text)])
+    runtime.slack_client(person.slack_connection, config).post(text=text, blocks=[blockkit.section(text)])
     return True
 
 

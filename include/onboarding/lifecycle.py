@@ -42,10 +42,10 @@ class Onboarding:
     owner_email: str
     stage: Stage
     stage_owner_email: str
+    stage_entered_at: datetime
     status: str
     signed_at: datetime
     activation_target: date
-    forms_request_id: str | None
     post_owner_email: str | None
     live_at: datetime | None
 
@@ -71,7 +71,15 @@ def load(store: Store, key: str) -> Onboarding:
     rows = store.query(f"SELECT * FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,))
     if not rows:
         raise OnboardingNotFound(f"no onboarding {key!r} in the store")
-    r = rows[0]
+    return from_row(rows[0])
+
+
+def from_row(r: dict[str, Any]) -> Onboarding:
+    """The account in an ``onboarding.onboardings`` row read with all its columns (other columns are ignored).
+
+    For a reader that needs the account with something else in one query (the portal reads it
+    with the link's revocation on every page).
+    """
     return Onboarding(
         id=r["id"],
         key=r["onboarding_key"],
@@ -87,10 +95,10 @@ def load(store: Store, key: str) -> Onboarding:
         owner_email=r["owner_email"],
         stage=Stage(r["stage"]),
         stage_owner_email=r["stage_owner_email"],
+        stage_entered_at=r["stage_entered_at"],
         status=r["status"],
         signed_at=r["signed_at"],
         activation_target=r["activation_target"],
-        forms_request_id=r["forms_request_id"],
         post_owner_email=r["post_owner_email"],
         live_at=r["live_at"],
     )
@@ -274,10 +282,22 @@ def completeness(store: Store, key: str) -> dict[str, int]:
     return counts
 
 
-def readiness_problems(store: Store, key: str) -> list[str]:
-    """Why setup may not start yet: unverified critical inputs and missing approvals."""
+@dataclass(frozen=True)
+class Unmet:
+    """What keeps an account from setup: critical inputs not verified, approvals not given."""
+
+    inputs: list[str]
+    approvals: list[str]
+
+    @property
+    def all(self) -> list[str]:
+        return self.inputs + self.approvals
+
+
+def unmet(store: Store, key: str) -> Unmet:
+    """Why setup may not start yet: unverified critical inputs and approvals not given, one sentence each."""
     onboarding = load(store, key)
-    problems = [
+    inputs = [
         f"critical input {r['item_key']!r} ({r['label']}) is {r['status']}"
         + (f": {r['rejection_reason']}" if r["rejection_reason"] and r["status"] == "rejected" else "")
         for r in store.query(
@@ -286,17 +306,27 @@ def readiness_problems(store: Store, key: str) -> list[str]:
             (onboarding.id,),
         )
     ]
-    problems += [
-        f"approval {r['approval_key']!r} ({r['label']}) is {r['status']}"
+    if not store.query(f"SELECT 1 FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s", (onboarding.id,)):
+        inputs.append("the checklist was never planned")
+    approvals = [
+        f"approval {r['approval_key']!r} ({r['label']}) "
+        + (
+            f"was rejected by {r['decided_by']}" + (f": {r['comment']}" if r["comment"] else " (no comment given)")
+            if r["status"] == "rejected"
+            else "has no decision yet"
+        )
         for r in store.query(
-            f"""SELECT approval_key, label, status FROM {SCHEMA}.approvals
+            f"""SELECT approval_key, label, status, decided_by, comment FROM {SCHEMA}.approvals
                 WHERE onboarding_id = %s AND status <> 'approved' ORDER BY id""",
             (onboarding.id,),
         )
     ]
-    if not store.query(f"SELECT 1 FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s", (onboarding.id,)):
-        problems.append("the checklist was never planned")
-    return problems
+    return Unmet(inputs, approvals)
+
+
+def readiness_problems(store: Store, key: str) -> list[str]:
+    """Why setup may not start yet: unverified critical inputs and missing approvals."""
+    return unmet(store, key).all
 
 
 def set_blocked(store: Store, key: str, reason: str | None, now: datetime) -> None:

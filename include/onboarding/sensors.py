@@ -1,12 +1,11 @@
 """The checklist sensor: one per required item of an account, waiting in the triggerer.
 
 ``wait_for_input`` is mapped over the account's checklist (the grid names each
-mapped sensor by its item).  Each looks once when it starts: the submissions at
-the forms portal are fetched, validated and recorded (a rejected one is
-re-requested with the reason).  If the item is still open it defers to
-:class:`include.onboarding.triggers.ChecklistItemTrigger` and frees its worker
-slot; when the trigger sees something to judge, the sensor wakes and looks
-again.  Past its timeout it fails with ``AirflowSensorTimeout``, which the
+mapped sensor by its item).  Each looks at the store once when it starts
+(submissions are judged by the portal the moment they arrive).  If the item is
+still open it defers to :class:`include.onboarding.triggers.ChecklistItemTrigger`
+and frees its worker slot; the portal's ``NOTIFY`` wakes the trigger when the
+customer sends the item, and the sensor looks again.  Past its timeout it fails with ``AirflowSensorTimeout``, which the
 tier DAG's failure callback turns into an escalation naming the item.
 """
 
@@ -30,12 +29,8 @@ class ChecklistItemSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> bool:
         from include.onboarding import checklist, runtime
-        from include.onboarding.connections import FORMS_API
 
-        cfg, key = runtime.config(), onboarding_key(context)
-        return checklist.poll_item(
-            runtime.open_store(), runtime.api(FORMS_API, cfg), cfg, key, self.item_key, runtime.clock().now()
-        )
+        return checklist.poll_item(runtime.open_store(), runtime.config(), onboarding_key(context), self.item_key)
 
     def execute(self, context: Any) -> None:
         if self.poke(context):
@@ -57,17 +52,14 @@ class ChecklistItemSensor(BaseSensorOperator):
         self._wait(context, until)
 
     def _wait(self, context: Any, give_up_at: datetime) -> None:
-        from include.onboarding import lifecycle, runtime
         from include.onboarding.triggers import ChecklistItemTrigger
 
         key = onboarding_key(context)
-        request_id = lifecycle.load(runtime.open_store(), key).forms_request_id or ""
         left = max((give_up_at - datetime.now(timezone.utc)).total_seconds(), 1.0)
         self.defer(
             trigger=ChecklistItemTrigger(
                 onboarding_key=key,
                 item_key=self.item_key,
-                request_id=request_id,
                 poll_seconds=self.poll_seconds,
                 give_up_at=give_up_at.isoformat(),
             ),

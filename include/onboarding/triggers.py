@@ -1,21 +1,27 @@
-"""The triggerer's side of the checklist sensors: wait cheaply for something to judge.
+"""The triggerer's side of the checklist sensors: wait cheaply, wake the moment the customer acts.
 
 A customer may take weeks to answer.  Holding a worker slot, or waking a task
 every few minutes, for each item of each account does not scale to hundreds of
 accounts, so ``wait_for_input`` defers to :class:`ChecklistItemTrigger`, which
 runs in Airflow's triggerer (one event loop for thousands of them).  It only
-*looks*; the task does the work when it wakes: it fetches the submissions,
-validates them, records verdicts and re-requests, exactly as before.
+*looks*; the task decides when it wakes.
+
+The portal judges each submission in the request that carries it and the
+commit sends ``NOTIFY onboarding_input`` naming the account and item.  One
+``LISTEN`` connection per triggerer event loop (:class:`_Listener`) hands each
+notification to the triggers waiting on that account's items, which look at once.  A slow
+poll (``poll_seconds``) stays as the safety net: for a waiver made by a person,
+a notification lost while the listener reconnected, or an item settled because
+every critical item is in.
 
 The trigger fires when one of these is true:
 
-* the forms portal holds a submission for the item that the store has not
-  recorded yet (new, or corrected after a rejection);
 * the item is settled in the store (verified, or waived by a person);
-* the item is a nice-to-have and every critical item of the account is in.
+* the item is a nice-to-have and every critical item of the account is in;
+* the item is not in the store (the task says why).
 
-A failed look (portal or database unreachable) is logged and tried again at the
-next interval; the sensor's own timeout still ends the wait.  This module is
+A failed look (database unreachable) is logged and tried again at the next
+interval; the sensor's own timeout still ends the wait.  This module is
 imported by the triggerer by class path, so it lives in the importable
 ``include`` package, not in a DAG file.
 """
@@ -23,6 +29,8 @@ imported by the triggerer by class path, so it lives in the importable
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -33,61 +41,130 @@ _LOOK = """
 SELECT c.status, c.critical,
        (SELECT count(*) FROM onboarding.checklist_items o
          WHERE o.onboarding_id = c.onboarding_id AND o.critical
-           AND o.status NOT IN ('verified', 'waived')) AS critical_outstanding,
-       ARRAY(SELECT s.submission_id FROM onboarding.submissions s
-              WHERE s.onboarding_id = c.onboarding_id AND s.item_key = c.item_key) AS recorded
+           AND o.status NOT IN ('verified', 'waived')) AS critical_outstanding
 FROM onboarding.checklist_items c
 JOIN onboarding.onboardings b ON b.id = c.onboarding_id
 WHERE b.onboarding_key = %s AND c.item_key = %s
 """
+CHANNEL = "onboarding_input"
+"""Where the portal's commits announce a judged submission (``include.onboarding.checklist.INPUT_CHANNEL``)."""
 
 # One database connection per event loop and database, shared by every trigger of the loop:
 # a triggerer holding a connection per waiting item would exhaust the server's connections.
 _connections: dict[tuple[int, str], Any] = {}
+_opening: dict[tuple[int, str], asyncio.Lock] = {}
 
 
-async def _store_connection(conn_id: str) -> Any:
+async def _dsn(conn_id: str) -> str:
     import psycopg
     from airflow.sdk import BaseHook
 
     conn = await BaseHook.aget_connection(conn_id)
-    dsn = psycopg.conninfo.make_conninfo(
-        host=conn.host or "localhost",
-        port=conn.port or 5432,
-        user=conn.login or "",
-        password=conn.password or "",
-        dbname=conn.schema or "postgres",
+    return str(
+        psycopg.conninfo.make_conninfo(
+            host=conn.host or "localhost",
+            port=conn.port or 5432,
+            user=conn.login or "",
+            password=conn.password or "",
+            dbname=conn.schema or "postgres",
+        )
     )
+
+
+async def _store_connection(conn_id: str) -> Any:
+    import psycopg
+
+    dsn = await _dsn(conn_id)
     key = (id(asyncio.get_running_loop()), dsn)
-    cached = _connections.get(key)
-    if cached is not None and not cached.closed and not cached.broken:
-        return cached
-    connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
-    _connections[key] = connection
-    return connection
+    async with _opening.setdefault(key, asyncio.Lock()):  # one connect, however many triggers start at once
+        cached = _connections.get(key)
+        if cached is not None and not cached.closed and not cached.broken:
+            return cached
+        connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
+        _connections[key] = connection
+        return connection
+
+
+class _Listener:
+    """One ``LISTEN`` connection per event loop and database, waking the triggers waiting on an item.
+
+    Each trigger registers an :class:`asyncio.Event` for its account; a notification about any item
+    of the account sets them all (a nice-to-have item is released by the last critical item).
+    When the connection breaks, every waiter is woken (to look once) and the next trigger to
+    register opens a new connection.
+    """
+
+    _by_loop: dict[tuple[int, str], _Listener] = {}
+    _opening: dict[tuple[int, str], asyncio.Lock] = {}
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.waiters: dict[str, set[asyncio.Event]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def for_store(cls, conn_id: str) -> _Listener:
+        import psycopg
+
+        dsn = await _dsn(conn_id)
+        key = (id(asyncio.get_running_loop()), dsn)
+        # Triggers that start together wait for one connection rather than each opening their own.
+        async with cls._opening.setdefault(key, asyncio.Lock()):
+            listener = cls._by_loop.get(key)
+            if listener is not None and listener.task is not None and not listener.task.done():
+                return listener
+            connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
+            await connection.execute(f"LISTEN {CHANNEL}")
+            listener = cls(connection)
+            listener.task = asyncio.get_running_loop().create_task(listener._dispatch(key))
+            cls._by_loop[key] = listener
+            return listener
+
+    def register(self, onboarding_key: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self.waiters.setdefault(onboarding_key, set()).add(event)
+        return event
+
+    def unregister(self, onboarding_key: str, event: asyncio.Event) -> None:
+        waiting = self.waiters.get(onboarding_key)
+        if waiting is not None:
+            waiting.discard(event)
+            if not waiting:
+                del self.waiters[onboarding_key]
+
+    async def _dispatch(self, key: tuple[int, str]) -> None:
+        try:
+            async for notice in self.connection.notifies():
+                onboarding_key = str(notice.payload).partition("\t")[0]
+                for event in self.waiters.get(onboarding_key, ()):
+                    event.set()
+        except Exception as exc:  # the connection broke: everyone looks once, the next register reconnects
+            logging.getLogger(__name__).warning("listening for submissions stopped (%s); polling until it is back", exc)
+        finally:
+            self._by_loop.pop(key, None)
+            for waiting in self.waiters.values():
+                for event in waiting:
+                    event.set()
+            await self.connection.close()
 
 
 class ChecklistItemTrigger(BaseTrigger):
-    """Fires when one checklist item of one account has something new to judge, or is settled."""
+    """Fires when one checklist item of one account is settled, or no longer holds the account up."""
 
     def __init__(
         self,
         onboarding_key: str,
         item_key: str,
-        request_id: str,
         poll_seconds: float,
         give_up_at: str | None = None,
         db_conn_id: str = "onboarding_db",
-        forms_conn_id: str = "forms_api",
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.onboarding_key = onboarding_key
         self.item_key = item_key
-        self.request_id = request_id
         self.poll_seconds = poll_seconds
         self.give_up_at = give_up_at
         self.db_conn_id = db_conn_id
-        self.forms_conn_id = forms_conn_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -95,35 +172,55 @@ class ChecklistItemTrigger(BaseTrigger):
             {
                 "onboarding_key": self.onboarding_key,
                 "item_key": self.item_key,
-                "request_id": self.request_id,
                 "poll_seconds": self.poll_seconds,
                 "give_up_at": self.give_up_at,
                 "db_conn_id": self.db_conn_id,
-                "forms_conn_id": self.forms_conn_id,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         give_up = datetime.fromisoformat(self.give_up_at) if self.give_up_at else None
-        while True:
-            try:
-                why = await self.look()
-            except Exception as exc:  # the task does the real work; a failed look is tried again
-                self.log.warning("checklist item %s/%s: could not look (%s)", self.onboarding_key, self.item_key, exc)
-                why = None
-            if why:
-                yield self._event(why)
-                return
-            wait = self.poll_seconds
-            if give_up is not None:
-                left = (give_up - datetime.now(timezone.utc)).total_seconds()
-                if left <= 0:
-                    # The triggerer enforces the sensor's timeout too; this also ends the wait
-                    # where triggers run inline (``dag.test``), which knows no timeouts.
-                    yield self._event("gave up waiting", timed_out=True)
+        listener, woken = await self._listen()
+        try:
+            while True:
+                woken.clear()  # a notice from here on wakes the wait below, even one that lands mid-look
+                try:
+                    why = await self.look()
+                except Exception as exc:  # the task does the real work; a failed look is tried again
+                    self.log.warning(
+                        "checklist item %s/%s: could not look (%s)", self.onboarding_key, self.item_key, exc
+                    )
+                    why = None
+                if why:
+                    yield self._event(why)
                     return
-                wait = min(wait, left)
-            await asyncio.sleep(wait)
+                wait = self.poll_seconds
+                if give_up is not None:
+                    left = (give_up - datetime.now(timezone.utc)).total_seconds()
+                    if left <= 0:
+                        # The triggerer enforces the sensor's timeout too; this also ends the wait
+                        # where triggers run inline (``dag.test``), which knows no timeouts.
+                        yield self._event("gave up waiting", timed_out=True)
+                        return
+                    wait = min(wait, left)
+                if listener is not None and listener.task is not None and listener.task.done():
+                    listener, woken = await self._listen()  # the connection broke: listen again
+                with contextlib.suppress(asyncio.TimeoutError):  # past the slow poll's interval: look anyway
+                    await asyncio.wait_for(woken.wait(), timeout=wait)
+        finally:
+            if listener is not None:
+                listener.unregister(self.onboarding_key, woken)
+
+    async def _listen(self) -> tuple[_Listener | None, asyncio.Event]:
+        """Register for the item's notices; without a listener (database down) the poll alone goes on."""
+        try:
+            listener = await _Listener.for_store(self.db_conn_id)
+        except Exception as exc:
+            self.log.warning(
+                "checklist item %s/%s: cannot listen (%s); polling", self.onboarding_key, self.item_key, exc
+            )
+            return None, asyncio.Event()
+        return listener, listener.register(self.onboarding_key)
 
     def _event(self, why: str, timed_out: bool = False) -> TriggerEvent:
         payload = {"onboarding_key": self.onboarding_key, "item_key": self.item_key, "why": why}
@@ -136,34 +233,9 @@ class ChecklistItemTrigger(BaseTrigger):
         row = await cursor.fetchone()
         if row is None:
             return "the item is not in the store (the task reports why)"
-        status, critical, critical_outstanding, recorded = row
+        status, critical, critical_outstanding = row
         if status in ("verified", "waived"):
             return f"the item is {status}"
         if not critical and critical_outstanding == 0:
             return "every critical item is in"
-        new = [i for i in await self._submission_ids() if i not in set(recorded)]
-        return f"{len(new)} new submission(s)" if new else None
-
-    async def _submission_ids(self) -> list[str]:
-        """Ids of every submission the portal holds for the item, through the same connection the task uses."""
-        from airflow.providers.http.hooks.http import HttpAsyncHook
-        from airflow.sdk import BaseHook
-
-        from include.onboarding.checklist import REQUESTS, _items
-        from include.onboarding.http import bearer_header
-
-        headers = bearer_header(await BaseHook.aget_connection(self.forms_conn_id))
-        ids: list[str] = []
-        params: dict[str, Any] = {"item_key": self.item_key, "limit": 100}
-        async with HttpAsyncHook(method="GET", http_conn_id=self.forms_conn_id).session() as portal:
-            for _ in range(100):  # as the task pages: a hundred pages for one item is already absurd
-                response = await portal.run(
-                    endpoint=f"{REQUESTS}/{self.request_id}/submissions", data=params, headers=headers
-                )
-                body = await response.json()
-                ids += [str(s.get("id")) for s in _items(body)]
-                cursor = body.get("next_cursor")
-                if not cursor:
-                    break
-                params["after"] = cursor
-        return ids
+        return None

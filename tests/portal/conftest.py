@@ -54,19 +54,12 @@ def make_account(store: Store, sandbox: Any, config: OnboardingConfig) -> Any:
     return make
 
 
-@pytest.fixture(scope="session")
-def smtp_server() -> Iterator[MailSandbox]:
-    server = MailSandbox(http_port=0).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def mailbox(smtp_server: MailSandbox, monkeypatch: pytest.MonkeyPatch) -> MailSandbox:
-    """The SMTP sandbox, emptied, as the Airflow connection ``customer_mail``."""
-    smtp_server.mailbox.clear()
-    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMER_MAIL", smtp_server.connection_uri())
-    return smtp_server
+def mailbox(sandbox: Any) -> MailSandbox:
+    """The sandbox's SMTP server, emptied, already the Airflow connection ``customer_mail``."""
+    mail: MailSandbox = sandbox.mail
+    mail.mailbox.clear()
+    return mail
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_ledger_covers_every_system_and_reset_empties_it(vendor: Vendor) -> None
     )
     over_http = vendor.admin("GET", "/ledger")
     assert over_http == vendor.state.ledger()
-    assert set(over_http) == {"crm", "ticketing", "billing", "provisioning", "forms", "slack"}
+    assert set(over_http) == {"crm", "ticketing", "billing", "provisioning", "slack"}
     assert len(over_http["slack"]["messages"]) == 1 and len(over_http["ticketing"]["issues"]) == 1
     vendor.admin("POST", "/reset", {})
     emptied = vendor.state.ledger()

@@ -24,8 +24,8 @@ def recipient(settings: Settings, notify: str, stage_owner: str | None, region: 
     return settings.ops_lead, "ops lead"
 
 
-def airflow_base_url(settings: Settings) -> str:
-    """The Airflow UI's address: ``escalations.airflow_base_url``, else Airflow's ``[api] base_url``."""
+def ui_base_url(settings: Settings) -> str:
+    """Where people open the Airflow UI: ``escalations.airflow_base_url``, else Airflow's ``[api] base_url``."""
     base = settings.escalations.airflow_base_url
     if not base:
         from airflow.configuration import conf
@@ -39,7 +39,7 @@ def run_url(settings: Settings, tier: str, run_id: object) -> str:
 
     ``run_id`` comes from a data frame, where an account without a run yet holds NaN, not None.
     """
-    base = airflow_base_url(settings)
+    base = ui_base_url(settings)
     if isinstance(run_id, str) and run_id:
         return f"{base}/dags/onboarding_{tier}/runs/{quote(run_id, safe='')}"
     return f"{base}/dags/onboarding_{tier}"
@@ -51,7 +51,7 @@ def board_url(settings: Settings, subject: str) -> str:
     The board's address is ``ONBOARDING_BOARD_URL``, else ``board.base_url``,
     else the Airflow UI's address plus ``/board`` (where the board plugin serves it).
     """
-    base = os.environ.get("ONBOARDING_BOARD_URL") or settings.board.base_url or f"{airflow_base_url(settings)}/board"
+    base = os.environ.get("ONBOARDING_BOARD_URL") or settings.board.base_url or f"{ui_base_url(settings)}/board"
     base = base.rstrip("/")
     if subject.startswith("order:"):
         return f"{base}/quarantine"

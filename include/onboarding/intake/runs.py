@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from include.onboarding import run_notes
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
@@ -31,14 +32,15 @@ def run_id_for(onboarding_key: str) -> str:
 def runs_to_start(
     store: Store, config: OnboardingConfig, clock: Clock, limit: int = MAX_RUNS_PER_PICKUP
 ) -> list[dict[str, Any]]:
-    """Trigger arguments for every open onboarding without a run yet (oldest first).
+    """Trigger arguments for every open onboarding without a run yet (oldest first), each with its run's note.
 
     Accounts whose tier has no configuration any more are not started: they
     are marked blocked with the reason and logged for a person to settle.
     """
     now = clock.now()
     rows = store.query(
-        f"""SELECT id, onboarding_key, tier, region, activation_target, stage, stage_owner_email
+        f"""SELECT id, onboarding_key, tier, region, activation_target, stage, stage_owner_email, account_name,
+                   owner_email, status
             FROM {SCHEMA}.onboardings
             WHERE status = 'open' AND run_triggered_at IS NULL AND blocked_reason IS NULL
             ORDER BY created_at, id LIMIT %s""",
@@ -62,8 +64,16 @@ def runs_to_start(
                 "trigger_dag_id": f"onboarding_{row['tier']}",
                 "trigger_run_id": run_id_for(row["onboarding_key"]),
                 "conf": conf,
+                # The grid shows who the account is and who owns it; the run keeps it current (run_notes).
+                "note": run_notes.render(
+                    run_notes.NoteFacts(
+                        row["account_name"], row["tier"], row["region"], row["stage"], row["stage_owner_email"],
+                        row["owner_email"], row["activation_target"], row["status"],
+                    ),
+                    config,
+                ),
             }
-        )
+        )  # fmt: skip
     if orphans:
         with store.transaction() as cur:
             for row in orphans:

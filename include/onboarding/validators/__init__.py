@@ -1,7 +1,7 @@
 """Judging one submission for one checklist item.
 
 :func:`validate` takes the item (from the tier file), what the customer sent
-through the forms portal and what we know about the account, and returns a
+through the portal and what we know about the account, and returns a
 :class:`Verdict`: either the normalised value to store, or a reason written
 for the customer that says what is wrong and what to send instead.
 

@@ -1,0 +1,109 @@
+"""What happens when a request is answered, or expires unanswered.
+
+The answer comes from Airflow's Human-in-the-loop response (the Required
+Actions page or ``PATCH .../hitlDetails``): Approve or Reject, the user who
+answered, when, and the comment.  Airflow already refuses (403) anyone the
+request is not assigned to; :func:`answer` checks the answer against the
+request as recorded too, because a deployment may let every user answer
+(``simple_auth_manager_all_admins``) or the approver may have changed in
+``settings.yaml`` since: such an answer is refused and recorded, never counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from include.onboarding import lifecycle
+from include.onboarding.approvals import escalate, records
+from include.onboarding.approvals.asking import approval_of
+from include.onboarding.clock import AcceleratedClock, Clock
+from include.onboarding.config import OnboardingConfig
+from include.onboarding.store import Store
+
+
+class NotTheApprover(PermissionError):
+    """Someone other than the assigned approver answered; the message says who decides."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    approved: bool
+    by: str
+    at: datetime
+    comment: str | None
+    escalations: list[int]
+
+
+def _business(clock: Clock, wall: datetime) -> datetime:
+    """An instant Airflow reported (wall clock) as the deployment's business clock reads it."""
+    return clock.from_wall(wall) if isinstance(clock, AcceleratedClock) else wall
+
+
+def answer(
+    store: Store,
+    config: OnboardingConfig,
+    clock: Clock,
+    key: str,
+    approval_key: str,
+    attempt: int,
+    *,
+    approved: bool,
+    responder: dict[str, Any] | None,
+    responded_at: datetime,
+    comment: str | None,
+    task_id: str,
+) -> Decision:
+    """Record the answer to the request of try ``attempt`` and escalate a rejection."""
+    onboarding = lifecycle.load(store, key)
+    approval = approval_of(lifecycle.tier_of(config, onboarding), approval_key)
+    asked = records.requested_details(store, onboarding, approval_key, attempt)
+    expected = str(asked.get("airflow_user") or "")
+    who = str((responder or {}).get("id") or "")
+    comment = (comment or "").strip() or None
+    at = _business(clock, responded_at)
+    if not who or who.lower() != expected.lower():
+        records.note(
+            store, onboarding, approval_key, "approval.refused", who or "unknown", clock.now(), attempt,
+            {"answered_by": responder, "assigned_to": expected, "approved": approved, "comment": comment},
+        )  # fmt: skip
+        raise NotTheApprover(
+            f"{approval.label} for onboarding {key} was answered by {who or 'an unknown user'}, but it is assigned"
+            f" to {expected or 'nobody'} ({asked.get('approver', 'the role holder')}); the answer was not counted."
+            f" Clear the task {task_id} to ask again."
+        )
+    by = str(asked.get("approver") or who)
+    recorded = records.decide(
+        store, onboarding, approval_key, approved=approved, by=by, at=at, comment=comment, attempt=attempt,
+        details={"label": approval.label, "role": approval.approver_role, "answered_in": "airflow",
+                 "airflow_user": who, "responded_at": responded_at.isoformat()},
+    )  # fmt: skip
+    raised: list[int] = []
+    if recorded and not approved:
+        raised = escalate.rejected(
+            store, config, lifecycle.load(store, key), approval_key, approval.label, by, comment, attempt, task_id,
+            clock.now(),
+        )  # fmt: skip
+    return Decision(approved, by, at, comment, raised)
+
+
+def expire(
+    store: Store, config: OnboardingConfig, clock: Clock, key: str, approval_key: str, attempt: int, task_id: str
+) -> str:
+    """Record that the request of try ``attempt`` expired unanswered, escalate it, and say so in one sentence."""
+    now = clock.now()
+    onboarding = lifecycle.load(store, key)
+    approval = approval_of(lifecycle.tier_of(config, onboarding), approval_key)
+    asked = records.requested_details(store, onboarding, approval_key, attempt)
+    approver = str(asked.get("approver") or config.settings.holder(approval.approver_role, onboarding.region) or "")
+    waited = str(asked.get("timeout") or "the time allowed")
+    records.note(
+        store, onboarding, approval_key, "approval.expired", records.ACTOR, now, attempt,
+        {"approver": approver, "expires_at": asked.get("expires_at"), "timeout": waited},
+    )  # fmt: skip
+    escalate.expired(store, config, onboarding, approval_key, approval.label, approver, waited, attempt, task_id, now)
+    return (
+        f"{approval.label} for onboarding {key} expired: no answer from {approver} within {waited};"
+        f" the readiness gate stays closed. Clear the task {task_id} to ask again."
+    )
