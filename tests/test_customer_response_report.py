@@ -78,7 +78,7 @@ def _history() -> reporting.History:
         ]
     )
     empty = pd.DataFrame()
-    return reporting.History(onboardings, empty, empty, empty, empty, submissions, reminders)
+    return reporting.History(onboardings, empty, empty, empty, empty, submissions=submissions, reminders=reminders)
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,7 @@ def _history() -> reporting.History:
         columns=["onboarding_id", "event_type", "occurred_at", "stage", "ref", "critical", "kind", "critical_items",
                  "approvals"],
     )  # fmt: skip
-    return reporting.History(onboardings, stage_history, checklist, escalations, events, facts)
+    return reporting.History(onboardings, stage_history, checklist, escalations, events, split_facts=facts)
 
 
 @pytest.fixture(scope="module")

@@ -652,8 +652,11 @@ def _reminders_sent(
 ) -> pd.DataFrame:
     """Reminder emails sent, with the account's next submission after each and the business days to it."""
     sent = _with_columns(history.reminders, _REMINDER_COLUMNS)
-    sent = sent.assign(sent_at=_utc(sent["sent_at"])).join(where, on="onboarding_id", how="inner")
+    # One time resolution on both sides: merge_asof refuses to match microseconds against nanoseconds.
+    sent = sent.assign(sent_at=_utc(sent["sent_at"]).astype("datetime64[ns, UTC]"))
+    sent = sent.join(where, on="onboarding_id", how="inner")
     after = subs[["onboarding_id", "submitted_at"]].rename(columns={"submitted_at": "next_at"})
+    after = after.assign(next_at=_utc(after["next_at"]).astype("datetime64[ns, UTC]"))
     sent = pd.merge_asof(
         sent.sort_values("sent_at"), after.sort_values("next_at"), left_on="sent_at", right_on="next_at",
         by="onboarding_id", direction="forward", allow_exact_matches=False,

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from include.onboarding import approvals, checklist, escalations, lifecycle, mail, setup_steps
+from include.onboarding import checklist, escalations, lifecycle, mail, setup_steps
+from include.onboarding.clients.http import ApiClient, ApiError
 from include.onboarding.clock import FixedClock
 from include.onboarding.config import OnboardingConfig, Stage, load_config
-from include.onboarding.connections import FORMS_API
-from include.onboarding.http import ApiClient, ApiError
 from include.onboarding.store import Store
 from include.onboarding.validators import AccountContext, DocumentMeta, Submission
 from tests.factories import deal_properties
@@ -39,6 +38,9 @@ class Accounts:
     failed: str  # Juniper Retail, partner: the billing profile set up, the Jira ticket refused
     fresh: str  # Alder Health, SMB: just picked up
     quarantined_deal: str
+
+
+PORTAL_SECRET = b"board-tests-portal-secret-0123456789abcdef"
 
 
 def _client(conn_id: str) -> ApiClient:
@@ -88,11 +90,10 @@ def accounts(store: Store, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Acc
     bad = sandbox.state.upsert_deal(deal_properties(closedate=closing, primary_contact_email="not an email"))
     pickup(store, config, "board-pickup", clock=FixedClock(SIGNED))
 
-    forms = _client(FORMS_API)
     for role in ("blocked", "late", "failed"):
         key = keys[role]
         lifecycle.plan(store, config, key, SIGNED + timedelta(minutes=5), "system:plan")
-        checklist.request_inputs(store, forms, config, key, SIGNED + timedelta(minutes=10))
+        checklist.request_inputs(store, config, key, SIGNED + timedelta(minutes=10), secret=PORTAL_SECRET)
 
     # Cedar: the billing contact refused, the domain verified, the gate refuses with the reason.
     cedar = lifecycle.load(store, keys["blocked"])
@@ -120,8 +121,12 @@ def accounts(store: Store, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Acc
 
     # Juniper: ready; the billing profile is created in the sandbox's Stripe, the ticket refused by Jira.
     _answer_everything(store, config, keys["failed"], SIGNED + timedelta(days=1))
-    approvals.decide(store, config, keys["failed"], "deal_desk", True, "rachel.kim@example.com",
-                     SIGNED + timedelta(days=2), comment="margin within policy")  # fmt: skip
+    from include.onboarding.approvals import records
+
+    records.decide(
+        store, lifecycle.load(store, keys["failed"]), "deal_desk", approved=True, by="rachel.kim@example.com",
+        at=SIGNED + timedelta(days=2), comment="margin within policy", attempt=1, details={},
+    )  # fmt: skip
     setup_steps.run_step(store, config, keys["failed"], "billing_profile", _client, SIGNED + timedelta(days=3))
     runs = config.settings.runs.model_copy(update={"ticket_project": "NOPE"})  # a project the Jira site lacks
     refusing = config.model_copy(update={"settings": config.settings.model_copy(update={"runs": runs})})
