@@ -197,9 +197,11 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
         def readiness_gate() -> None:
             """Setup and customer commitments stay blocked until every critical input and approval is in."""
             from include.onboarding import lifecycle, runtime
+            from include.onboarding.approvals.answers import recover_in_run
             from include.onboarding.approvals.operator import ApprovalsHoldGate
 
             store, key, now = runtime.open_store(), _key(), runtime.clock().now()
+            recover_in_run(get_current_context())  # an answer Airflow holds but its task could not record
             unmet = lifecycle.unmet(store, key)
             if unmet.all:
                 reason = "; ".join(unmet.all)
