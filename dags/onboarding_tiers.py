@@ -138,7 +138,11 @@ def deadline_alerts(tier: TierConfig) -> list[DeadlineAlert]:
             ),
         ),
         DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            # The run's logical date: when the intake started it (TriggerDagRunOperator gives it the trigger
+            # time).  Not DAGRUN_QUEUED_AT: Airflow 3.3.2 fails every clear of a task in a run that has a
+            # queued-at deadline (it recomputes it from a stored interval it cannot read), and clearing an
+            # approval task is how an approval is asked for again.  A cleared run also keeps its window.
+            reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
             interval=timedelta(seconds=wall_seconds(tier.overrun_after_days * 86400)),
             callback=SyncCallback(
                 on_deadline_missed,
