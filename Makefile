@@ -52,7 +52,7 @@ pytest: install browser
 
 test: lint typecheck pytest
 
-# Tests marked unit: no database, no sandbox, no Airflow.
+# Tests marked unit: no database (the vendor clients' tests use the sandbox on loopback).
 unit: install
 	$(PY) -m pytest -m unit -q
 

@@ -225,7 +225,7 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
             from airflow.sdk.exceptions import AirflowFailException
 
             from include.onboarding import runtime, setup_steps
-            from include.onboarding.http import ApiError
+            from include.onboarding.clients.http import ApiError
 
             cfg = runtime.config()
             try:

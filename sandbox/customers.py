@@ -16,7 +16,8 @@ that comes back.  How each behaves is set per address (or for everyone):
   ``.pdf``...), then, having read the reason on the page, the right one;
 - ``partial``: answers only the nice-to-have items, whatever the reminders say;
 - ``forwarding``: forwards the billing and tax items to a colleague in finance
-  (who answers promptly from their own link) and answers the rest.
+  (or, when there are none, the first open item to IT), who answers promptly
+  from their own link, and answers the rest.
 
 Anyone without a behaviour of their own (a colleague an item was forwarded to)
 is ``prompt``.  What each customer did is in :meth:`Customers.ledger`.
@@ -294,10 +295,12 @@ class Customers:
         if behaviour == "partial":
             open_items = [i for i in open_items if not i.critical]
         if behaviour == "forwarding" and page.can_forward and visit.email not in self._forwarded:
+            # Billing and tax items go to finance; without any, the first open item goes to IT.
             to_finance = [i for i in open_items if any(w in i.key for w in FORWARDED_WORDS)]
-            if to_finance:
-                self._forward(session, visit, page, to_finance, domain)
-                open_items = [i for i in open_items if i not in to_finance]
+            passed_on, colleague = (to_finance, "finance") if to_finance else (open_items[:1], "it")
+            if passed_on:
+                self._forward(session, visit, page, passed_on, f"{colleague}@{domain}")
+                open_items = [i for i in open_items if i not in passed_on]
         for item in open_items:
             self._answer(session, visit, page, item, account, behaviour)
 
@@ -326,10 +329,10 @@ class Customers:
             page = read_page(response.text)
 
     def _forward(
-        self, session: requests.Session, visit: _Visit, page: _Page, items: list[PageItem], domain: str
+        self, session: requests.Session, visit: _Visit, page: _Page, items: list[PageItem], colleague: str
     ) -> None:
-        colleague = f"finance@{domain}"
-        data = [("csrf_token", page.csrf or ""), ("name", "Finance team"), ("email", colleague)]
+        name = "Finance team" if colleague.startswith("finance@") else "IT team"
+        data = [("csrf_token", page.csrf or ""), ("name", name), ("email", colleague)]
         data += [("items", i.key) for i in items]
         response = session.post(visit.link.rstrip("/") + "/forward", data=data, timeout=30)
         self._forwarded.add(visit.email)

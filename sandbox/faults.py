@@ -1,7 +1,8 @@
 """Fault injection and error shapes shared by every simulated system.
 
 Real integrations fail in a handful of ways: rate limits with ``Retry-After``,
-5xx errors, bodies cut off mid-document, slow answers, answers that never
+5xx errors, bodies cut off mid-document, well-formed answers missing a field
+the vendor documents, slow answers, answers that never
 come, and answers lost after the vendor committed the change (a gateway 502 or
 a connection dropped once the handler has run).  The last kind is what makes a
 blind re-send of a create without an idempotency key produce a duplicate.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ class FaultKind(str, enum.Enum):
     RATE_LIMIT = "rate_limit"
     SERVER_ERROR = "server_error"
     MALFORMED_JSON = "malformed_json"
+    INCOMPLETE = "incomplete"
     SLOW = "slow"
     TIMEOUT = "timeout"
     LOST_AFTER_COMMIT = "lost_after_commit"
@@ -134,8 +137,10 @@ class FaultPlan:
     """Faults scheduled for one system's next requests, consumed in order.
 
     First ``rate_limit`` 429s, then ``server_error`` 500s, then
-    ``malformed_json`` truncated bodies, then ``slow_count`` answers delayed by
-    ``slow_ms``, then ``timeout`` requests held ``hang_seconds``.  Independently,
+    ``malformed_json`` truncated bodies, then ``incomplete`` genuine answers
+    without ``incomplete_field`` (a dotted path such as ``id`` or
+    ``issues.0.key``), then ``slow_count`` answers delayed by ``slow_ms``, then
+    ``timeout`` requests held ``hang_seconds``.  Independently,
     ``rate_limit_every`` > 0 turns every Nth request (counted since the plan
     was set) into a 429 until the plan is cleared, for demos of a busy API.
 
@@ -151,6 +156,8 @@ class FaultPlan:
     retry_after: int = 1
     server_error: int = 0
     malformed_json: int = 0
+    incomplete: int = 0
+    incomplete_field: str = "id"
     slow_ms: int = 0
     slow_count: int = 0
     timeout: int = 0
@@ -177,6 +184,7 @@ class FaultPlan:
             ("rate_limit", FaultKind.RATE_LIMIT),
             ("server_error", FaultKind.SERVER_ERROR),
             ("malformed_json", FaultKind.MALFORMED_JSON),
+            ("incomplete", FaultKind.INCOMPLETE),
             ("slow_count", FaultKind.SLOW),
             ("timeout", FaultKind.TIMEOUT),
         ):
@@ -202,6 +210,8 @@ class FaultSpec(BaseModel):
     retry_after: int = Field(default=1, ge=0)
     server_error: int = Field(default=0, ge=0)
     malformed_json: int = Field(default=0, ge=0)
+    incomplete: int = Field(default=0, ge=0)
+    incomplete_field: str = Field(default="id", min_length=1)
     slow_ms: int = Field(default=0, ge=0)
     slow_count: int = Field(default=0, ge=0)
     timeout: int = Field(default=0, ge=0)
@@ -263,6 +273,8 @@ class FaultInjector:
         response = await call_next(request)
         if record.fault is FaultKind.MALFORMED_JSON:
             return await _truncated(response)
+        if record.fault is FaultKind.INCOMPLETE:
+            return await _without(response, plan.incomplete_field)
         if record.fault is FaultKind.LOST_AFTER_COMMIT:
             await _drain(response)
             return PlainTextResponse("502 Bad Gateway: upstream closed the connection", status_code=502)
@@ -306,6 +318,39 @@ async def _cut_off(response: Response) -> Response:
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     headers["content-length"] = str(len(body))
     return StreamingResponse(half_then_cut(), status_code=response.status_code, headers=headers)
+
+
+async def _without(response: Response, path: str) -> Response:
+    """The genuine answer, status and headers, less the field at the dotted ``path``.
+
+    What a vendor sends when its answer is well-formed JSON but not what its
+    documentation promises (a create without its id, a search without its
+    result list).  An answer that is not JSON, or has no such field, is sent as it is.
+    """
+    body = await _drain(response)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return Response(content=body, status_code=response.status_code, headers=headers)
+    *parents, leaf = path.split(".")
+    holder: Any = document
+    for part in parents:
+        holder = _child(holder, part)
+    if isinstance(holder, dict):
+        holder.pop(leaf, None)
+    elif _child(holder, leaf) is not None:
+        del holder[int(leaf)]
+    return Response(content=json.dumps(document), status_code=response.status_code, headers=headers)
+
+
+def _child(node: Any, part: str) -> Any:
+    """``node[part]`` of a JSON object, or of an array when ``part`` is an index in it; else None."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return None
 
 
 async def _truncated(response: Response) -> Response:

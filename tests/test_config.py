@@ -48,6 +48,17 @@ def test_region_conditions_pick_the_right_tax_id() -> None:
     assert "billing_tax_id" not in {i.key for i in ent.checklist_for(OrderFacts(region="NA"))}
 
 
+def test_every_shipped_tier_reminds_its_customers_before_the_owner_hears_of_silence() -> None:
+    config = load_config()
+    silent = config.settings.escalations.customer_silent_business_days
+    for tier in config.tiers.values():
+        assert tier.reminders is not None, tier.tier
+        assert 0 < tier.reminders.after_business_days[-1] < silent, tier.tier
+    # Light-touch tiers lean on email; an enterprise customer gets one nudge, then their manager.
+    assert config.tiers["smb"].reminders == config.tiers["partner"].reminders
+    assert len(config.tiers["enterprise"].reminders.after_business_days) == 1  # type: ignore[union-attr]
+
+
 def test_small_smb_orders_skip_deal_desk() -> None:
     smb = load_config().tiers["smb"]
     assert smb.approvals_for(OrderFacts(region="NA", amount=5000)) == []
@@ -110,9 +121,31 @@ def _edit(path: Path, change: object) -> None:
             lambda d: d["people"][2].update(manager="ghost@example.com"),
             "people[2].manager: 'ghost@example.com' is not in people",
         ),
+        (
+            "tiers/smb.yaml",
+            lambda d: d.update(reminders={"after_business_days": [2, 1]}),
+            "reminders.after_business_days: must be strictly ascending business days, one reminder each (got [2, 1])",
+        ),
+        (
+            "tiers/partner.yaml",
+            lambda d: d.update(reminders={"after_business_days": [0, 2]}),
+            "reminders.after_business_days[0]: Input should be greater than or equal to 1",
+        ),
+        (
+            "tiers/smb.yaml",
+            lambda d: d.update(reminders={"after_business_days": [1, 3]}),
+            "reminders.after_business_days[1]: a reminder after 3 business days comes too late: the stage owner"
+            " is told of a silent customer after 3 (escalations.customer_silent_business_days in settings.yaml)",
+        ),
+        (
+            "settings.yaml",
+            lambda d: d.update(escalations={"customer_silent_business_days": 1.5}),
+            "tiers/enterprise.yaml: reminders.after_business_days[0]: a reminder after 2 business days comes too late",
+        ),
     ],
     ids=["unknown-field", "stage-without-owner", "unknown-dependency", "cycle", "unknown-role", "bad-type",
-         "role-unheld-in-region", "unknown-manager"],
+         "role-unheld-in-region", "unknown-manager", "reminders-not-ascending", "reminder-not-positive",
+         "reminder-after-silent", "silent-before-reminders"],
 )  # fmt: skip
 def test_bad_config_is_refused_naming_file_and_field(
     config_copy: Path, file: str, change: object, expected: str

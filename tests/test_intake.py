@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from include.onboarding import intake
+from include.onboarding.clients.crm import CrmClient
+from include.onboarding.clients.http import ApiClient, ApiError
 from include.onboarding.clock import Clock, FixedClock
 from include.onboarding.config import OnboardingConfig, load_config
 from include.onboarding.connections import CRM_API
-from include.onboarding.crm import CrmClient
-from include.onboarding.http import ApiClient, ApiError
 from include.onboarding.store import Store
 from tests.factories import deal_properties
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from include.onboarding import checklist, intake, lifecycle, runtime, setup_steps
+from include.onboarding.clients.http import ApiClient, ApiError
 from include.onboarding.clock import SystemClock
-from include.onboarding.config import load_config
-from include.onboarding.http import ApiClient, ApiError
+from include.onboarding.config import StepKind, load_config
 from include.onboarding.store import Store
 from include.onboarding.validators import AccountContext, DocumentMeta, Submission
 from tests.factories import deal_properties
@@ -178,6 +178,32 @@ def test_a_create_lost_every_time_gives_up_without_duplicates_and_the_retry_adop
     assert len([r for r in sandbox.state.requests("ticketing") if r["method"] == "POST"]) == posts
 
 
+@pytest.mark.parametrize("step", list(CREATES))
+def test_a_create_answered_without_its_id_fails_naming_it_and_the_retry_adopts_the_object(
+    store: Store, sandbox: Any, step: str
+) -> None:
+    key = _ready_account(store, sandbox)
+    _prepare(store, sandbox, key, step, load_config())
+    system, what, path = CREATES[step]
+    id_field = "key" if step == "implementation_ticket" else "id"
+    # Where a look-up precedes the create, it is answered first (its answer has no such field to lose).
+    _fault(sandbox, system, incomplete=1 if step == "admin_access" else 2, incomplete_field=id_field)
+
+    with pytest.raises(ApiError, match=f"answered without '{id_field}'") as missing:
+        _run(store, key, step)
+    assert missing.value.retryable  # the task retries
+    row = store.query("SELECT status, last_error FROM onboarding.setup_steps WHERE step_key = %s", (step,))[0]
+    assert row["status"] == "failed" and id_field in row["last_error"]
+
+    external_id = _run(store, key, step)
+
+    created = sandbox.state.ledger()[system][what]
+    assert len(created) == 1 and external_id in str(created[0])
+    posts = [r for r in sandbox.state.requests(system) if r["method"] == "POST" and r["path"] == path]
+    # Jira and Stripe find it by their search, the tenant by our key; SCIM's re-send answers 409 and is adopted.
+    assert len(posts) == (2 if step == "admin_access" else 1)
+
+
 def test_a_changed_order_between_a_lost_answer_and_the_retry_resends_the_frozen_request(
     store: Store, sandbox: Any
 ) -> None:
@@ -305,6 +331,14 @@ def test_a_missing_critical_input_blocks_setup(store: Store, sandbox: Any) -> No
     store.conn.execute("UPDATE onboarding.checklist_items SET status = 'missing' WHERE item_key = 'signed_dpa'")
     problems = lifecycle.readiness_problems(store, key)
     assert problems == ["critical input 'signed_dpa' (Signed data processing agreement) is missing"]
+
+
+@pytest.mark.unit
+def test_every_kind_of_step_has_one_handler() -> None:
+    assert set(setup_steps.HANDLERS) == set(StepKind)
+    with pytest.raises(ValueError, match="'tenant' already has a handler"):
+        setup_steps.handles(StepKind.TENANT)(lambda ctx: setup_steps.HANDLERS[StepKind.TENANT](ctx))
+    assert setup_steps.HANDLERS[StepKind.TENANT].__name__ == "_tenant"  # the first stays
 
 
 # --------------------------------------------------------------------------- customer submissions

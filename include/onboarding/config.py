@@ -240,7 +240,11 @@ class EscalationSettings(Model):
     airflow_base_url: str | None = None
     """Base URL of the Airflow UI for run links (default: Airflow's ``[api] base_url``)."""
     customer_silent_business_days: float = Field(default=3, gt=0)
-    """A customer who sent nothing for this long while critical inputs are out is escalated to the stage owner."""
+    """A customer who sent nothing for this long while critical inputs are out is escalated to the stage owner.
+    Every tier's customer reminders (``reminders.after_business_days``) come before it."""
+    max_reminders_per_pass: int = Field(default=500, ge=1)
+    """Customer reminders one pass queues at most, the longest-waiting customers first; the rest are still
+    due at the next pass (a first pass over a backlog would otherwise issue thousands of links at once)."""
 
 
 class ReportingSettings(Model):
@@ -499,6 +503,24 @@ class LadderRung(Model):
     notify: str = Field(pattern=r"^(stage_owner|manager|ops_lead|role:[a-z][a-z0-9_]*)$")
 
 
+class ReminderCadence(Model):
+    """When the customer is reminded by email of the checklist items still open.
+
+    ``after_business_days: [2, 4]``: a reminder after 2 and after 4 business days (working time on the
+    account's region calendar) without progress on the critical items, counted from the checklist
+    request or the customer's last submission, whichever is later.  A submission restarts the count.
+    """
+
+    after_business_days: list[Annotated[int, Field(ge=1, le=60)]] = Field(min_length=1, max_length=10)
+
+    @field_validator("after_business_days")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        if value != sorted(set(value)):
+            raise ValueError(f"must be strictly ascending business days, one reminder each (got {value})")
+        return value
+
+
 class TierConfig(Model):
     tier: Key
     display_name: str
@@ -519,6 +541,8 @@ class TierConfig(Model):
     checklist: list[ChecklistItem] = Field(min_length=1)
     approvals: list[Approval] = Field(default_factory=list)
     setup_steps: list[SetupStep] = Field(min_length=1)
+    reminders: ReminderCadence | None = None
+    """Customer reminder cadence while the checklist is out; without it the tier's customers are not reminded."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TierConfig:  # noqa: C901
@@ -711,6 +735,21 @@ def _check_against_settings(path: Path, tier: TierConfig, settings: Settings) ->
     for i, step in enumerate(tier.setup_steps):
         if step.http is not None and not re.fullmatch(r"[A-Za-z0-9_]+", step.http.connection):
             raise ConfigError(f"{path}: setup_steps[{i}].http.connection: not a valid connection id")
+    _check_reminders(path, tier, settings)
+
+
+def _check_reminders(path: Path, tier: TierConfig, settings: Settings) -> None:
+    """Every reminder comes before the silent-customer escalation: the customer is asked before the owner is told."""
+    if tier.reminders is None:
+        return
+    silent = settings.escalations.customer_silent_business_days
+    for i, days in enumerate(tier.reminders.after_business_days):
+        if days >= silent:
+            raise ConfigError(
+                f"{path}: reminders.after_business_days[{i}]: a reminder after {days} business days comes too late:"
+                f" the stage owner is told of a silent customer after {silent:g}"
+                " (escalations.customer_silent_business_days in settings.yaml); remind earlier or raise that"
+            )
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from include.onboarding import blockkit, lifecycle, notify
+from include.onboarding import blockkit, lifecycle, runtime
 from include.onboarding.config import OnboardingConfig, Stage
 from include.onboarding.owners import stage_owner
 from include.onboarding.setup_steps import ClientFor, tenant_status
@@ -99,12 +99,12 @@ def notify_customer(store: Store, config: OnboardingConfig, key: str, now: datet
 def announce(config: OnboardingConfig, email: str, text: str) -> bool:
     """Post to a person's Slack webhook.  False if the person has no Slack connection configured.
 
-    Raises :class:`~include.onboarding.notify.DeliveryFailed` when Slack does not take it.
+    Raises :class:`~include.onboarding.clients.slack.DeliveryFailed` when Slack does not take it.
     """
     person = config.settings.people_by_email.get(email)
     if person is None or not person.slack_connection:
         return False
-    notify.slack_poster(config)(person.slack_connection, text, [blockkit.section(text)])
+    runtime.slack_client(person.slack_connection, config).post(text=text, blocks=[blockkit.section(text)])
     return True
 
 

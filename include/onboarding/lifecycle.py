@@ -71,7 +71,15 @@ def load(store: Store, key: str) -> Onboarding:
     rows = store.query(f"SELECT * FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,))
     if not rows:
         raise OnboardingNotFound(f"no onboarding {key!r} in the store")
-    r = rows[0]
+    return from_row(rows[0])
+
+
+def from_row(r: dict[str, Any]) -> Onboarding:
+    """The account in an ``onboarding.onboardings`` row read with all its columns (other columns are ignored).
+
+    For a reader that needs the account with something else in one query (the portal reads it
+    with the link's revocation on every page).
+    """
     return Onboarding(
         id=r["id"],
         key=r["onboarding_key"],

@@ -32,7 +32,7 @@ import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -180,6 +180,10 @@ def queue_invitation(
     return _queue_with_link(store, config, key_secret, ob, now, dedupe, email, name, purpose, compose)
 
 
+OnQueued = Callable[[psycopg.Cursor[dict[str, Any]], int, list[str]], None]
+"""Called in the queueing transaction with the outbox id and the open items' keys (what the mail lists)."""
+
+
 def queue_reminder(
     store: Store,
     config: OnboardingConfig,
@@ -188,21 +192,32 @@ def queue_reminder(
     *,
     reminder: int,
     secret: bytes | None = None,
+    since: datetime | None = None,
+    on_queued: OnQueued | None = None,
 ) -> int | None:
-    """Remind the primary contact of the items still open (reminder number ``reminder``), with a fresh link."""
+    """Remind the primary contact of the items still open (reminder number ``reminder``), with a fresh link.
+
+    Once per reminder number, or, given ``since`` (the start of the stretch without progress it
+    chases), once per number and stretch, so the count can restart after the customer acts.
+    ``on_queued`` records what the reminder was for in the same transaction as the mail.
+    """
     key_secret = _secret(config, secret)
     ob = lifecycle.load(store, key)
-    open_items = [
-        r["label"]
-        for r in store.query(
-            f"""SELECT label FROM {SCHEMA}.checklist_items
-                WHERE onboarding_id = %s AND status NOT IN ('verified', 'waived') ORDER BY id""",
-            (ob.id,),
-        )
-    ]
+    rows = store.query(
+        f"""SELECT item_key, label FROM {SCHEMA}.checklist_items
+            WHERE onboarding_id = %s AND status NOT IN ('verified', 'waived') ORDER BY id""",
+        (ob.id,),
+    )
+    open_items = [r["label"] for r in rows]
     if not open_items:
         return None
-    dedupe = f"reminder:{key}:{reminder}"
+    stretch = "" if since is None else f"{since.astimezone(timezone.utc).isoformat()}:"
+    dedupe = f"reminder:{key}:{stretch}{reminder}"
+    item_keys = [r["item_key"] for r in rows]
+
+    def then(cur: psycopg.Cursor[dict[str, Any]], outbox_id: int) -> None:
+        if on_queued is not None:
+            on_queued(cur, outbox_id, item_keys)
 
     def compose(link: IssuedLink) -> Message:
         return Message(
@@ -220,7 +235,7 @@ def queue_reminder(
         )
 
     email, name = ob.primary_contact_email, ob.primary_contact_name
-    return _queue_with_link(store, config, key_secret, ob, now, dedupe, email, name, "reminder", compose)
+    return _queue_with_link(store, config, key_secret, ob, now, dedupe, email, name, "reminder", compose, then)
 
 
 def queue_rejection(
@@ -271,10 +286,12 @@ def _queue_with_link(
     name: str | None,
     purpose: str,
     compose: Callable[[IssuedLink], Message],
+    then: Callable[[psycopg.Cursor[dict[str, Any]], int], None] | None = None,
 ) -> int | None:
     """Issue a checklist link for ``email`` and queue the message built around it, unless ``dedupe`` went out.
 
-    The look-up comes first so a repeated call issues no link it would not send.
+    The look-up comes first so a repeated call issues no link it would not send.  ``then`` runs in
+    the same transaction once the message is queued, with its outbox id.
     """
     from include.portal.links import CHECKLIST, issue_link
 
@@ -286,7 +303,10 @@ def _queue_with_link(
             cur, config, key_secret, onboarding_id=ob.id, onboarding_key=ob.key, region=ob.region,
             contact_email=email, contact_name=name, scope=CHECKLIST, purpose=purpose, issued_by=ACTOR, now=now,
         )  # fmt: skip
-        return queue(cur, ob, compose(link), now, dedupe)
+        outbox_id = queue(cur, ob, compose(link), now, dedupe)
+        if outbox_id is not None and then is not None:
+            then(cur, outbox_id)
+        return outbox_id
 
 
 def queue_go_live(

@@ -2,12 +2,13 @@
 
 Each person in ``settings.yaml`` names the Airflow connection of the Slack
 incoming webhook that reaches them (``slack_connection``).  A notice goes out
-as a Block Kit message through the Slack provider's ``SlackWebhookHook``:
-which account, which stage, what blocks it, who owns it, how late it is
-against SLA and target, and a link to the Airflow run.  Its header names the
-account; text longer than Slack takes (a 20,000-character company name, a long
-error) is cut with an ellipsis by :mod:`include.onboarding.blockkit`, and the
-escalation in the store keeps all of it.
+as a Block Kit message through
+:class:`~include.onboarding.clients.slack.SlackWebhookClient`: which account,
+which stage, what blocks it, who owns it, how late it is against SLA and
+target, and a link to the Airflow run.  Its header names the account; text
+longer than Slack takes (a 20,000-character company name, a long error) is cut
+with an ellipsis by :mod:`include.onboarding.blockkit`, and the escalation in
+the store keeps all of it.
 
 Slack's 429 is retried after the ``Retry-After`` it sends.  A notice that still
 cannot be posted (Slack down, webhook revoked) is marked ``undelivered`` with
@@ -18,14 +19,14 @@ Someone without a Slack connection is reached through the ops lead's.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from include.onboarding import blockkit
+from include.onboarding import blockkit, runtime
+from include.onboarding.clients.slack import DeliveryFailed, SlackWebhookClient
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.store import SCHEMA, Event, Store
 
@@ -46,13 +47,7 @@ TITLES = {
 Poster = Callable[[str, str, list[dict[str, Any]]], None]
 """Posts (connection id, fallback text, blocks); raises :class:`DeliveryFailed` when Slack refuses."""
 
-
-class DeliveryFailed(RuntimeError):
-    """Slack did not take the message.  ``connection_down`` stops further posts to it in this pass."""
-
-    def __init__(self, message: str, connection_down: bool):
-        super().__init__(message)
-        self.connection_down = connection_down
+__all__ = ["TITLES", "DeliveryFailed", "Poster", "deliver", "render", "slack_poster"]
 
 
 def render(escalation: dict[str, Any], config: OnboardingConfig) -> tuple[str, list[dict[str, Any]]]:
@@ -101,40 +96,17 @@ def render(escalation: dict[str, Any], config: OnboardingConfig) -> tuple[str, l
 
 
 def slack_poster(config: OnboardingConfig) -> Poster:
-    """Post through ``SlackWebhookHook``, retrying Slack's 429 after its Retry-After.
-
-    Every message is first fitted to Slack's Block Kit limits (:func:`include.onboarding.blockkit.fit`).
-    """
-    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-
-    retries = config.settings.escalations.slack_rate_limit_retries
-    hooks: dict[str, Any] = {}
+    """Post through one :class:`SlackWebhookClient` per connection: fitted to Block Kit's limits,
+    Slack's 429 retried after its Retry-After, anything else raised as :class:`DeliveryFailed`."""
+    clients: dict[str, SlackWebhookClient] = {}
 
     def post(connection: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        text, blocks = blockkit.fit(text, blocks)  # whoever built them, Slack gets blocks it accepts
-        hook = hooks.get(connection)
-        if hook is None:
-            hook = SlackWebhookHook(
-                slack_webhook_conn_id=connection,
-                retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=retries)],
-            )
-            hooks[connection] = hook
-        try:
-            hook.send(text=text, blocks=blocks)  # raises unless Slack answered 200
-        except Exception as exc:  # Slack's refusal, connection refused, timeout, missing connection
-            match = re.search(r"Status Code: (\d{3})", str(exc))
-            status = int(match.group(1)) if match else None
-            what = f"Slack answered {status}: {_body(exc)}" if status else f"{type(exc).__name__}: {exc}"
-            # A refused message (400) says nothing about the webhook; anything else stops it for this pass.
-            raise DeliveryFailed(what, connection_down=status != 400) from exc
+        client = clients.get(connection)
+        if client is None:
+            client = clients[connection] = runtime.slack_client(connection, config)
+        client.post(text=text, blocks=blocks)
 
     return post
-
-
-def _body(exc: Exception) -> str:
-    match = re.search(r"Response body: (.*?), Status Code", str(exc))
-    return (match.group(1) if match else str(exc))[:200]
 
 
 def _connection_for(config: OnboardingConfig, email: str) -> tuple[str | None, str | None]:

@@ -129,6 +129,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def customer_response_section(tables: dict[str, pd.DataFrame]) -> tuple[str, str]:
+    """(title, HTML) of how customers respond: reminders, and business days to first and corrected answers."""
+    columns = [
+        "tier", "checklists_requested", "reminders_sent", "reminders_answered",
+        "median_business_days_reminder_to_submission", "first_submissions", "awaiting_first_submission",
+        "median_business_days_to_first_submission", "p90_business_days_to_first_submission", "rejections",
+        "resubmitted", "median_business_days_to_resubmission",
+    ]  # fmt: skip
+    note = (
+        "<p class='none'>Business days of working time on each account's regional calendar: from the checklist"
+        " request to the first submission, from a rejected input to the item sent again, and from a reminder"
+        " email to the account's next submission.</p>"
+    )
+    return "Customer response (business days)", note + _table(tables["customer_response"], columns)
+
+
 def write_summary(tables: dict[str, pd.DataFrame], report_date: date, out: Path, charts: dict[str, str | None]) -> Path:
     """The one-page summary linking the charts; honest about what is not known yet."""
     accounts = tables["account_time_to_value"]
@@ -210,6 +226,7 @@ def write_summary(tables: dict[str, pd.DataFrame], report_date: date, out: Path,
                 25,
             ),
         ),
+        customer_response_section(tables),
         ("Throughput per week", _table(tables["throughput_weekly"], ["week", "started", "completed"], 30)),
     ]
     body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)

@@ -17,6 +17,10 @@ the store and :func:`write` replaces one report date's rows in the
 * **escalation lag**: breach to escalation raised, and escalation raised to resolved;
 * **exception-driven touches**: actions taken by people (approvals, manual
   decisions; any audit event whose actor is not the system) plus escalations.
+* **customer response**: business days (working time on the region's calendar)
+  from the checklist request to the customer's first submission, from a
+  rejected submission to the next submission of the same item, and from a
+  reminder email sent to the account's next submission.
 
 Reports are as of the end of the report date (or now, if earlier): accounts
 signed later are left out, and what happened later does not count yet.
@@ -25,7 +29,7 @@ signed later are left out, and what happened later does not count yet.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, cast
 
@@ -54,6 +58,10 @@ class History:
     checklist: pd.DataFrame
     escalations: pd.DataFrame
     events: pd.DataFrame  # per onboarding: first_value_at, manual_actions
+    submissions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every submission of a checklist item: onboarding_id, item_key, submitted_at, verdict."""
+    reminders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every reminder email sent to a customer: onboarding_id, sent_at."""
 
 
 def as_of(report_date: date, now: datetime) -> datetime:
@@ -98,7 +106,24 @@ def load(store: Store, at: datetime) -> History:
             GROUP BY onboarding_id""",
         p,
     )
-    return History(onboardings, stage_history, checklist, escalations, events)
+    submissions, reminders = _load_customer_response(store, at)
+    return History(onboardings, stage_history, checklist, escalations, events, submissions, reminders)
+
+
+def _load_customer_response(store: Store, at: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Submissions and reminder emails sent up to ``at``: what the customer response metrics read."""
+    p = {"at": at}
+    submissions = store.frame(
+        f"""SELECT onboarding_id, item_key, coalesce(submitted_at, recorded_at) AS submitted_at, verdict
+            FROM {SCHEMA}.submissions WHERE coalesce(submitted_at, recorded_at) <= %(at)s""",
+        p,
+    )
+    reminders = store.frame(
+        f"""SELECT onboarding_id, occurred_at AS sent_at FROM {SCHEMA}.events
+            WHERE event_type = 'mail.sent' AND details ->> 'kind' = 'reminder' AND occurred_at <= %(at)s""",
+        p,
+    )
+    return submissions, reminders
 
 
 # --------------------------------------------------------------------------- helpers
@@ -449,6 +474,120 @@ def throughput_weekly(history: History) -> pd.DataFrame:
     return _df([(w, int(started.get(w, 0)), int(completed.get(w, 0))) for w in weeks], columns)
 
 
+# --------------------------------------------------------------------------- customer response
+
+_SUBMISSION_COLUMNS = {"onboarding_id": "int64", "item_key": "object", "submitted_at": "datetime64[ns, UTC]",
+                       "verdict": "object"}  # fmt: skip
+_REMINDER_COLUMNS = {"onboarding_id": "int64", "sent_at": "datetime64[ns, UTC]"}
+
+
+def _with_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """``frame``, or an empty frame with these typed columns when it has no rows (and maybe no columns)."""
+    if not frame.empty:
+        return frame
+    return _df({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
+def _business_days_elapsed(frame: pd.DataFrame, config: OnboardingConfig, start: str, end: str) -> pd.Series:
+    """Working time from ``start`` to ``end`` per row, in business days of the row's region (NaN without an end)."""
+    out = pd.Series(np.nan, index=frame.index, dtype="float64")
+    for index, part, _, wt in by_region(frame, config.settings.regions):
+        known = part[end].notna().to_numpy()
+        if known.any():
+            out.loc[index[known]] = wt.elapsed(part[start][known], part[end][known]) / wt.day_seconds
+    return cast("pd.Series[Any]", out)
+
+
+def _asked(history: History, subs: pd.DataFrame, config: OnboardingConfig, at: datetime) -> pd.DataFrame:
+    """Accounts whose checklist was requested by ``at``, with their first submission and the business days to it."""
+    ob = history.onboardings
+    asked = ob.assign(paused_at=_utc(ob["paused_at"]), live_at=_utc(ob["live_at"]))
+    asked = asked[asked["paused_at"] <= pd.Timestamp(at)][["id", "tier", "region", "status", "live_at", "paused_at"]]
+    first = subs.groupby("onboarding_id")["submitted_at"].min().rename("first_submission_at")
+    asked = asked.merge(first, how="left", left_on="id", right_index=True).reset_index(drop=True)
+    asked["days"] = _business_days_elapsed(asked, config, "paused_at", "first_submission_at")
+    asked["open"] = asked["live_at"].isna() & (asked["status"] == "open")
+    return cast(pd.DataFrame, asked)
+
+
+def _rejections(subs: pd.DataFrame, where: pd.DataFrame, config: OnboardingConfig) -> pd.DataFrame:
+    """Rejected submissions, with the next submission of the same item and the business days to it."""
+    by_item = subs.sort_values(["onboarding_id", "item_key", "submitted_at"])
+    by_item = by_item.assign(next_at=by_item.groupby(["onboarding_id", "item_key"])["submitted_at"].shift(-1))
+    rejected = by_item[by_item["verdict"] == "rejected"].join(where, on="onboarding_id", how="inner")
+    rejected = rejected.reset_index(drop=True)
+    rejected["days"] = _business_days_elapsed(rejected, config, "submitted_at", "next_at")
+    return cast(pd.DataFrame, rejected)
+
+
+def _reminders_sent(
+    history: History, subs: pd.DataFrame, where: pd.DataFrame, config: OnboardingConfig
+) -> pd.DataFrame:
+    """Reminder emails sent, with the account's next submission after each and the business days to it."""
+    sent = _with_columns(history.reminders, _REMINDER_COLUMNS)
+    sent = sent.assign(sent_at=_utc(sent["sent_at"])).join(where, on="onboarding_id", how="inner")
+    after = subs[["onboarding_id", "submitted_at"]].rename(columns={"submitted_at": "next_at"})
+    sent = pd.merge_asof(
+        sent.sort_values("sent_at"), after.sort_values("next_at"), left_on="sent_at", right_on="next_at",
+        by="onboarding_id", direction="forward", allow_exact_matches=False,
+    ).reset_index(drop=True)  # fmt: skip
+    sent["days"] = _business_days_elapsed(sent, config, "sent_at", "next_at")
+    return cast(pd.DataFrame, sent)
+
+
+def _median(values: pd.Series) -> float | None:
+    known = values.dropna()
+    return _pct(known, 50) if len(known) else None
+
+
+def _p90(values: pd.Series) -> float | None:
+    known = values.dropna()
+    return _pct(known, 90) if len(known) else None
+
+
+CUSTOMER_RESPONSE_COLUMNS = [
+    "tier", "checklists_requested", "reminders_sent", "accounts_reminded", "reminders_answered",
+    "median_business_days_reminder_to_submission", "first_submissions", "awaiting_first_submission",
+    "median_business_days_to_first_submission", "p90_business_days_to_first_submission", "rejections",
+    "resubmitted", "awaiting_resubmission", "median_business_days_to_resubmission",
+    "p90_business_days_to_resubmission",
+]  # fmt: skip
+
+
+def _response_row(tier: str, asked: pd.DataFrame, rejected: pd.DataFrame, sent: pd.DataFrame) -> tuple[Any, ...]:
+    answered = asked["first_submission_at"].notna()
+    resent = rejected["next_at"].notna()
+    return (
+        tier, len(asked), len(sent), int(sent["onboarding_id"].nunique()), int(sent["next_at"].notna().sum()),
+        _median(sent["days"]), int(answered.sum()), int((~answered & asked["open"]).sum()),
+        _median(asked["days"]), _p90(asked["days"]), len(rejected), int(resent.sum()),
+        int((~resent & rejected["open"].astype(bool)).sum()), _median(rejected["days"]), _p90(rejected["days"]),
+    )  # fmt: skip
+
+
+def customer_response(history: History, config: OnboardingConfig, at: datetime) -> pd.DataFrame:
+    """Per tier and for all tiers: reminders sent and answered, and how long customers take to answer.
+
+    Counted over the accounts whose checklist was requested by ``at``.  "Awaiting" counts only accounts
+    still open (a closed account waits for nothing); medians and p90s are over the answers there were.
+    """
+    if history.onboardings.empty:
+        return _empty(CUSTOMER_RESPONSE_COLUMNS)
+    subs = _with_columns(history.submissions, _SUBMISSION_COLUMNS)
+    subs = subs.assign(submitted_at=_utc(subs["submitted_at"]))
+    asked = _asked(history, subs, config, at)
+    if asked.empty:
+        return _empty(CUSTOMER_RESPONSE_COLUMNS)
+    where = asked.set_index("id")[["tier", "region", "open"]]
+    rejected = _rejections(subs, where, config)
+    sent = _reminders_sent(history, subs, where, config)
+    rows = [
+        _response_row(str(tier), part, rejected[rejected["tier"] == tier], sent[sent["tier"] == tier])
+        for tier, part in asked.groupby("tier")
+    ]
+    return _df([_response_row("all", asked, rejected, sent), *rows], CUSTOMER_RESPONSE_COLUMNS)
+
+
 def compute(history: History, config: OnboardingConfig, at: datetime) -> dict[str, pd.DataFrame]:
     """Every metric table, by table name."""
     accounts = account_time_to_value(history, config)
@@ -464,6 +603,7 @@ def compute(history: History, config: OnboardingConfig, at: datetime) -> dict[st
         "exception_touches": exception_touches(history),
         "blocked_accounts": blocked_accounts(history, config, at),
         "throughput_weekly": throughput_weekly(history),
+        "customer_response": customer_response(history, config, at),
     }
 
 
@@ -520,6 +660,7 @@ TABLES = (
     "exception_touches",
     "blocked_accounts",
     "throughput_weekly",
+    "customer_response",
 )
 
 

@@ -1,10 +1,13 @@
-"""Wiring for task bodies: the store, the clock, the configuration and API clients.
+"""Wiring for task bodies: the store, the clock, the configuration and the clients of external systems.
 
 DAG files import nothing heavy at parse time; a task calls these when it runs.
 """
 
 from __future__ import annotations
 
+from include.onboarding.clients.crm import CrmClient
+from include.onboarding.clients.http import ApiClient
+from include.onboarding.clients.slack import SlackWebhookClient
 from include.onboarding.clock import Clock, default_clock
 from include.onboarding.config import OnboardingConfig, load_config
 from include.onboarding.connections import (
@@ -14,8 +17,6 @@ from include.onboarding.connections import (
     PROVISIONING_API,
     TICKETING_API,
 )
-from include.onboarding.crm import CrmClient
-from include.onboarding.http import ApiClient
 from include.onboarding.store import Store, connect, migrate
 
 SYSTEMS = {
@@ -58,6 +59,7 @@ def config() -> OnboardingConfig:
 
 
 def api(conn_id: str, cfg: OnboardingConfig) -> ApiClient:
+    """The HTTP client for a connection, with the runs' retry settings (vendor clients wrap it)."""
     runs = cfg.settings.runs
     return ApiClient(
         conn_id,
@@ -76,3 +78,10 @@ def crm_client(cfg: OnboardingConfig) -> CrmClient:
         max_retry_after=intake.max_retry_after_seconds,
     )
     return CrmClient(client, signed_stage=intake.signed_stage, page_size=intake.page_size)
+
+
+def slack_client(conn_id: str, cfg: OnboardingConfig) -> SlackWebhookClient:
+    """The Slack incoming webhook of a ``slackwebhook`` connection, retrying 429 as configured."""
+    return SlackWebhookClient(
+        slack_webhook_conn_id=conn_id, rate_limit_retries=cfg.settings.escalations.slack_rate_limit_retries
+    )

@@ -14,57 +14,245 @@ external id is stored the moment it returns.  So a retried step, a cleared
 task, a lost answer, or a worker killed between the API's success and our
 write never creates a second ticket, customer or user.
 
-Vendors limit lengths (Jira's summary 255 characters, Stripe's name 256 and
-description 350): what is sent there is clipped with an ellipsis; the full
-account name stays in the Jira description and the onboarding store.
+This module is the bookkeeping only.  What each kind of step sends is its
+handler, registered with ``@handles(StepKind...)`` in :data:`HANDLERS`: a few
+lines that describe the create (:class:`Create`) with the vendor's client from
+:mod:`include.onboarding.clients`, which owns the request and answer shapes and
+the vendors' length limits (the full account name stays in the Jira
+description and the onboarding store).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
 
 from psycopg.types.json import Jsonb
 
 from include.onboarding import lifecycle
+from include.onboarding.clients.billing import StripeClient
+from include.onboarding.clients.http import (
+    ApiError,
+    ApiResponse,
+    ClientFor,
+    Created,
+    Outbound,
+    VendorClient,
+)
+from include.onboarding.clients.provisioning import USER_CREATE_OK, ProvisioningClient
+from include.onboarding.clients.ticketing import JiraClient
+from include.onboarding.clients.ticketing import label_for as jira_label
 from include.onboarding.config import OnboardingConfig, RunSettings, SetupStep, Stage, StepKind
 from include.onboarding.connections import BILLING_API, PROVISIONING_API, TICKETING_API
-from include.onboarding.http import ApiClient, ApiError, ApiResponse
 from include.onboarding.store import SCHEMA, Event, Store
-from include.onboarding.text import clip
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:setup"
 
-ClientFor = Callable[[str], ApiClient]
-"""Returns the API client for an Airflow connection id."""
+MAX_SENDS = 3
+"""Sends of one create whose answers were lost before a step gives up (the task retries later)."""
+
+__all__ = [
+    "HANDLERS",
+    "MAX_SENDS",
+    "ClientFor",
+    "Create",
+    "StepContext",
+    "StepNotReady",
+    "handles",
+    "jira_label",
+    "run_step",
+    "tenant_status",
+]
 
 
 class StepNotReady(RuntimeError):
     """A step ran before the steps it depends on finished."""
 
 
-def jira_label(idempotency_key: str) -> str:
-    """Jira labels cannot contain spaces or colons: one label per (onboarding, step)."""
-    return "onb-" + re.sub(r"[^A-Za-z0-9_-]+", "-", idempotency_key).strip("-").lower()
+def _always(first_sent: float | None, now: float) -> bool:
+    return True
 
 
-def _dig(body: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(body, dict):
-            body = body.get(part)
-        elif isinstance(body, list) and part.isdigit() and int(part) < len(body):
-            body = body[int(part)]
-        else:
-            return None
-    return body
+def _never(first_sent: float | None, now: float) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Create:
+    """How one step creates its object exactly once.
+
+    ``build`` makes the request (called once: it is then frozen); ``read``
+    turns the answer into the object's id and URL; ``look_up`` finds an object
+    an earlier send created (None where the vendor offers no look-up);
+    ``resend_safe(first_sent, now)`` says whether sending the frozen request
+    again can never create a second object (an idempotency key the vendor still
+    holds, or a uniqueness rule such as SCIM's 409).  The client's
+    ``search_lag_seconds`` is how long a look-up may miss a fresh object.
+    """
+
+    client: VendorClient
+    build: Callable[[], Outbound]
+    read: Callable[[ApiResponse], Created]
+    look_up: Callable[[], Created | None] | None = None
+    resend_safe: Callable[[float | None, float], bool] = _always
+    ok_statuses: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a handler works from: the account, the step, the step's idempotency key, and the way to each system."""
+
+    store: Store
+    config: OnboardingConfig
+    onboarding: lifecycle.Onboarding
+    step: SetupStep
+    key: str
+    client_for: ClientFor
+
+    @property
+    def runs(self) -> RunSettings:
+        return self.config.settings.runs
+
+    def done_ids(self) -> dict[str, str]:
+        """External ids of the account's finished steps, by step key."""
+        rows = self.store.query(
+            f"SELECT step_key, external_id FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s AND status = 'done'",
+            (self.onboarding.id,),
+        )
+        return {r["step_key"]: str(r["external_id"]) for r in rows}
+
+
+Handler = Callable[[StepContext], Create]
+
+HANDLERS: dict[StepKind, Handler] = {}
+"""Step kind -> the handler that describes its create."""
+
+
+def handles(*kinds: StepKind) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of ``kinds`` (one handler per kind)."""
+
+    def register(handler: Handler) -> Handler:
+        for kind in kinds:
+            if kind in HANDLERS:
+                raise ValueError(f"step kind {kind.value!r} already has a handler: {HANDLERS[kind].__name__}")
+            HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+# --------------------------------------------------------------------------- one handler per kind
+
+
+@handles(StepKind.JIRA_ISSUE, StepKind.JIRA_SUBTASK)
+def _jira_issue(ctx: StepContext) -> Create:
+    ob, step, runs = ctx.onboarding, ctx.step, ctx.runs
+    jira = JiraClient(ctx.client_for(TICKETING_API), search_lag_seconds=runs.ticket_search_lag_seconds)
+    label, target = jira_label(ctx.key), ob.activation_target.isoformat()
+    parent = _parent_issue(ctx) if step.kind is StepKind.JIRA_SUBTASK else None
+    return Create(
+        jira,
+        build=lambda: jira.issue_request(
+            project=runs.ticket_project,
+            summary=f"{step.label}: {ob.account_name} ({ob.tier}, go-live {target})",
+            description=f"{step.label} for {ob.account_name}. Onboarding {ob.key}. Owner: {ob.owner_email}. "
+            f"Target go-live {target}.",
+            labels=[label, "onboarding", f"tier-{ob.tier}"],
+            parent=parent,
+            subtask_type=runs.ticket_subtask_type,
+        ),
+        read=jira.read_issue,
+        look_up=lambda: jira.find_by_label(label=label),
+        resend_safe=_never,  # Jira has no idempotency key
+    )
+
+
+def _parent_issue(ctx: StepContext) -> str | None:
+    """The issue key of the ``jira_issue`` step a sub-task depends on."""
+    steps = {s.key: s for s in lifecycle.tier_of(ctx.config, ctx.onboarding).setup_steps}
+    parent_step = next(d for d in ctx.step.depends_on if steps[d].kind is StepKind.JIRA_ISSUE)
+    parent_row = _step_row(ctx.store, ctx.onboarding.id, parent_step)
+    return str(parent_row["external_id"]) if parent_row else None
+
+
+@handles(StepKind.STRIPE_CUSTOMER)
+def _stripe_customer(ctx: StepContext) -> Create:
+    ob = ctx.onboarding
+    stripe = StripeClient(ctx.client_for(BILLING_API), search_lag_seconds=ctx.runs.billing_search_lag_seconds)
+    return Create(
+        stripe,
+        build=lambda: stripe.customer_request(
+            name=ob.account_name,
+            email=ob.primary_contact_email,
+            description=f"Onboarding {ob.key} ({ob.tier}): {ob.account_name}",
+            metadata={"onboarding_key": ob.key, "tier": ob.tier, "region": ob.region},
+            idempotency_key=ctx.key,
+        ),
+        read=stripe.read_customer,
+        look_up=lambda: stripe.find_customer(metadata_key="onboarding_key", value=ob.key),
+        resend_safe=stripe.key_still_held,
+    )
+
+
+@handles(StepKind.SCIM_USER)
+def _scim_user(ctx: StepContext) -> Create:
+    scim = ProvisioningClient(ctx.client_for(PROVISIONING_API))
+    user_name = ctx.onboarding.primary_contact_email
+    given, _, family = (ctx.onboarding.primary_contact_name or user_name.split("@")[0]).partition(" ")
+    # userName is unique: a second create answers 409 and the user is adopted, so re-sending is safe.
+    return Create(
+        scim,
+        build=lambda: scim.user_request(
+            user_name=user_name, given_name=given, family_name=family or given, external_id=ctx.key
+        ),
+        read=lambda response: scim.read_user(response, user_name=user_name),
+        ok_statuses=USER_CREATE_OK,
+    )
+
+
+@handles(StepKind.TENANT)
+def _tenant(ctx: StepContext) -> Create:
+    ob = ctx.onboarding
+    tenants = ProvisioningClient(ctx.client_for(PROVISIONING_API))
+    return Create(
+        tenants,
+        build=lambda: tenants.tenant_request(
+            external_id=ob.key,
+            name=ob.account_name,
+            domain=ob.account_domain,
+            region=ob.region,
+            plan=ob.tier,
+            idempotency_key=ctx.key,
+        ),
+        read=tenants.read_tenant,
+        look_up=lambda: tenants.find_tenant(external_id=ob.key),
+    )
+
+
+@handles(StepKind.HTTP)
+def _http(ctx: StepContext) -> Create:
+    spec = ctx.step.http
+    assert spec is not None  # the configuration requires it for this kind
+    system = VendorClient(ctx.client_for(spec.connection))
+
+    def build() -> Outbound:
+        headers = {spec.idempotency_header: ctx.key} if spec.idempotency_header else {}
+        # Templates see the account's fields and the ids of finished steps as {step_<key>}.
+        fields = {**ctx.onboarding.template_fields(), **{f"step_{k}": v for k, v in ctx.done_ids().items()}}
+        return Outbound(spec.method, spec.endpoint, json=_render(spec.payload, fields), headers=headers)
+
+    return Create(
+        system,
+        build,
+        read=lambda r: Created(str(system.require(r.body, spec.id_path))),
+        resend_safe=_always if spec.idempotency_header else _never,
+    )
 
 
 def _render(template: Any, fields: Mapping[str, Any]) -> Any:
@@ -78,249 +266,6 @@ def _render(template: Any, fields: Mapping[str, Any]) -> Any:
     if isinstance(template, list):
         return [_render(v, fields) for v in template]
     return template
-
-
-def _stripe_form(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Stripe's bracket notation: {"metadata": {"k": "v"}} -> {"metadata[k]": "v"}."""
-    flat: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}[{key}]" if prefix else key
-        if isinstance(value, dict):
-            flat.update(_stripe_form(value, name))
-        elif value is not None:
-            flat[name] = str(value)
-    return flat
-
-
-def _require_id(system: str, body: Any, path: str = "id") -> str:
-    found = _dig(body, path)
-    if found is None or found == "":
-        raise ApiError(system, f"{system} answered without {path!r}: {str(body)[:200]!r}", retryable=True)
-    return str(found)
-
-
-# --------------------------------------------------------------------------- one create per kind
-
-JIRA_SUMMARY_LIMIT = 255
-JIRA_DESCRIPTION_LIMIT = 32_767
-STRIPE_NAME_LIMIT = 256
-STRIPE_DESCRIPTION_LIMIT = 350
-SCIM_MEDIA_TYPE = "application/scim+json"
-STRIPE_KEY_RETENTION_SECONDS = 23 * 3600
-"""Stripe keeps an idempotency key 24 hours; past this age a re-send is treated as a new create."""
-MAX_SENDS = 3
-"""Sends of one create whose answers were lost before a step gives up (the task retries later)."""
-
-Found = tuple[str, str | None]
-"""(external id, URL) of the object a step created or adopted."""
-
-
-@dataclass(frozen=True)
-class Outbound:
-    """One create request, frozen with its idempotency key the first time it is built."""
-
-    method: str
-    endpoint: str
-    json: Any = None
-    form: dict[str, str] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "endpoint": self.endpoint, "json": self.json, "form": self.form,
-                "headers": self.headers}  # fmt: skip
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> Outbound:
-        return cls(raw["method"], raw["endpoint"], raw.get("json"), raw.get("form"), dict(raw.get("headers") or {}))
-
-
-@dataclass(frozen=True)
-class Create:
-    """How one step creates its object exactly once.
-
-    ``look_up`` finds an object an earlier send created (None where the vendor
-    offers no look-up); ``resend_safe`` says whether sending the frozen request
-    again can never create a second object (an idempotency key the vendor still
-    holds, or a uniqueness rule such as SCIM's 409); ``read`` turns the answer
-    into the object's id and URL.
-    """
-
-    api: ApiClient
-    build: Callable[[], Outbound]
-    read: Callable[[ApiResponse], Found]
-    look_up: Callable[[], Found | None] | None = None
-    resend_safe: Callable[[float | None, float], bool] = lambda first_sent, now: True
-    search_lag_seconds: float = 0.0
-    ok_statuses: tuple[int, ...] = ()
-
-
-def _adf(text: str) -> dict[str, Any]:
-    """A plain paragraph in Atlassian Document Format."""
-    paragraph = {"type": "paragraph", "content": [{"type": "text", "text": text}]}
-    return {"type": "doc", "version": 1, "content": [paragraph]}
-
-
-_subtask_types: dict[tuple[str, str], dict[str, str]] = {}
-"""(connection, project) -> the sub-task issue type, as the project's create metadata names it."""
-
-
-def jira_subtask_type(api: ApiClient, project: str, configured: str | None) -> dict[str, str]:
-    """The issue type to create sub-tasks with: the configured name, else the project's ``subtask: true`` type."""
-    if configured:
-        return {"name": configured}
-    cached = _subtask_types.get((api.conn_id, project))
-    if cached is not None:
-        return cached
-    body = api.request("GET", f"/rest/api/3/issue/createmeta/{quote(project)}/issuetypes").body
-    types = (body.get("issueTypes") or body.get("values") or []) if isinstance(body, dict) else []
-    found = next((t for t in types if isinstance(t, dict) and t.get("subtask") is True and t.get("id")), None)
-    if found is None:
-        names = ", ".join(str(t.get("name")) for t in types if isinstance(t, dict)) or "none"
-        raise ApiError(
-            "ticketing",
-            f"Jira project {project} has no sub-task issue type (its types: {names}); "
-            "enable sub-tasks in Jira or set runs.ticket_subtask_type",
-        )
-    _subtask_types[(api.conn_id, project)] = {"id": str(found["id"])}
-    return _subtask_types[(api.conn_id, project)]
-
-
-def _jira_issue(
-    api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str, runs: RunSettings, parent: str | None
-) -> Create:
-    label = jira_label(key)
-
-    def look_up() -> Found | None:
-        found = api.request(
-            "GET", "/rest/api/3/search/jql", params={"jql": f'labels = "{label}"', "fields": "summary,labels"}
-        ).body
-        issues = found.get("issues") if isinstance(found, dict) else None
-        return (str(issues[0]["key"]), issues[0].get("self")) if issues else None
-
-    def build() -> Outbound:
-        summary = f"{step.label}: {ob.account_name} ({ob.tier}, go-live {ob.activation_target.isoformat()})"
-        fields: dict[str, Any] = {
-            "project": {"key": runs.ticket_project},
-            "summary": clip(" ".join(summary.split()), JIRA_SUMMARY_LIMIT),
-            "issuetype": jira_subtask_type(api, runs.ticket_project, runs.ticket_subtask_type)
-            if parent
-            else {"name": "Task"},
-            "labels": [label, "onboarding", f"tier-{ob.tier}"],
-            "description": _adf(
-                clip(
-                    f"{step.label} for {ob.account_name}. Onboarding {ob.key}. Owner: {ob.owner_email}. "
-                    f"Target go-live {ob.activation_target.isoformat()}.",
-                    JIRA_DESCRIPTION_LIMIT,
-                )
-            ),
-        }
-        if parent:
-            fields["parent"] = {"key": parent}
-        return Outbound("POST", "/rest/api/3/issue", json={"fields": fields})
-
-    return Create(
-        api,
-        build,
-        read=lambda r: (_require_id("ticketing", r.body, "key"), _dig(r.body, "self")),
-        look_up=look_up,
-        resend_safe=lambda first_sent, now: False,  # Jira has no idempotency key
-        search_lag_seconds=runs.ticket_search_lag_seconds,
-    )
-
-
-def _stripe_customer(api: ApiClient, ob: lifecycle.Onboarding, key: str, runs: RunSettings) -> Create:
-    def look_up() -> Found | None:
-        query = f"metadata['onboarding_key']:'{ob.key}'"
-        found = api.request("GET", "/v1/customers/search", params={"query": query}).body
-        return (str(found["data"][0]["id"]), None) if isinstance(found, dict) and found.get("data") else None
-
-    def build() -> Outbound:
-        form = _stripe_form(
-            {
-                "name": clip(ob.account_name, STRIPE_NAME_LIMIT),
-                "email": ob.primary_contact_email,
-                "description": clip(f"Onboarding {ob.key} ({ob.tier}): {ob.account_name}", STRIPE_DESCRIPTION_LIMIT),
-                "metadata": {"onboarding_key": ob.key, "tier": ob.tier, "region": ob.region},
-            }
-        )
-        return Outbound("POST", "/v1/customers", form=form, headers={"Idempotency-Key": key})
-
-    return Create(
-        api,
-        build,
-        read=lambda r: (_require_id("billing", r.body), None),
-        look_up=look_up,
-        resend_safe=lambda first_sent, now: first_sent is None or now - first_sent < STRIPE_KEY_RETENTION_SECONDS,
-        search_lag_seconds=runs.billing_search_lag_seconds,
-    )
-
-
-def _scim_user(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> Create:
-    user_name = ob.primary_contact_email
-    scim = {"Content-Type": SCIM_MEDIA_TYPE, "Accept": SCIM_MEDIA_TYPE}
-
-    def build() -> Outbound:
-        given, _, family = (ob.primary_contact_name or user_name.split("@")[0]).partition(" ")
-        payload = {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": user_name,
-            "externalId": key,
-            "name": {"givenName": given, "familyName": family or given},
-            "emails": [{"value": user_name, "primary": True}],
-            "active": True,
-        }
-        return Outbound("POST", "/scim/v2/Users", json=payload, headers=scim)
-
-    def read(response: ApiResponse) -> Found:
-        if response.status != 409:
-            return _require_id("provisioning", response.body), _dig(response.body, "meta.location")
-        # 409 uniqueness: the user exists (an earlier send, or the customer's own); adopt it.
-        params = {"filter": f'userName eq "{user_name}"'}
-        found = api.request("GET", "/scim/v2/Users", params=params, headers={"Accept": SCIM_MEDIA_TYPE}).body
-        resources = found.get("Resources") if isinstance(found, dict) else None
-        if not resources:
-            raise ApiError("provisioning", f"SCIM said {user_name!r} exists (409) but a lookup finds no such user")
-        return str(resources[0]["id"]), _dig(resources[0], "meta.location")
-
-    # userName is unique (409 on a second create), so re-sending is safe.
-    return Create(api, build, read=read, ok_statuses=(409,))
-
-
-def _tenant(api: ApiClient, ob: lifecycle.Onboarding, key: str) -> Create:
-    def look_up() -> Found | None:
-        found = api.request("GET", "/api/v1/tenants", params={"external_id": ob.key}).body
-        existing = found.get("data") if isinstance(found, dict) else found
-        return (str(existing[0]["id"]), None) if isinstance(existing, list) and existing else None
-
-    def build() -> Outbound:
-        payload = {
-            "external_id": ob.key,
-            "name": ob.account_name,
-            "domain": ob.account_domain,
-            "region": ob.region,
-            "plan": ob.tier,
-        }
-        return Outbound("POST", "/api/v1/tenants", json=payload, headers={"Idempotency-Key": key})
-
-    return Create(api, build, read=lambda r: (_require_id("provisioning", r.body), None), look_up=look_up)
-
-
-def _http(api: ApiClient, ob: lifecycle.Onboarding, step: SetupStep, key: str, done: Mapping[str, str]) -> Create:
-    assert step.http is not None
-    spec = step.http
-
-    def build() -> Outbound:
-        headers = {spec.idempotency_header: key} if spec.idempotency_header else {}
-        # Templates see the account's fields and the ids of finished steps as {step_<key>}.
-        fields = {**ob.template_fields(), **{f"step_{k}": v for k, v in done.items()}}
-        return Outbound(spec.method, spec.endpoint, json=_render(spec.payload, fields), headers=headers)
-
-    return Create(
-        api,
-        build,
-        read=lambda r: (_require_id(api.system, r.body, spec.id_path), None),
-        resend_safe=lambda first_sent, now: spec.idempotency_header is not None,
-    )
 
 
 # --------------------------------------------------------------------------- running a step
@@ -410,42 +355,16 @@ def _call(
     client_for: ClientFor,
     *,
     wall: Callable[[], float] = time.time,
-) -> Found:
+) -> Created:
     """Create (or find) the step's object: the frozen request, sent so that it takes effect once."""
     row = _step_row(store, ob.id, step.key)
     if row is None:
         raise StepNotReady(f"onboarding {ob.key}: step {step.key!r} is not planned")
-    create = _create_for(store, config, ob, step, key, client_for)
+    handler = HANDLERS.get(step.kind)
+    if handler is None:
+        raise NotImplementedError(f"onboarding {ob.key}: no handler for step kind {step.kind.value!r} ({step.key})")
+    create = handler(StepContext(store, config, ob, step, key, client_for))
     return _create_once(store, row, create, step, wall)
-
-
-def _create_for(
-    store: Store, config: OnboardingConfig, ob: lifecycle.Onboarding, step: SetupStep, key: str, client_for: ClientFor
-) -> Create:
-    runs = config.settings.runs
-    if step.kind is StepKind.JIRA_ISSUE:
-        return _jira_issue(client_for(TICKETING_API), ob, step, key, runs, None)
-    if step.kind is StepKind.JIRA_SUBTASK:
-        steps = {s.key: s for s in lifecycle.tier_of(config, ob).setup_steps}
-        parent_step = next(d for d in step.depends_on if steps[d].kind is StepKind.JIRA_ISSUE)
-        parent_row = _step_row(store, ob.id, parent_step)
-        parent = str(parent_row["external_id"]) if parent_row else None
-        return _jira_issue(client_for(TICKETING_API), ob, step, key, runs, parent)
-    if step.kind is StepKind.STRIPE_CUSTOMER:
-        return _stripe_customer(client_for(BILLING_API), ob, key, runs)
-    if step.kind is StepKind.SCIM_USER:
-        return _scim_user(client_for(PROVISIONING_API), ob, key)
-    if step.kind is StepKind.TENANT:
-        return _tenant(client_for(PROVISIONING_API), ob, key)
-    assert step.http is not None
-    done = {
-        r["step_key"]: str(r["external_id"])
-        for r in store.query(
-            f"SELECT step_key, external_id FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s AND status = 'done'",
-            (ob.id,),
-        )
-    }
-    return _http(client_for(step.http.connection), ob, step, key, done)
 
 
 def _frozen(store: Store, row: Mapping[str, Any], create: Create) -> Outbound:
@@ -485,21 +404,21 @@ def _timestamp(value: datetime | None) -> float | None:
 
 def _create_once(
     store: Store, row: Mapping[str, Any], create: Create, step: SetupStep, wall: Callable[[], float]
-) -> Found:
+) -> Created:
     """Send the frozen request until an answer arrives, never twice where that could create twice.
 
     Before every send the object is looked up; where a re-send is not safe and
     an earlier send may have taken effect, the look-up is repeated until the
     vendor's search lag since that send has passed, and what it finds is adopted.
     """
-    api = create.api
+    api = create.client.api
     outbound = _frozen(store, row, create)
     first_sent, last_sent = _timestamp(row.get("first_sent_at")), _timestamp(row.get("last_sent_at"))
     resend_safe = create.resend_safe(first_sent, wall())
     for _ in range(MAX_SENDS):
         if create.look_up is not None:
             lag_from = None if resend_safe else last_sent
-            found = api.look_up_after(create.look_up, lag_from, create.search_lag_seconds, wall)
+            found = create.client.look_up_after(create.look_up, sent_at=lag_from, wall=wall)
             if found is not None:
                 return found
         elif last_sent is not None and not resend_safe:
@@ -512,15 +431,7 @@ def _create_once(
             )
         last_sent = _mark_sent(store, row["id"], wall)
         try:
-            response = api.request(
-                outbound.method,
-                outbound.endpoint,
-                json_body=outbound.json,
-                form_body=outbound.form,
-                headers=outbound.headers,
-                ok_statuses=create.ok_statuses,
-                resend_safe=resend_safe,
-            )
+            response = api.send(outbound, ok_statuses=create.ok_statuses, resend_safe=resend_safe)
         except ApiError as exc:
             if resend_safe or not exc.maybe_committed:
                 raise
@@ -530,7 +441,7 @@ def _create_once(
     raise ApiError(
         api.system,
         f"{api.system} {outbound.method} {outbound.endpoint} for step {step.key!r}: the answer was lost {MAX_SENDS} "
-        f"times and a look-up {create.search_lag_seconds:g}s after each send found nothing",
+        f"times and a look-up {create.client.search_lag_seconds:g}s after each send found nothing",
         retryable=True,
     )
 
@@ -571,6 +482,4 @@ def tenant_status(store: Store, key: str, client_for: ClientFor) -> tuple[str, s
         return "active", None  # no tenant step in this tier: nothing asynchronous to wait for
     if rows[0]["status"] != "done":
         raise StepNotReady(f"onboarding {key}: the tenant was not created (step status {rows[0]['status']})")
-    body = client_for(PROVISIONING_API).request("GET", f"/api/v1/tenants/{rows[0]['external_id']}").body
-    status = str(_dig(body, "status") or "unknown")
-    return status, _dig(body, "error")
+    return ProvisioningClient(client_for(PROVISIONING_API)).tenant_status(tenant_id=str(rows[0]["external_id"]))

@@ -52,6 +52,7 @@ CHANNEL = "onboarding_input"
 # One database connection per event loop and database, shared by every trigger of the loop:
 # a triggerer holding a connection per waiting item would exhaust the server's connections.
 _connections: dict[tuple[int, str], Any] = {}
+_opening: dict[tuple[int, str], asyncio.Lock] = {}
 
 
 async def _dsn(conn_id: str) -> str:
@@ -75,12 +76,13 @@ async def _store_connection(conn_id: str) -> Any:
 
     dsn = await _dsn(conn_id)
     key = (id(asyncio.get_running_loop()), dsn)
-    cached = _connections.get(key)
-    if cached is not None and not cached.closed and not cached.broken:
-        return cached
-    connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
-    _connections[key] = connection
-    return connection
+    async with _opening.setdefault(key, asyncio.Lock()):  # one connect, however many triggers start at once
+        cached = _connections.get(key)
+        if cached is not None and not cached.closed and not cached.broken:
+            return cached
+        connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
+        _connections[key] = connection
+        return connection
 
 
 class _Listener:
@@ -93,6 +95,7 @@ class _Listener:
     """
 
     _by_loop: dict[tuple[int, str], _Listener] = {}
+    _opening: dict[tuple[int, str], asyncio.Lock] = {}
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
@@ -105,15 +108,17 @@ class _Listener:
 
         dsn = await _dsn(conn_id)
         key = (id(asyncio.get_running_loop()), dsn)
-        listener = cls._by_loop.get(key)
-        if listener is not None and listener.task is not None and not listener.task.done():
+        # Triggers that start together wait for one connection rather than each opening their own.
+        async with cls._opening.setdefault(key, asyncio.Lock()):
+            listener = cls._by_loop.get(key)
+            if listener is not None and listener.task is not None and not listener.task.done():
+                return listener
+            connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
+            await connection.execute(f"LISTEN {CHANNEL}")
+            listener = cls(connection)
+            listener.task = asyncio.get_running_loop().create_task(listener._dispatch(key))
+            cls._by_loop[key] = listener
             return listener
-        connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
-        await connection.execute(f"LISTEN {CHANNEL}")
-        listener = cls(connection)
-        listener.task = asyncio.get_running_loop().create_task(listener._dispatch(key))
-        cls._by_loop[key] = listener
-        return listener
 
     def register(self, onboarding_key: str) -> asyncio.Event:
         event = asyncio.Event()

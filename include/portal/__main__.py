@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,7 +24,17 @@ def main(argv: list[str] | None = None) -> None:
     from include.portal.app import create_app
 
     app = create_app(database_url=args.database_url)
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level="info", log_config=log_config())
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, with magic links redacted from the access log."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_links"] = {"()": "include.portal.security.RedactLinks"}
+    config["handlers"]["access"]["filters"] = ["redact_links"]
+    return config
 
 
 if __name__ == "__main__":

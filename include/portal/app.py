@@ -31,6 +31,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from include.onboarding import checklist, lifecycle, mail
 from include.onboarding.clock import Clock, default_clock
@@ -149,27 +151,59 @@ def create_app(
     templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html: customer text is text
     _routes(app, portal, templates)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        limit = settings.max_upload_mb * MEGABYTE + 64 * 1024
-        length = request.headers.get("content-length")
-        if request.method == "POST" and length and length.isdigit() and int(length) > limit:
-            body = templates.get_template("message.html").render(
-                title="File too large",
-                message=f"That upload is over {settings.max_upload_mb:g} MB, the most this page accepts. "
-                "Please go back and send a smaller file.",
-            )
-            response: Response = HTMLResponse(body, status_code=413)
-        else:
-            response = await call_next(request)
-        response.headers.setdefault("Referrer-Policy", "no-referrer")  # the link is the key: never pass it on
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(
+        _Guard,
+        limit=int(settings.max_upload_mb * MEGABYTE + 64 * 1024),
+        too_large=templates.get_template("message.html").render(
+            title="File too large",
+            message=f"That upload is over {settings.max_upload_mb:g} MB, the most this page accepts. "
+            "Please go back and send a smaller file.",
+        ),
+    )
     return app
+
+
+_SECURITY_HEADERS = (
+    ("Referrer-Policy", "no-referrer"),  # the link is the key: never pass it on
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"),
+    ("Cache-Control", "no-store"),
+)
+
+
+class _Guard:
+    """Security headers on every response (unless a page set its own); a POST over the upload limit gets 413 unread.
+
+    Plain ASGI, not ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs every
+    request in an extra task behind a memory stream, a cost each page paid for five headers.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, too_large: str) -> None:
+        self.app = app
+        self.limit = limit
+        self.too_large = too_large
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+            await send(message)
+
+        if scope["method"] == "POST" and self._over_limit(scope):
+            await HTMLResponse(self.too_large, status_code=413)(scope, receive, send_with_headers)
+        else:
+            await self.app(scope, receive, send_with_headers)
+
+    def _over_limit(self, scope: Scope) -> bool:
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        return length.isdigit() and int(length) > self.limit
 
 
 # --------------------------------------------------------------------------- pages
@@ -233,7 +267,7 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
             support=portal.config.settings.portal.support_email,
         )  # fmt: skip
 
-    def access(request: Request, token: str) -> links.Access | HTMLResponse:
+    def access(request: Request, token: str) -> tuple[links.Access, lifecycle.Onboarding] | HTMLResponse:
         if portal.limiter.blocked(_client(request)):
             return message(
                 request, "Too many attempts",
@@ -241,7 +275,7 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
                 "then use the most recent link from your email.", 429,
             )  # fmt: skip
         try:
-            return links.verify(portal.store, portal.secret, token, portal.now())
+            return links.open_account(portal.store, portal.secret, token, portal.now())
         except links.BadLink as error:
             return bad_link(request, error)
 
@@ -261,11 +295,14 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
         )  # fmt: skip
 
     @app.get("/l/{token}", response_class=HTMLResponse)
-    def checklist_page(request: Request, token: str, done: str | None = None, forwarded: str | None = None) -> Any:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
-        ob = lifecycle.load(portal.store, found.onboarding_key)
+    def checklist_page(request: Request, token: str) -> Any:
+        # ?done=<item key> (the verdict to show) and ?forwarded=1 are read as they are: declared as
+        # parameters, FastAPI's checks of two optional strings took ~0.1 ms of CPU from every view.
+        done, forwarded = request.query_params.get("done"), request.query_params.get("forwarded")
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         items = _items(portal, ob, found)
         just_done = next((i for i in items if i.key == done), None)
         return page(
@@ -283,12 +320,12 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
         value: Annotated[str | None, Form()] = None,
         document: Annotated[UploadFile | None, File()] = None,
     ) -> Response:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         if not security.csrf_ok(portal.secret, request.cookies.get(security.CSRF_COOKIE), token, csrf_token):
             return message(request, "Please try again", _CSRF_TEXT, 403, token=token)
-        ob = lifecycle.load(portal.store, found.onboarding_key)
         item = _checklist_item(portal, ob, found, item_key)
         if item is None:
             return message(
@@ -310,12 +347,12 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
         email: Annotated[str, Form()] = "",
         items: Annotated[list[str] | None, Form()] = None,
     ) -> Response:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         if not security.csrf_ok(portal.secret, request.cookies.get(security.CSRF_COOKIE), token, csrf_token):
             return message(request, "Please try again", _CSRF_TEXT, 403, token=token)
-        ob = lifecycle.load(portal.store, found.onboarding_key)
         problem = _forward(portal, ob, found, name, email, items or [])
         if problem is not None:
             return message(request, "Not forwarded", problem, 400, token=token)
@@ -324,10 +361,10 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
 
     @app.get("/l/{token}/timeline", response_class=HTMLResponse)
     def timeline_page(request: Request, token: str) -> Any:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
-        ob = lifecycle.load(portal.store, found.onboarding_key)
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, ob = opened
         labels = {i.key: i.label for i in _items(portal, ob, found)}
         entries = timeline.timeline(portal.store, ob.id, labels, found.items)
         return page(
@@ -337,9 +374,10 @@ def _routes(app: FastAPI, portal: Portal, templates: Jinja2Templates) -> None:  
 
     @app.get("/l/{token}/documents/{document_id}", response_model=None)
     def document_file(request: Request, token: str, document_id: int) -> Response:
-        found = access(request, token)
-        if isinstance(found, HTMLResponse):
-            return found
+        opened = access(request, token)
+        if isinstance(opened, HTMLResponse):
+            return opened
+        found, _ = opened
         rows = portal.store.query(
             f"""SELECT item_key, filename, content_type, storage_url FROM {SCHEMA}.documents
                 WHERE id = %s AND onboarding_id = %s""",
@@ -379,18 +417,7 @@ def _tier_items(portal: Portal, ob: lifecycle.Onboarding) -> dict[str, Checklist
 
 def _items(portal: Portal, ob: lifecycle.Onboarding, access: links.Access) -> list[ItemView]:
     configured = _tier_items(portal, ob)
-    rows = portal.store.query(
-        f"""SELECT item_key, label, item_type, critical, status, rejection_reason, value
-            FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s ORDER BY id""",
-        (ob.id,),
-    )
-    docs: dict[str, list[dict[str, Any]]] = {}
-    for d in portal.store.query(
-        f"""SELECT id, item_key, filename, content_type, size_bytes, uploaded_at FROM {SCHEMA}.documents
-            WHERE onboarding_id = %s ORDER BY id""",
-        (ob.id,),
-    ):
-        docs.setdefault(d["item_key"], []).append(d)
+    rows, docs = _checklist_rows(portal.store, ob.id)
     views = []
     for row in rows:
         if not access.allows(row["item_key"]):
@@ -416,6 +443,26 @@ def _items(portal: Portal, ob: lifecycle.Onboarding, access: links.Access) -> li
             )
         )
     return views
+
+
+def _checklist_rows(store: Store, onboarding_id: int) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The account's checklist items in order, and each item's documents: one query, as every page needs both."""
+    rows: list[dict[str, Any]] = []
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for r in store.query(
+        f"""SELECT c.item_key, c.label, c.item_type, c.critical, c.status, c.rejection_reason, c.value,
+                   d.id AS doc_id, d.item_key AS doc_item_key, d.filename AS doc_filename,
+                   d.content_type AS doc_content_type, d.size_bytes AS doc_size_bytes, d.uploaded_at AS doc_uploaded_at
+            FROM {SCHEMA}.checklist_items c
+            LEFT JOIN {SCHEMA}.documents d ON d.onboarding_id = c.onboarding_id AND d.item_key = c.item_key
+            WHERE c.onboarding_id = %s ORDER BY c.id, d.id""",
+        (onboarding_id,),
+    ):
+        if not rows or rows[-1]["item_key"] != r["item_key"]:
+            rows.append({k: v for k, v in r.items() if not k.startswith("doc_")})
+        if r["doc_id"] is not None:
+            docs.setdefault(r["item_key"], []).append({k[4:]: v for k, v in r.items() if k.startswith("doc_")})
+    return rows, docs
 
 
 def _checklist_item(

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from include.onboarding import lifecycle
 from include.onboarding.calendar import region_calendar
 from include.onboarding.config import OnboardingConfig, PortalSettings
 from include.onboarding.store import SCHEMA, Event, Store
@@ -168,8 +169,12 @@ def read(secret: bytes, token: str) -> dict[str, Any]:
     return claims
 
 
-def verify(store: Store, secret: bytes, token: str, now: datetime) -> Access:
-    """The account and contact a token opens, or :class:`BadLink` saying why not."""
+def open_account(store: Store, secret: bytes, token: str, now: datetime) -> tuple[Access, lifecycle.Onboarding]:
+    """What a token opens (the contact and scope) and the account itself, or :class:`BadLink` saying why not.
+
+    The account is read with the contact's revocations in one query: every page and every
+    submission starts here.
+    """
     claims = read(secret, token)
     key, email, scope = str(claims["k"]), str(claims["e"]), str(claims["s"])
     issued_at = datetime.fromtimestamp(int(claims["i"]) / 1000, timezone.utc)
@@ -178,20 +183,21 @@ def verify(store: Store, secret: bytes, token: str, now: datetime) -> Access:
         scope_items(scope)
     except ValueError:
         raise BadLink("forged") from None
-    row = store.query(f"SELECT id FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,))
-    if not row:
+    rows = store.query(
+        f"""SELECT o.*, EXISTS (SELECT FROM {SCHEMA}.portal_revocations r
+                                WHERE r.onboarding_id = o.id AND lower(r.contact_email) = %s
+                                  AND r.revoked_at >= %s) AS link_revoked
+            FROM {SCHEMA}.onboardings o WHERE o.onboarding_key = %s""",
+        (email, issued_at, key),
+    )
+    if not rows:
         raise BadLink("unknown")
-    onboarding_id = int(row[0]["id"])
     if now >= expires_at:
         raise BadLink("expired", key)
-    revoked = store.scalar(
-        f"""SELECT count(*) FROM {SCHEMA}.portal_revocations
-            WHERE onboarding_id = %s AND lower(contact_email) = %s AND revoked_at >= %s""",
-        (onboarding_id, email, issued_at),
-    )
-    if revoked:
+    if rows[0]["link_revoked"]:
         raise BadLink("revoked", key)
-    return Access(key, onboarding_id, email, scope, issued_at, expires_at)
+    onboarding = lifecycle.from_row(rows[0])
+    return Access(key, onboarding.id, email, scope, issued_at, expires_at), onboarding
 
 
 def link_expiry(config: OnboardingConfig, region: str, issued_at: datetime) -> datetime:

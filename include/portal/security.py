@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 import threading
 import time
@@ -67,3 +69,20 @@ class BadTokenLimiter:
             if len(self._seen) > 100_000:  # a flood of addresses: forget the quietest half rather than grow
                 for key in sorted(self._seen, key=lambda k: self._seen[k][-1] if self._seen[k] else 0)[:50_000]:
                     del self._seen[key]
+
+
+_LINK_IN_PATH = re.compile(r"/l/[^/?#\s]+")
+
+
+class RedactLinks(logging.Filter):
+    """Keeps magic links out of the access log: a link is a credential for days, a log line is not.
+
+    ``/l/<token>/items/vat`` is logged as ``/l/<redacted>/items/vat``, in the message and its arguments.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_LINK_IN_PATH.sub("/l/<redacted>", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _LINK_IN_PATH.sub("/l/<redacted>", record.msg)
+        return True

@@ -257,3 +257,16 @@ def test_an_answer_lost_after_the_commit_leaves_the_issue_created(vendor: Vendor
     assert [i["key"] for i in vendor.state.ledger()["ticketing"]["issues"]] == ["ONB-1"]  # committed all the same
     log = vendor.admin("GET", "/requests?system=ticketing")
     assert [r["fault"] for r in log] == [None, {"garbled_after_commit": "malformed_json"}.get(fault, fault)]
+
+
+def test_an_incomplete_answer_lacks_only_the_named_field(vendor: Vendor) -> None:
+    vendor.admin("POST", "/faults", {"system": "ticketing", "incomplete": 2, "incomplete_field": "key"})
+    answer = create(vendor)
+    assert answer.status_code == 201
+    assert answer.json() == {"id": "10001", "self": f"{vendor.url}/rest/api/3/issue/10001"}  # no "key"
+    vendor.admin("POST", "/faults", {"system": "ticketing", "incomplete": 1, "incomplete_field": "issues.0.key"})
+    (issue,) = search(vendor, "project = ONB", fields="summary").json()["issues"]
+    assert "key" not in issue and issue["id"] == "10001" and issue["fields"] == {"summary": "Kick-off call"}
+    assert search(vendor, "project = ONB", fields="summary").json()["issues"][0]["key"] == "ONB-1"  # spent
+    log = vendor.admin("GET", "/requests?system=ticketing")
+    assert [r["fault"] for r in log] == ["incomplete", "incomplete", None]

@@ -150,7 +150,7 @@ WITH target AS (
     LEFT JOIN {SCHEMA}.quarantined_orders q
            ON e.kind = 'quarantine' AND q.id = substring(e.dedupe_key FROM 'quarantine:(\\d+)$')::bigint
     LEFT JOIN LATERAL (
-        SELECT max(c.received_at) AS at FROM {SCHEMA}.checklist_items c
+        SELECT max(coalesce(c.last_submission_at, c.received_at)) AS at FROM {SCHEMA}.checklist_items c
         WHERE e.kind = 'silent' AND c.onboarding_id = e.onboarding_id
     ) heard ON true
     WHERE e.resolved_at IS NULL

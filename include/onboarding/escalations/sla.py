@@ -27,10 +27,12 @@ def customer_pause_join(only_while_collecting: bool = False) -> str:
 
     The customer's turn: from the checklist request until the last critical
     input was verified (``resumed_at`` is empty while one is still out).
+    ``heard_at`` is the customer's last submission of any item: a corrected
+    input sent after a rejection counts, not only the first of each item.
     """
     only = "AND o.stage = 'collect_inputs'" if only_while_collecting else ""
     return f"""LEFT JOIN LATERAL (
-    SELECT min(c.requested_at) AS paused_at, max(c.received_at) AS heard_at,
+    SELECT min(c.requested_at) AS paused_at, max(coalesce(c.last_submission_at, c.received_at)) AS heard_at,
            CASE WHEN bool_and(c.status IN ('verified', 'waived')) FILTER (WHERE c.critical) IS NOT FALSE
                 THEN coalesce(max(c.verified_at) FILTER (WHERE c.critical), min(c.requested_at)) END AS resumed_at
     FROM {SCHEMA}.checklist_items c

@@ -17,9 +17,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from include.onboarding.clients.crm import CrmClient, record_modified_at
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.crm import CrmClient, record_modified_at
 from include.onboarding.intake.cleaning import UNSTORABLE, clean_record, clean_text, error_text, order_at_fault
 from include.onboarding.intake.orders import EPOCH, Problem, deal_key
 from include.onboarding.intake.summary import PullSummary
@@ -114,7 +114,7 @@ def pull_orders(store: Store, crm: CrmClient, config: OnboardingConfig, batch_id
         )
     fetched = 0
     newest: datetime | None = None
-    for page in crm.signed_deals_since(read_from):
+    for page in crm.signed_deals_since(since=read_from):
         staged = []
         for record in page:
             item = _Staged.of(fetched, record)

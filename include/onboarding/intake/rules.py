@@ -12,8 +12,8 @@ Before the table: a record that is no CRM deal object is refused outright;
 every property must be text (or absent), and a value of another type is
 reported as such and not again as missing or invalid; the deal id and the
 modification time identify the record.  Dates must fall in the accepted range
-(:data:`~include.onboarding.crm.EARLIEST_DATE` to
-:data:`~include.onboarding.crm.LATEST_DATE`), so a placeholder such as
+(:data:`~include.onboarding.clients.crm.EARLIEST_DATE` to
+:data:`~include.onboarding.clients.crm.LATEST_DATE`), so a placeholder such as
 9999-12-31 can neither break date arithmetic nor, as a modification time,
 carry the watermark past every later change.
 
@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 
 from include.onboarding.calendar import region_calendar
+from include.onboarding.clients.crm import EARLIEST_DATE, LATEST_DATE, record_modified_at, within_date_range
 from include.onboarding.config import OnboardingConfig, Stage
-from include.onboarding.crm import EARLIEST_DATE, LATEST_DATE, record_modified_at, within_date_range
 from include.onboarding.intake.cleaning import UNSTORABLE, error_text
 from include.onboarding.intake.orders import Order, Problem, Rejected, deal_key, text_value
 from include.onboarding.owners import NoOwner, named_owner, stage_owner

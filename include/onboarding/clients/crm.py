@@ -1,4 +1,4 @@
-"""Reading signed orders from the CRM (HubSpot CRM v3 deals search).
+"""The CRM client: signed orders from HubSpot CRM v3 deals search.
 
 The intake asks for deals in the signed stage modified at or after a watermark,
 oldest first, and pages through them.  The ``after`` paging cursor is opaque
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from typing import Any
 
-from include.onboarding.http import ApiClient, ApiError
+from include.onboarding.clients.http import ApiClient, ApiError, VendorClient, require_list
 
 SEARCH_ENDPOINT = "/crm/v3/objects/deals/search"
 SEARCH_RESULT_LIMIT = 10_000
@@ -80,11 +80,15 @@ def record_modified_at(record: Any) -> datetime | None:
     return moment if within_date_range(moment) else None
 
 
-class CrmClient:
-    """HubSpot deals search over an Airflow HTTP connection."""
+class CrmClient(VendorClient):
+    """HubSpot deals search over an Airflow HTTP connection (``crm_api``).
+
+    ``signed_stage`` is the deal stage of a signed order; ``page_size`` the
+    results per search page (HubSpot takes at most 200).
+    """
 
     def __init__(self, api: ApiClient, *, signed_stage: str = "closedwon", page_size: int = 100):
-        self.api = api
+        super().__init__(api)
         self.signed_stage = signed_stage
         self.page_size = page_size
 
@@ -104,18 +108,11 @@ class CrmClient:
         }
         if after is not None:
             body["after"] = after
-        response = self.api.request("POST", SEARCH_ENDPOINT, json_body=body)
-        page = response.body
-        if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-            raise ApiError(
-                self.api.system,
-                f"{self.api.system} search answered without a 'results' list: {str(page)[:200]!r}",
-                status=response.status,
-                retryable=True,
-            )
-        return page
+        page = self.api.request("POST", SEARCH_ENDPOINT, json_body=body).body
+        require_list(self.system, page, "results", where=f"{self.system} search")
+        return dict(page)
 
-    def signed_deals_since(self, since: datetime) -> Iterator[list[Any]]:
+    def signed_deals_since(self, *, since: datetime) -> Iterator[list[Any]]:
         """Yield pages of raw deal records modified at or after ``since``, oldest first.
 
         Records are yielded as the CRM returned them; judging them is the
@@ -142,7 +139,7 @@ class CrmClient:
                 newest = max((m for m in map(record_modified_at, results) if m is not None), default=None)
                 if newest is None or newest <= query_since:
                     raise ApiError(
-                        self.api.system,
+                        self.system,
                         f"more than {SEARCH_RESULT_LIMIT} deals share the modification time {query_since.isoformat()};"
                         " the CRM search cannot page through them",
                     )

@@ -1,5 +1,5 @@
-"""Calls to third-party APIs through Airflow's ``HttpHook``, with the retry rules
-every integration shares.
+"""The HTTP layer every vendor client shares: calls through Airflow's ``HttpHook``
+with the retry rules every integration needs, and the functions that read answers.
 
 * 429: wait what ``Retry-After`` asks (capped), then retry;
 * 5xx, connection errors, timeouts and garbled (non-JSON) bodies: retry with
@@ -10,13 +10,21 @@ every integration shares.
 A create without an idempotency key (Jira's ``POST /issue``) is never re-sent
 blindly: when its answer is lost (a timeout, a dropped connection, a 5xx from a
 gateway, a cut-off body) the vendor may have committed it, so the client raises
-at once (``ApiError.maybe_committed``) and ``create_once`` looks the object up,
-for as long as the vendor's search may lag behind, before it sends again.  Only
+at once (``ApiError.maybe_committed``) and the caller
+(:mod:`include.onboarding.setup_steps`) looks the object up, for as long as
+the vendor's search may lag behind, before it sends again.  Only
 a 429, answered before the request reaches the vendor's application, or a
 connection that was never made, is retried at once.
 
 Tokens: if the Airflow connection has a password and no login, it is sent as
 ``Authorization: Bearer <password>`` (HubSpot private apps, Jira and SCIM tokens).
+
+A vendor answer that parses but lacks a field its API documents (a create
+without its id, a search without its result list) is not a success:
+:func:`require_field` raises an :class:`ApiError` naming the field, so nobody
+reads a ``KeyError`` in a task log.  Each vendor's client
+(:class:`VendorClient`) owns its request and answer shapes; this module knows
+none of them.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -64,6 +72,67 @@ class ApiResponse:
     status: int
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One request, as data: a create is built once, stored with its idempotency key and re-sent unchanged."""
+
+    method: str
+    endpoint: str
+    json: Any = None
+    form: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "endpoint": self.endpoint, "json": self.json, "form": self.form,
+                "headers": self.headers}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Outbound:
+        return cls(raw["method"], raw["endpoint"], raw.get("json"), raw.get("form"), dict(raw.get("headers") or {}))
+
+
+class Created(NamedTuple):
+    """The object a create made or a look-up found: its id, and its URL where the vendor gives one."""
+
+    id: str
+    url: str | None = None
+
+
+def dig(body: Any, path: str) -> Any:
+    """The value at a dotted ``path`` (``meta.location``, ``issues.0.key``), or None where the path breaks off."""
+    for part in path.split("."):
+        if isinstance(body, dict):
+            body = body.get(part)
+        elif isinstance(body, list) and part.isdigit() and int(part) < len(body):
+            body = body[int(part)]
+        else:
+            return None
+    return body
+
+
+def require_field(system: str, body: Any, path: str, *, where: str | None = None) -> Any:
+    """The value at ``path``; an answer without it raises an :class:`ApiError` naming the field.
+
+    Retryable: a vendor that answered half a document usually answers the whole
+    one next time, and every create that reads an id is safe to retry (keyed,
+    unique, or looked up first).
+    """
+    found = dig(body, path)
+    if found is None or found == "":
+        raise ApiError(system, f"{where or system} answered without {path!r}: {str(body)[:200]!r}", retryable=True)
+    return found
+
+
+def require_list(system: str, body: Any, path: str, *, where: str | None = None) -> list[Any]:
+    """The list at ``path`` (empty is fine); anything else raises an :class:`ApiError` naming the field."""
+    found = dig(body, path)
+    if not isinstance(found, list):
+        raise ApiError(
+            system, f"{where or system} answered without a {path!r} list: {str(body)[:200]!r}", retryable=True
+        )
+    return found
 
 
 def _error_text(response: requests.Response) -> str:
@@ -200,6 +269,18 @@ class ApiClient:
             log.info("%s: not found yet; looking again (search may lag %.0fs behind a create)", self.system, search_lag)
             self._sleep(min(remaining, max(0.25, search_lag / 10)))
 
+    def send(self, outbound: Outbound, *, ok_statuses: tuple[int, ...] = (), resend_safe: bool = True) -> ApiResponse:
+        """Send a request built earlier (see :meth:`request` for the retry rules)."""
+        return self.request(
+            outbound.method,
+            outbound.endpoint,
+            json_body=outbound.json,
+            form_body=outbound.form,
+            headers=outbound.headers,
+            ok_statuses=ok_statuses,
+            resend_safe=resend_safe,
+        )
+
     # -- internals ----------------------------------------------------------------------
 
     def _hook(self, method: str) -> Any:
@@ -308,3 +389,36 @@ class ApiClient:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0
         log.warning("%s (attempt %d of %d); retrying in %.1fs", exc, state.attempt_number, self.max_attempts, wait)
+
+
+ClientFor = Callable[[str], ApiClient]
+"""Returns the API client for an Airflow connection id."""
+
+
+class VendorClient:
+    """One vendor's API over an :class:`ApiClient`: its request and answer shapes, paging and errors.
+
+    Subclasses build requests as :class:`Outbound` (so a create can be frozen
+    with its key before it is sent), read answers with :meth:`require`, and
+    look objects up.  ``search_lag_seconds`` is how long the vendor's search may
+    not yet show an object just created: a create whose answer was lost is
+    looked up for that long (:meth:`look_up_after`) before it is sent again.
+    """
+
+    def __init__(self, api: ApiClient, *, search_lag_seconds: float = 0.0):
+        self.api = api
+        self.search_lag_seconds = search_lag_seconds
+
+    @property
+    def system(self) -> str:
+        return self.api.system
+
+    def require(self, body: Any, path: str, *, where: str | None = None) -> Any:
+        """The value at ``path`` of an answer, or an :class:`ApiError` naming what is missing."""
+        return require_field(self.system, body, path, where=where)
+
+    def look_up_after(
+        self, look_up: Callable[[], T | None], *, sent_at: float | None, wall: Callable[[], float] = time.time
+    ) -> T | None:
+        """``look_up()``, repeated until this vendor's search lag since ``sent_at`` has passed (see ApiClient)."""
+        return self.api.look_up_after(look_up, sent_at, self.search_lag_seconds, wall)
