@@ -142,7 +142,7 @@ def build(tier, shape):
         deadline=[
             DeadlineAlert(reference=ConfReference(), interval=timedelta(0),
                           callback=SyncCallback(on_deadline, kwargs={"which": "target_approaching"})),
-            DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(days=shape["overrun"]),
+            DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=timedelta(days=shape["overrun"]),
                           callback=SyncCallback(on_deadline, kwargs={"which": "run_overrun"})),
         ],
     ) as dag:

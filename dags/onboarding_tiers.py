@@ -138,7 +138,11 @@ def deadline_alerts(tier: TierConfig) -> list[DeadlineAlert]:
             ),
         ),
         DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            # The run's logical date: when the intake started it (TriggerDagRunOperator gives it the trigger
+            # time).  Not DAGRUN_QUEUED_AT: Airflow 3.3.2 fails every clear of a task in a run that has a
+            # queued-at deadline (it recomputes it from a stored interval it cannot read), and clearing an
+            # approval task is how an approval is asked for again.  A cleared run also keeps its window.
+            reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
             interval=timedelta(seconds=wall_seconds(tier.overrun_after_days * 86400)),
             callback=SyncCallback(
                 on_deadline_missed,
@@ -197,9 +201,11 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
         def readiness_gate() -> None:
             """Setup and customer commitments stay blocked until every critical input and approval is in."""
             from include.onboarding import lifecycle, runtime
+            from include.onboarding.approvals.answers import recover_in_run
             from include.onboarding.approvals.operator import ApprovalsHoldGate
 
             store, key, now = runtime.open_store(), _key(), runtime.clock().now()
+            recover_in_run(get_current_context())  # an answer Airflow holds but its task could not record
             unmet = lifecycle.unmet(store, key)
             if unmet.all:
                 reason = "; ".join(unmet.all)

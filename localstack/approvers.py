@@ -114,12 +114,14 @@ def answer(api_base: str, user: str, password: str, detail: dict[str, Any], appr
     return AirflowApi(api_base, user, password).call("PATCH", path, body)
 
 
-ANSWER_AFTER_SECONDS = 5.0
+ANSWER_AFTER_SECONDS = 10.0
 """How long the simulated ops person lets a request sit before answering it.
 
-Airflow 3.3.2 can take an answer given within a second or two of the task parking for a task that
-died: the scheduler, still processing the parked task's exit, finds it queued again and fails it.
-People take longer than that; the simulation waits as long."""
+Airflow 3.3.2 can take an answer given soon after the task parked for a task that died: the
+scheduler, still processing the parked task's exit, finds it queued again and fails it (a second or
+two on an idle machine, ten on a busy one).  The answer is still recovered from Airflow's record
+(:func:`include.onboarding.approvals.answers.recover`); waiting as long as a person would keeps the
+task from being failed at all."""
 
 
 def approve_pending(api: Any, airflow_home: Path, stop: threading.Event, comment: str, every: float = 1.0) -> None:

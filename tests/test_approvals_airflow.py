@@ -321,6 +321,23 @@ def test_an_unanswered_approval_expires_in_business_time_and_escalates(hitl_stac
     )
     assert status == "pending"  # nobody decided
 
+    # She answers late, on the request's page: Airflow records it, but the failed task cannot resume. Clearing
+    # the readiness gate finds the answer in Airflow's record, counts it and opens the gate.
+    _answer(s.as_user(NADIA), "onboarding_partner", key, "Approve", "Sorry, I was away")
+    s.api.call(
+        "POST",
+        "/dags/onboarding_partner/clearTaskInstances",
+        {"dry_run": False, "dag_run_id": _run(key), "task_ids": ["readiness_gate"], "include_downstream": True,
+         "only_failed": False, "reset_dag_runs": True},
+    )  # fmt: skip
+    _until("the gate to pass", lambda: _task_state(s, "onboarding_partner", key, "readiness_gate") == "success")
+    late = s.store.query(
+        """SELECT a.status, a.decided_by, a.comment FROM onboarding.approvals a
+           JOIN onboarding.onboardings o ON o.id = a.onboarding_id WHERE o.onboarding_key = %s""",
+        (key,),
+    )[0]
+    assert late == {"status": "approved", "decided_by": NADIA, "comment": "Sorry, I was away"}
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

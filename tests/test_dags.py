@@ -116,7 +116,7 @@ def test_every_tier_run_has_deadline_alerts_and_failure_escalation(dagbag) -> No
         alerts = dag.deadline
         assert len(alerts) == 2, tier
         assert isinstance(alerts[0].reference, TargetWarningReference)
-        assert type(alerts[1].reference) is type(DeadlineReference.DAGRUN_QUEUED_AT)
+        assert type(alerts[1].reference) is type(DeadlineReference.DAGRUN_LOGICAL_DATE)
         assert alerts[1].interval == timedelta(days=load_config().tiers[tier].overrun_after_days)
         for t in dag.tasks:
             callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]

@@ -46,7 +46,11 @@ def _trigger(dag_id: str, run_id: str, conf: dict[str, Any]) -> int:
     from airflow.utils.types import DagRunTriggeredByType
 
     with create_session() as session:
-        run = trigger_dag(dag_id, triggered_by=DagRunTriggeredByType.TEST, run_id=run_id, conf=conf, session=session)
+        # As the intake's TriggerDagRunOperator does: the run's logical date is when it was started.
+        run = trigger_dag(
+            dag_id, triggered_by=DagRunTriggeredByType.TEST, run_id=run_id, conf=conf, session=session,
+            logical_date=datetime.now(timezone.utc),
+        )  # fmt: skip
         assert run is not None
         return int(run.id)
 

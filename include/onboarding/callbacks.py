@@ -66,6 +66,9 @@ def on_task_failure(context: Any) -> None:
         if already_escalated(context.get("exception")):
             log.info("onboarding %s: %s failed and has escalated it itself", key, ti.task_id)
             return
+        if ti.task_id.startswith("approve_") and _answered_after_all(context, ti.task_id.removeprefix("approve_")):
+            log.info("onboarding %s: %s failed while resuming, but its answer is recorded", key, ti.task_id)
+            return
         map_index = getattr(ti, "map_index", -1)
         map_key = getattr(ti, "rendered_map_index", None) or (str(map_index) if map_index >= 0 else None)
         cause = failure_cause(ti.task_id, map_key, context.get("exception"))
@@ -86,6 +89,14 @@ def on_task_failure(context: Any) -> None:
             notify.deliver(store, cfg, now, only=ids)
     except Exception:
         log.exception("could not escalate the failure of onboarding %s; the task failure stands", key)
+
+
+def _answered_after_all(context: Any, approval_key: str) -> bool:
+    """Whether an approval task that failed was answered all the same (Airflow failed it while resuming it):
+    the answer is then recorded from Airflow's own record, and a rejection escalated with its words."""
+    from include.onboarding.approvals.answers import recover_in_run
+
+    return approval_key in recover_in_run(context)
 
 
 def on_deadline_missed(**kwargs: Any) -> None:

@@ -14,9 +14,11 @@ Each ``onboarding_<tier>`` run carries two alerts:
   references only know the run's own timestamps, and the target belongs to
   the account, so this one is custom, registered by the plugin in
   ``plugins/onboarding_deadlines.py``;
-* **run window overrun**: Airflow's ``DAGRUN_QUEUED_AT`` plus the tier's
-  window in calendar days (divided by the clock's speed when business time
-  is accelerated, as it is in the demo).
+* **run window overrun**: Airflow's ``DAGRUN_LOGICAL_DATE`` (when the intake
+  started the run) plus the tier's window in calendar days (divided by the
+  clock's speed when business time is accelerated, as it is in the demo).
+  Not ``DAGRUN_QUEUED_AT``: Airflow 3.3.2 fails every clear of a task in a run
+  with a queued-at deadline, and a cleared run keeps its window this way.
 
 Both call :func:`include.onboarding.callbacks.on_deadline_missed`, which
 escalates to the account's named owner.

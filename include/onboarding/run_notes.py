@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.lifecycle import Onboarding
 from include.onboarding.text import clip, markdown_text
+
+if TYPE_CHECKING:  # the DAG file imports this module: the store and its driver load only when a task runs
+    from include.onboarding.lifecycle import Onboarding
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from include.onboarding import lifecycle
 from include.onboarding.approvals import escalate, records
 from include.onboarding.approvals.asking import approval_of
 from include.onboarding.clock import AcceleratedClock, Clock
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.store import Store
+from include.onboarding.store import SCHEMA, Store
 
 
 class NotTheApprover(PermissionError):
@@ -107,3 +108,64 @@ def expire(
         f"{approval.label} for onboarding {key} expired: no answer from {approver} within {waited};"
         f" the readiness gate stays closed. Clear the task {task_id} to ask again."
     )
+
+
+def recover(store: Store, config: OnboardingConfig, clock: Clock, key: str, dag_id: str, run_id: str) -> list[str]:
+    """Record answers Airflow holds for this run's approvals that the store is missing; return their keys.
+
+    Airflow 3.3.2 can fail an approval task while resuming it with its answer (an answer given within
+    seconds of the task parking, on a busy scheduler): the answer is in Airflow's record, the task
+    never recorded it.  The readiness gate and the failure callback look there, through the REST API
+    (the ``airflow_api`` connection), before calling the approval missing.  Without that connection
+    there is nothing to look at and nothing is recovered.
+    """
+    from include.onboarding.airflow_rest import AirflowRest, NotConfigured
+
+    onboarding = lifecycle.load(store, key)
+    pending = [
+        r["approval_key"]
+        for r in store.query(
+            f"SELECT approval_key FROM {SCHEMA}.approvals WHERE onboarding_id = %s AND status = 'pending' ORDER BY id",
+            (onboarding.id,),
+        )
+    ]
+    if not pending:
+        return []
+    try:
+        client = AirflowRest.from_connection()
+    except NotConfigured:
+        return []
+    recovered = []
+    for approval_key in pending:
+        task_id = f"approve_{approval_key}"
+        detail = client.call(
+            "GET",
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
+        )
+        if not detail or not detail.get("response_received") or not detail.get("chosen_options"):
+            continue
+        answer(
+            store, config, clock, key, approval_key, int(detail["task_instance"]["try_number"]),
+            approved=detail["chosen_options"] == ["Approve"], responder=detail.get("responded_by_user"),
+            responded_at=datetime.fromisoformat(str(detail["responded_at"]).replace("Z", "+00:00")),
+            comment=(detail.get("params_input") or {}).get("comment"), task_id=task_id,
+        )  # fmt: skip
+        recovered.append(approval_key)
+    return recovered
+
+
+def recover_in_run(context: Any) -> list[str]:
+    """:func:`recover` for the run of an Airflow task context; logs, never raises."""
+    import logging
+
+    dag_run = context["dag_run"]
+    key = (dag_run.conf or {}).get("onboarding_key")
+    try:
+        from include.onboarding import runtime
+
+        if not key:
+            return []
+        return recover(runtime.open_store(), runtime.config(), runtime.clock(), key, dag_run.dag_id, dag_run.run_id)
+    except Exception:
+        logging.getLogger(__name__).warning("could not look for answers Airflow holds for %s", key, exc_info=True)
+        return []
