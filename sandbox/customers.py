@@ -238,7 +238,7 @@ class Customers:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(2)  # a visit in flight is abandoned: the sandbox is going away
             self._thread = None
 
     def _run(self) -> None:
@@ -284,7 +284,7 @@ class Customers:
 
     def _visit(self, visit: _Visit) -> None:
         session, behaviour = self._session(visit.email), self.behaviour_of(visit.email)
-        response = session.get(visit.link, timeout=30)
+        response = session.get(visit.link, timeout=10)
         self._note(visit.email, "opened", status=response.status_code, subject=visit.subject)
         if response.status_code != 200:
             return  # an expired or revoked link: a person would ask for a new one; the reminder brings it
@@ -319,7 +319,7 @@ class Customers:
             else:
                 spec = {"key": item.key, "type": item.type, "choices": item.choices}
                 data["value"] = answer(spec, account, valid, seed).value or ""
-            response = session.post(_action(visit.link, item.key), data=data, files=files, timeout=30)
+            response = session.post(_action(visit.link, item.key), data=data, files=files, timeout=10)
             after = read_page(response.text).items.get(item.key) if response.status_code == 200 else None
             verdict = after.status if after is not None else f"http {response.status_code}"
             reason = after.reason.strip().removeprefix("Why:").strip() if after is not None else ""
@@ -334,7 +334,7 @@ class Customers:
         name = "Finance team" if colleague.startswith("finance@") else "IT team"
         data = [("csrf_token", page.csrf or ""), ("name", name), ("email", colleague)]
         data += [("items", i.key) for i in items]
-        response = session.post(visit.link.rstrip("/") + "/forward", data=data, timeout=30)
+        response = session.post(visit.link.rstrip("/") + "/forward", data=data, timeout=10)
         self._forwarded.add(visit.email)
         self._note(visit.email, "forwarded", to=colleague, items=[i.key for i in items], status=response.status_code)
 
