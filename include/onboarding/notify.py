@@ -42,6 +42,8 @@ TITLES = {
     "deadline": "Activation deadline",
     "quarantine": "Signed order waiting in quarantine",
     "silent": "Customer has gone quiet",
+    "approval_rejected": "Approval rejected",
+    "approval_expired": "Approval request expired unanswered",
 }
 
 Poster = Callable[[str, str, list[dict[str, Any]]], None]
