@@ -48,6 +48,17 @@ EXIT_WITHIN = 120  # seconds from the signal to the demo's exit; stopping waits 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
 
+def _as_a_terminal_starts_it() -> None:
+    """Default signal dispositions, as a shell in a terminal gives ``make``.
+
+    An ignored signal is inherited across exec, and code run earlier in this test process (Airflow's
+    task runner among it) may have set SIGINT or SIGTERM to be ignored; the demo, like any program,
+    then leaves them ignored, which is right for a background job but not what a user's Ctrl-C meets.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Watcher:
     """Notes, every second, the processes that are the demo's (see the module's docstring)."""
 
@@ -159,7 +170,13 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[[], Demo]]:
 
     def start() -> Demo:
         proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_as_a_terminal_starts_it,
         )
         demo = Demo(proc, Watcher(proc, marker, local), local)
 
