@@ -184,28 +184,18 @@ def sandbox(sandbox_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return sandbox_server
 
 
-PORTAL_SECRET = "test-portal-secret-0123456789-abcdefghijklmnop"
+def serve_portal(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Serve a portal app under uvicorn on a free loopback port until the generator is closed.
 
-
-@pytest.fixture
-def portal(database_url: str, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The customer portal under uvicorn on a free loopback port, on the test's database.
-
-    The engine signs links with the same secret and points them at this address, so a
-    simulated customer who reads the invitation lands here.
+    Yields its address, which is also ``ONBOARDING_PORTAL_URL`` meanwhile, so emailed links point at it.
     """
     import threading
     import time
 
     import uvicorn
 
-    from include.portal.app import create_app
     from localstack.postgres import free_port
 
-    monkeypatch.setenv("ONBOARDING_PORTAL_SECRET", PORTAL_SECRET)
-    app = create_app(
-        database_url=database_url, secret=PORTAL_SECRET.encode(), storage_root=(tmp_path / "docs").as_uri()
-    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="portal", daemon=True)
@@ -220,6 +210,25 @@ def portal(database_url: str, sandbox: Any, tmp_path: Path, monkeypatch: pytest.
     yield url
     server.should_exit = True
     thread.join(timeout=10)
+
+
+PORTAL_SECRET = "test-portal-secret-0123456789-abcdefghijklmnop"
+
+
+@pytest.fixture
+def portal(database_url: str, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The customer portal under uvicorn on a free loopback port, on the test's database.
+
+    The engine signs links with the same secret and points them at this address, so a
+    simulated customer who reads the invitation lands here.
+    """
+    from include.portal.app import create_app
+
+    monkeypatch.setenv("ONBOARDING_PORTAL_SECRET", PORTAL_SECRET)
+    app = create_app(
+        database_url=database_url, secret=PORTAL_SECRET.encode(), storage_root=(tmp_path / "docs").as_uri()
+    )
+    yield from serve_portal(app, monkeypatch)
 
 
 # --------------------------------------------------------------------------- airflow

@@ -3,8 +3,6 @@ the portal app (in process for HTTP tests, under uvicorn on loopback for the bro
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +15,8 @@ from include.onboarding import lifecycle
 from include.onboarding.clock import FixedClock
 from include.onboarding.config import OnboardingConfig, Stage, load_config
 from include.onboarding.store import Store
-from sandbox.mail import MailSandbox, free_port
+from sandbox.mail import MailSandbox
+from tests.conftest import serve_portal
 from tests.factories import deal_properties
 from tests.test_intake import pickup
 
@@ -87,19 +86,4 @@ def client(portal_app: Any) -> Iterator[Any]:
 @pytest.fixture
 def live_portal(portal_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The portal under uvicorn on a free loopback port; links in emails point at it."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(portal_app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="portal", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the portal did not start on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("ONBOARDING_PORTAL_URL", url)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield from serve_portal(portal_app, monkeypatch)
