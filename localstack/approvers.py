@@ -21,6 +21,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,17 @@ two on an idle machine, ten on a busy one).  The answer is still recovered from 
 task from being failed at all."""
 
 
-def approve_pending(api: Any, airflow_home: Path, stop: threading.Event, comment: str, every: float = 1.0) -> None:
-    """The demo's ops person: approves every request waiting in Required Actions, logged in as its approver."""
+def approve_pending(
+    api: Any,
+    airflow_home: Path,
+    stop: threading.Event,
+    comment: str,
+    every: float = 1.0,
+    hold: Callable[[dict[str, Any]], bool] | None = None,
+) -> None:
+    """The demo's ops person: approves every request waiting in Required Actions, logged in as its approver.
+
+    Requests ``hold`` picks are left waiting, for a person to answer in the UI."""
     seen: dict[str, float] = {}
     while not stop.is_set():
         try:
@@ -134,6 +144,8 @@ def approve_pending(api: Any, airflow_home: Path, stop: threading.Event, comment
                 first = seen.setdefault(detail["task_instance"]["id"], time.monotonic())
                 user = next((u["id"] for u in detail.get("assigned_users") or [] if u["id"] in known), None)
                 if user is None or time.monotonic() - first < ANSWER_AFTER_SECONDS:
+                    continue
+                if hold is not None and hold(detail):
                     continue
                 try:
                     answer(api.base_url, user, known[user], detail, True, comment)

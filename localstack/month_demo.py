@@ -30,6 +30,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -155,15 +156,60 @@ class Feeder:
         return self.fed == len(self.deals)
 
 
-def start_approver(api: Any, airflow_home: Any, stop: threading.Event) -> threading.Thread:
-    """The ops person: approves what waits in Required Actions, logged in as the approver it is assigned to."""
+def start_approver(
+    api: Any, airflow_home: Any, stop: threading.Event, hold: Callable[[dict[str, Any]], bool] | None = None
+) -> threading.Thread:
+    """The ops person: approves what waits in Required Actions, logged in as the approver it is assigned to,
+    except the requests ``hold`` leaves for a person."""
     from localstack import approvers
 
     thread = threading.Thread(
-        target=approvers.approve_pending, args=(api, airflow_home, stop, APPROVAL_COMMENT), name="approver", daemon=True
+        target=approvers.approve_pending,
+        args=(api, airflow_home, stop, APPROVAL_COMMENT),
+        kwargs={"hold": hold},
+        name="approver",
+        daemon=True,
     )
     thread.start()
     return thread
+
+
+HELD_FOR_PEOPLE = 2
+"""With ``--ui``, how many accounts' approvals the demo's ops person leaves waiting for you."""
+
+
+def contacts_to_hold(deals: list[tuple[datetime, dict[str, Any]]], count: int = HELD_FOR_PEOPLE) -> set[str]:
+    """The primary contacts of the last ``count`` signed orders whose customers answer promptly: their accounts
+    reach the approvals soonest before the month ends, and wait there for a person in ``--ui`` mode."""
+    prompt = []
+    signed = 0
+    for _, props in deals:
+        if props.get("dealstage") != "closedwon":
+            continue
+        if BEHAVIOURS[signed % len(BEHAVIOURS)] == "prompt" and props.get("primary_contact_email"):
+            prompt.append(str(props["primary_contact_email"]).lower())
+        signed += 1
+    return set(prompt[-count:]) if count else set()
+
+
+def held_request(onboarding_url: str, contacts: set[str]) -> Callable[[dict[str, Any]], bool]:
+    """Whether an approval request waiting in Airflow belongs to one of ``contacts``' accounts."""
+    from include.onboarding.store import Store, connect_dsn
+
+    known: dict[str, bool] = {}
+
+    def hold(detail: dict[str, Any]) -> bool:
+        run_id = str(detail["task_instance"]["dag_run_id"])
+        if run_id not in known:
+            with connect_dsn(onboarding_url) as conn:
+                email = Store(conn).scalar(
+                    "SELECT lower(primary_contact_email) FROM onboarding.onboardings WHERE onboarding_key = %s",
+                    (run_id.removeprefix("onboarding__"),),
+                )
+            known[run_id] = email in contacts
+        return known[run_id]
+
+    return hold
 
 
 def print_logins(base_url: str, admin_password: str, airflow_home: Any) -> None:
@@ -268,7 +314,8 @@ def run(opts: Options) -> None:
         for dag_id in RUNNING_DAGS:
             api.set_paused(dag_id, False)
         _say(f"Airflow is up after {time.monotonic() - started:.0f}s; the month begins")
-        start_approver(api, home, stop_approver)
+        held = contacts_to_hold(deals) if opts.ui else set()
+        start_approver(api, home, stop_approver, held_request(dbs.onboarding_url, held) if held else None)
         _run_month(opts, clock, Feeder(sandbox_port, deals), dbs.onboarding_url)
         stop_approver.set()
         business_now = clock.now()
@@ -282,11 +329,7 @@ def run(opts: Options) -> None:
         if opts.ui:
             keep_up = True
             print()
-            print_logins(env["AIRFLOW__API__BASE_URL"], api.password, home)
-            _say(f"The onboarding board: {env['AIRFLOW__API__BASE_URL']}/plugin/onboarding-board (Browse menu)")
-            portal_link = keep_portal_up(env, dbs.onboarding_url, clock)
-            if portal_link:
-                _say(f"The customer portal stays up: {portal_link[1]}  ({portal_link[0]}'s link, valid for days)")
+            hand_over_to_people(env, clock, dbs.onboarding_url, held)
             _say("Each onboarding_<tier> DAG has one run per account; `make stop` stops everything")
     finally:
         guard.cleaning = True  # first, and no call before it: signals from here on cannot cut the cleanup short
@@ -355,22 +398,78 @@ def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboardin
         _say(f"Every account is live or escalated, and nothing has moved since {state['last_progress']:%a %d %b %H:%M}")
 
 
-def keep_portal_up(env: dict[str, str], onboarding_url: str, clock: AcceleratedClock) -> tuple[str, str] | None:
-    """Restart the portal on a clock that runs in real time from where the month ended, and issue a
-    fresh link to one account (a waiting one if any), so a person can open it in a browser."""
+def stay_up_for_people(
+    env: dict[str, str], clock: AcceleratedClock, hold: Callable[[dict[str, Any]], bool]
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Restart Airflow and the portal on a clock that runs in real time from where the month ended, unpause
+    the DAGs, and ask the held approvals again, so they wait (for days, not seconds) in Required Actions.
+
+    Returns the REST client and the approval requests waiting for a person."""
+    from include.onboarding.clock import AcceleratedClock as Clock
+    from localstack import approvers
+
+    env["ONBOARDING_CLOCK"] = Clock(clock.now(), datetime.now(timezone.utc), 1.0).spec()
+    stack.stop_airflow()
+    stack.start_portal(env)  # its address goes into the links the engine mails from now on
+    api = stack.bring_up_airflow(env, set(RUNNING_DAGS))
+    for dag_id in RUNNING_DAGS:
+        api.set_paused(dag_id, False)
+    held = [d for d in approvers.pending(api) if hold(d)]
+    for detail in held:  # asked under the month's fast clock, they would expire within minutes
+        ti = detail["task_instance"]
+        api.call(
+            "POST",
+            f"/dags/{ti['dag_id']}/clearTaskInstances",
+            {"dry_run": False, "dag_run_id": ti["dag_run_id"], "task_ids": [ti["task_id"]],
+             "include_downstream": False, "only_failed": False, "reset_dag_runs": True},
+        )  # fmt: skip
+    tries = {_request_id(d): d["task_instance"]["try_number"] for d in held}
+    deadline = time.monotonic() + 120
+    while True:
+        waiting = [
+            d for d in approvers.pending(api) if d["task_instance"]["try_number"] > tries.get(_request_id(d), 1e9)
+        ]
+        if len(waiting) == len(tries) or time.monotonic() > deadline:
+            return api, waiting
+        time.sleep(1)
+
+
+def _request_id(detail: dict[str, Any]) -> tuple[str, str, str]:
+    ti = detail["task_instance"]
+    return ti["dag_id"], ti["dag_run_id"], ti["task_id"]
+
+
+def hand_over_to_people(env: dict[str, str], clock: AcceleratedClock, onboarding_url: str, held: set[str]) -> None:
+    """``--ui``: leave Airflow, the board and the portal up for a person, and say where to look."""
+    from pathlib import Path
+
+    _say("Restarting Airflow and the portal on a clock that runs in real time from where the month ended")
+    api, waiting = stay_up_for_people(env, clock, held_request(onboarding_url, held))
+    print_logins(env["AIRFLOW__API__BASE_URL"], api.password, Path(env["AIRFLOW_HOME"]))
+    if waiting:
+        _say(f"Waiting for you in Browse -> Required Actions ({len(waiting)}):")
+        for detail in waiting:
+            assigned = ", ".join(u["id"] for u in detail.get("assigned_users") or [])
+            print(f"      {detail['subject']}  (assigned to {assigned})", flush=True)
+    _say(f"The onboarding board: {env['AIRFLOW__API__BASE_URL']}/plugin/onboarding-board (Browse menu)")
+    link = portal_link_for_people(env, onboarding_url)
+    if link:
+        _say(f"The customer portal stays up: {link[1]}  ({link[0]}'s link, valid for days)")
+
+
+def portal_link_for_people(env: dict[str, str], onboarding_url: str) -> tuple[str, str] | None:
+    """A fresh link to one account (a waiting one if any), so a person can open the portal in a browser."""
     import psycopg
     from psycopg.rows import dict_row
 
     from include.onboarding import lifecycle
-    from include.onboarding.clock import AcceleratedClock as Clock
+    from include.onboarding.clock import parse_clock
     from include.onboarding.config import load_config
     from include.onboarding.store import Store
     from include.portal import links
 
-    business_now = clock.now()
-    env["ONBOARDING_CLOCK"] = Clock(business_now, datetime.now(timezone.utc), 1.0).spec()
-    url = stack.start_portal(env)
     config = load_config()
+    now = parse_clock(env["ONBOARDING_CLOCK"]).now()
     with psycopg.connect(onboarding_url, row_factory=dict_row) as conn:
         store = Store(conn)
         rows = store.query(
@@ -384,9 +483,9 @@ def keep_portal_up(env: dict[str, str], onboarding_url: str, clock: AcceleratedC
             link = links.issue_link(
                 cur, config, secret, onboarding_id=ob.id, onboarding_key=ob.key, region=ob.region,
                 contact_email=ob.primary_contact_email, contact_name=ob.primary_contact_name, scope=links.CHECKLIST,
-                purpose="invitation", issued_by="system:demo", now=business_now,
+                purpose="invitation", issued_by="system:demo", now=now,
             )  # fmt: skip
-    return ob.account_name, link.url.replace(links.base_url(config), url)
+    return ob.account_name, link.url.replace(links.base_url(config), env["ONBOARDING_PORTAL_URL"])
 
 
 def outcome(onboarding_url: str, sandbox_port: int, clock: AcceleratedClock) -> None:
