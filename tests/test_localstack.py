@@ -64,3 +64,18 @@ def test_stop_ends_the_sandbox_and_postgres(tmp_path: Path, monkeypatch: pytest.
     assert proc.wait(timeout=10) is not None
     assert not _alive(pg_pid)
     assert stack.stop() == []  # stopping again is harmless
+
+
+@pytest.mark.unit
+def test_ui_mode_holds_the_approvals_of_the_last_two_prompt_customers_for_a_person() -> None:
+    from datetime import datetime, timezone
+
+    from localstack.month_demo import BEHAVIOURS, contacts_to_hold
+
+    at = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
+    deals = [(at, {"dealstage": "closedwon", "primary_contact_email": f"C{i}@example.com"}) for i in range(25)]
+    deals.insert(3, (at, {"dealstage": "negotiation", "primary_contact_email": "talking@example.com"}))
+    prompt = [i for i in range(25) if BEHAVIOURS[i % len(BEHAVIOURS)] == "prompt"]
+    # Signed orders are dealt behaviours in order; a deal still in negotiation is not one of them.
+    assert contacts_to_hold(deals) == {f"c{prompt[-1]}@example.com", f"c{prompt[-2]}@example.com"}
+    assert contacts_to_hold(deals, count=0) == set()
