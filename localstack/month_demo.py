@@ -316,7 +316,7 @@ def run(opts: Options) -> None:
         _say(f"Airflow is up after {time.monotonic() - started:.0f}s; the month begins")
         held = contacts_to_hold(deals) if opts.ui else set()
         start_approver(api, home, stop_approver, held_request(dbs.onboarding_url, held) if held else None)
-        _run_month(opts, clock, Feeder(sandbox_port, deals), dbs.onboarding_url)
+        _run_month(opts, clock, Feeder(sandbox_port, deals), dbs.onboarding_url, started)
         stop_approver.set()
         business_now = clock.now()
         state = final_report(api, business_now)
@@ -365,7 +365,11 @@ def final_report(api: Any, business_now: datetime) -> str:
     return state
 
 
-def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboarding_url: str) -> None:
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboarding_url: str, started: float) -> None:
     """Feed the CRM as business time passes; return once every account is live or escalated and all is quiet.
 
     An account waiting on a silent customer counts as settled once it has been
@@ -378,12 +382,19 @@ def _run_month(opts: Options, clock: AcceleratedClock, feeder: Feeder, onboardin
     quiet = timedelta(hours=opts.quiet_business_hours)
     signed_total = sum(1 for _, p in feeder.deals if p.get("dealstage") == "closedwon")
     state: dict[str, Any] | None = None
+    month_began, first_live = time.monotonic(), 0.0
     with MonthProgress(signed_total) as progress:
         while True:
             now = clock.now()
             feeder.feed_due(now)
             state = _progress(onboarding_url)
             progress.update(now, feeder.signed, state)
+            if state["live"] and not first_live:
+                first_live = time.monotonic()
+                progress.note(
+                    f"==> The first account is live on {now:%a %d %b %H:%M}, "
+                    f"{_minutes(first_live - month_began)} into the month ({_minutes(first_live - started)} in all)"
+                )
             settled = state["open"] == state["escalated"]
             still = state["last_progress"] is None or now - state["last_progress"] > quiet
             if feeder.done and state["onboardings"] and settled and still:

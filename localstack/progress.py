@@ -59,6 +59,13 @@ class MonthProgress:
         if self._bar is not None:
             self._bar.stop()
 
+    def note(self, message: str) -> None:
+        """A line above the bar (or among the plain lines)."""
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False)
+        else:
+            print(message, flush=True)
+
     def update(self, now: datetime, signed: int, state: dict[str, Any]) -> None:
         """Show the business time ``now``, orders ``signed`` so far and the store's counts."""
         settled = int(state["live"]) + int(state["quarantined"]) + int(state["escalated"])
