@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from include.onboarding.store import (
+    _MIGRATION_LOCK,
     BULK_ROWS,
     MIGRATIONS_DIR,
     Event,
@@ -131,3 +132,14 @@ def test_many_events_outside_a_transaction_are_all_appended(store: Store) -> Non
         Store.record_events(cur, [_event(n, f"loose:{n}") for n in range(BULK_ROWS * 2)])
     rows = store.query("SELECT details FROM onboarding.events WHERE dedupe_key LIKE 'loose:%%' ORDER BY id")
     assert [r["details"]["n"] for r in rows] == list(range(BULK_ROWS * 2))
+
+
+def test_an_up_to_date_schema_is_recognised_without_the_migration_lock(store: Store, database_url: str) -> None:
+    # Another process holds the migration lock (it is migrating): a task opening the store must not wait for it.
+    with psycopg.connect(database_url, autocommit=True) as other, other.transaction():
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        store.conn.execute("SET statement_timeout = '2s'")
+        try:
+            assert migrate(store.conn) == []
+        finally:
+            store.conn.execute("RESET statement_timeout")

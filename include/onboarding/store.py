@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg import pq
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from include.onboarding.connections import ONBOARDING_DB
@@ -84,9 +84,15 @@ def connect_dsn(dsn: str) -> psycopg.Connection[Any]:
 
 
 def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[int]:
-    """Apply missing migrations; return the versions applied now (empty when up to date)."""
+    """Apply missing migrations; return the versions applied now (empty when up to date).
+
+    Every task process calls this when it opens the store, so an up-to-date schema is
+    recognised by one read, without the lock that serialises migrating processes."""
+    migrations = available_migrations(directory)
+    if _up_to_date(conn, migrations):
+        return []
     applied_now: list[int] = []
-    for migration in available_migrations(directory):
+    for migration in migrations:
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -113,6 +119,19 @@ def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> 
             )
             applied_now.append(migration.version)
     return applied_now
+
+
+def _up_to_date(conn: psycopg.Connection[Any], migrations: list[Migration]) -> bool:
+    """Whether every migration is applied with the checksum it has here (a changed one falls through to the check
+    under the lock, which names it)."""
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.schema_migrations",))
+        row = cur.fetchone()
+        if row is None or not row[0]:
+            return False
+        cur.execute(f"SELECT version, checksum FROM {SCHEMA}.schema_migrations")
+        applied = dict(cur.fetchall())
+    return all(applied.get(m.version) == m.checksum for m in migrations)
 
 
 def fingerprint(value: Any) -> str:
