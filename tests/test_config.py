@@ -229,3 +229,43 @@ def test_an_unwritable_cache_only_means_every_load_checks(tmp_path: Path, monkey
     monkeypatch.setenv("ONBOARDING_CACHE_DIR", str(blocker))
     assert set(load_config().tiers) == {"enterprise", "smb", "partner"}
     assert _loads_holidays(blocker)
+
+
+_LOAD_AND_SAY_IF_VALIDATED = """
+import json
+from include.onboarding.config import OnboardingConfig, load_config
+config = load_config()
+print(json.dumps([OnboardingConfig.__pydantic_complete__, sorted(config.tiers)]))
+"""
+
+
+def _load_validates(cache: Path) -> bool:
+    """Load the shipped configuration in a fresh process: whether it built validators (found nothing in ``cache``)."""
+    env = {**os.environ, "ONBOARDING_CACHE_DIR": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_SAY_IF_VALIDATED], env=env, capture_output=True, text=True, check=True
+    )
+    validated, tiers = json.loads(out.stdout.strip().splitlines()[-1])
+    assert tiers == ["enterprise", "partner", "smb"]
+    return bool(validated)
+
+
+def test_a_validated_configuration_is_remembered_by_the_next_process(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert _load_validates(cache)
+    (kept,) = (cache / "config").iterdir()
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert not _load_validates(cache)  # validating is most of what loading costs a task process
+    kept.chmod(0o664)  # writable by others: never read
+    assert _load_validates(cache)
+
+
+def test_a_changed_file_is_validated_again_after_a_remembered_load(
+    config_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONBOARDING_CACHE_DIR", str(tmp_path / "cache"))
+    assert load_config(config_copy).tiers["smb"].approvals_for(OrderFacts(region="NA", amount=30000))
+    load_config(config_copy)
+    _edit(config_copy / "tiers/smb.yaml", lambda d: d["checklist"][0].update(mandatory=True))
+    with pytest.raises(ConfigError, match=r"checklist\[0\]\.mandatory: unknown field"):
+        load_config(config_copy)

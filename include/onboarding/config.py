@@ -40,9 +40,12 @@ class ConfigError(ValueError):
 
 
 class Model(BaseModel):
-    """Strict base: unknown fields are errors, so a typo never passes silently."""
+    """Strict base: unknown fields are errors, so a typo never passes silently.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Validators are built when first needed rather than at import: a task process that finds the
+    configuration in the load cache (:func:`load_config`) never needs them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- settings
@@ -705,8 +708,73 @@ def config_dir() -> Path:
 
 
 def load_config(directory: Path | None = None) -> OnboardingConfig:
-    """Load and cross-check settings and every tier file, or raise :class:`ConfigError`."""
+    """Load and cross-check settings and every tier file, or raise :class:`ConfigError`.
+
+    Every DAG parse and every task process loads the configuration, and validating it costs far
+    more than reading it.  So a configuration that validated is remembered in :func:`cache_dir`
+    under a hash of every file's bytes, this module's source and the installed ``pydantic`` and
+    ``holidays``: a change to any of them validates again.  The cache is a file of this user's
+    (``0600``), read only when nobody else could have written it.
+    """
     root = Path(directory) if directory is not None else config_dir()
+    cache = _load_cache_path(root)
+    if cache is not None:
+        cached = _read_cached(cache)
+        if cached is not None:
+            return cached
+    config = _load(root)
+    if cache is not None:
+        _write_cached(cache, config)
+    return config
+
+
+def _load_cache_path(root: Path) -> Path | None:
+    """Where a validated load of ``root`` is kept, named by everything its result depends on (None: no cache)."""
+    import pydantic
+
+    digest = hashlib.sha256()
+    try:
+        sources = [root / "settings.yaml", *sorted((root / "tiers").glob("*.yaml")), Path(__file__)]
+        for path in sources:
+            digest.update(f"{path.relative_to(root) if path.is_relative_to(root) else path.name}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+        directory = cache_dir()
+    except (OSError, RuntimeError):  # a missing file is reported by the load itself
+        return None
+    digest.update(f"{root.resolve()}|{pydantic.VERSION}|{_holidays_installation()}".encode())
+    return directory / "config" / f"{digest.hexdigest()[:40]}.pickle"
+
+
+def _read_cached(path: Path) -> OnboardingConfig | None:
+    import pickle
+
+    try:
+        with path.open("rb") as f:
+            stat = os.fstat(f.fileno())
+            if stat.st_uid != os.getuid() or stat.st_mode & 0o022:
+                return None  # not ours alone: never unpickle what someone else could have written
+            loaded = pickle.load(f)  # our own file, checked above
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    return loaded if isinstance(loaded, OnboardingConfig) else None
+
+
+def _write_cached(path: Path, config: OnboardingConfig) -> None:
+    import pickle
+    import tempfile
+
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-")  # created 0600
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(config, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)  # whole or not at all, for processes loading at the same moment
+    except OSError:
+        pass
+
+
+def _load(root: Path) -> OnboardingConfig:
     settings_path = root / "settings.yaml"
     settings = _parse(settings_path, Settings)
     tier_files = sorted((root / "tiers").glob("*.yaml"))

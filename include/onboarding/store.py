@@ -130,7 +130,7 @@ def _up_to_date(conn: psycopg.Connection[Any], migrations: list[Migration]) -> b
         if row is None or not row[0]:
             return False
         cur.execute(f"SELECT version, checksum FROM {SCHEMA}.schema_migrations")
-        applied = dict(cur.fetchall())
+        applied: dict[int, str] = dict(cur.fetchall())
     return all(applied.get(m.version) == m.checksum for m in migrations)
 
 
