@@ -5,9 +5,8 @@ DAG files import nothing heavy at parse time; a task calls these when it runs.
 
 from __future__ import annotations
 
-from include.onboarding.clients.crm import CrmClient
-from include.onboarding.clients.http import ApiClient
-from include.onboarding.clients.slack import SlackWebhookClient
+from typing import TYPE_CHECKING
+
 from include.onboarding.clock import Clock, default_clock
 from include.onboarding.config import OnboardingConfig, load_config
 from include.onboarding.connections import (
@@ -18,6 +17,11 @@ from include.onboarding.connections import (
     TICKETING_API,
 )
 from include.onboarding.store import Store, connect, migrate
+
+if TYPE_CHECKING:  # the vendor clients bring an HTTP stack most tasks never use: imported when asked for
+    from include.onboarding.clients.crm import CrmClient
+    from include.onboarding.clients.http import ApiClient
+    from include.onboarding.clients.slack import SlackWebhookClient
 
 SYSTEMS = {
     CRM_API: "crm",
@@ -60,6 +64,8 @@ def config() -> OnboardingConfig:
 
 def api(conn_id: str, cfg: OnboardingConfig) -> ApiClient:
     """The HTTP client for a connection, with the runs' retry settings (vendor clients wrap it)."""
+    from include.onboarding.clients.http import ApiClient
+
     runs = cfg.settings.runs
     return ApiClient(
         conn_id,
@@ -70,6 +76,9 @@ def api(conn_id: str, cfg: OnboardingConfig) -> ApiClient:
 
 
 def crm_client(cfg: OnboardingConfig) -> CrmClient:
+    from include.onboarding.clients.crm import CrmClient
+    from include.onboarding.clients.http import ApiClient
+
     intake = cfg.settings.intake
     client = ApiClient(
         CRM_API,
@@ -82,6 +91,8 @@ def crm_client(cfg: OnboardingConfig) -> CrmClient:
 
 def slack_client(conn_id: str, cfg: OnboardingConfig) -> SlackWebhookClient:
     """The Slack incoming webhook of a ``slackwebhook`` connection, retrying 429 as configured."""
+    from include.onboarding.clients.slack import SlackWebhookClient
+
     return SlackWebhookClient(
         slack_webhook_conn_id=conn_id, rate_limit_retries=cfg.settings.escalations.slack_rate_limit_retries
     )
