@@ -35,6 +35,7 @@ from include.onboarding.store import Store, connect_dsn, migrate
 from localstack import approvers, stack
 from localstack.airflow_api import AirflowApi
 from localstack.postgres import free_port
+from tests.browser import CHROMEDRIVER, CHROMIUM, chromium, screenshot_folder
 from tests.factories import deal_properties
 
 SPEED = 720  # one business day (8 working hours) every 40 seconds
@@ -339,32 +340,17 @@ def test_an_unanswered_approval_expires_in_business_time_and_escalates(hitl_stac
     assert late == {"status": "approved", "decided_by": NADIA, "comment": "Sorry, I was away"}
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip("needs chromium and chromedriver (apt-get install -y chromium chromium-driver; `make test` does)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
+    with chromium(1400, 1100) as driver:
+        yield driver
 
 
 def _shot(driver: Any, tmp_path: Path, name: str) -> Path:
     """A screenshot in ``APPROVALS_SCREENSHOTS`` (a folder) when set, else in the test's temporary folder."""
-    folder = Path(os.environ.get("APPROVALS_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"approvals-{name}.png"
+    path = screenshot_folder("APPROVALS_SCREENSHOTS", tmp_path) / f"approvals-{name}.png"
     driver.save_screenshot(str(path))
     return path
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,14 +24,9 @@ from typing import Any
 import pytest
 
 from tests.board.conftest import NOW, USERS, Accounts
+from tests.browser import chromium, needs_chromium, screenshot_folder
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs chromium and chromedriver (apt-get install -y chromium chromium-driver; `make test` installs them)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -94,23 +88,13 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(10)
-    yield driver
-    driver.quit()
+    with chromium(1400, 1000, implicit_wait=10) as driver:
+        yield driver
 
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Any:
-    folder = Path(os.environ.get("BOARD_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder("BOARD_SCREENSHOTS", tmp_path)
 
     def shot(driver: Any, name: str, height: int = 1000) -> Path:
         path = folder / f"board-{name}.png"

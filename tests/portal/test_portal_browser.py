@@ -7,8 +7,6 @@ Screenshots go to ``PORTAL_SCREENSHOTS`` (a folder) when set, else to the test's
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,37 +19,22 @@ from include.onboarding.config import OnboardingConfig
 from include.onboarding.store import Store
 from include.portal import links
 from sandbox.mail import MailSandbox
+from tests.browser import chromium, needs_chromium, screenshot_folder
 from tests.portal.conftest import SECRET
 from tests.portal.test_portal_http import PDF
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs chromium and chromedriver (apt-get install -y chromium chromium-driver; `make test` installs them)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1400"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
+    with chromium(1100, 1400) as driver:
+        yield driver
 
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Any:
-    folder = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder("PORTAL_SCREENSHOTS", tmp_path)
 
     def shot(driver: Any, name: str) -> Path:
         path = folder / f"portal-{name}.png"
