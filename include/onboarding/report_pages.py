@@ -151,7 +151,7 @@ def _draw_split(plt: Any, split: pd.DataFrame, path: Path) -> str | None:
     return None
 
 
-def _before_after_rows(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def before_after_rows(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     """(scope, rows in the metrics' order) of the pilot when there is one, else of every order."""
     if table.empty:
         return "", table
@@ -166,7 +166,7 @@ def draw_before_after(tables: dict[str, pd.DataFrame], out: Path) -> str | None:
     Drawn only for the measures with enough accounts on both sides; returns why it was not drawn.
     """
     table = tables.get("pilot_before_after", pd.DataFrame())
-    _, rows = _before_after_rows(table)
+    _, rows = before_after_rows(table)
     if rows.empty:
         return "no baseline and no onboardings to compare yet"
     shown = rows[rows["metric"].isin(["time_to_first_value", "time_to_live"]) & rows["enough"].astype(bool)]
@@ -192,8 +192,8 @@ def draw_before_after(tables: dict[str, pd.DataFrame], out: Path) -> str | None:
     return None
 
 
-def _side(row: dict[Any, Any], side: str) -> str:
-    """One side of a before/after row as people read it, or why there is no figure."""
+def describe_side(row: dict[Any, Any], side: str) -> str:
+    """One side (``before`` or ``after``) of a before/after row as people read it, or why there is no figure."""
     accounts = int(row[f"{side}_accounts"])
     if side == "before" and row["metric"] == "escalation_lag":
         return "not recorded before the automation"
@@ -210,7 +210,7 @@ def _side(row: dict[Any, Any], side: str) -> str:
 def before_after_section(tables: dict[str, pd.DataFrame], chart: str | None) -> tuple[str, str]:
     """(title, HTML) of the brief's before/after table: the first section of the summary."""
     table = tables.get("pilot_before_after", pd.DataFrame())
-    scope, rows = _before_after_rows(table)
+    scope, rows = before_after_rows(table)
     if rows.empty:
         return "Before and after", (
             "<p class='none'>Nothing to compare yet: import the baseline (python -m include.onboarding.baseline"
@@ -221,7 +221,7 @@ def before_after_section(tables: dict[str, pd.DataFrame], chart: str | None) -> 
     head = "<tr><th>measure</th><th>unit</th><th>before (baseline)</th><th>after (automation)</th></tr>"
     body = "".join(
         f"<tr><td>{html.escape(pilot_report.LABELS[r['metric']])}</td><td>{html.escape(str(r['unit']))}</td>"
-        f"<td>{html.escape(_side(r, 'before'))}</td><td>{html.escape(_side(r, 'after'))}</td></tr>"
+        f"<td>{html.escape(describe_side(r, 'before'))}</td><td>{html.escape(describe_side(r, 'after'))}</td></tr>"
         for r in rows.to_dict("records")
     )
     where = "the pilot" if scope == "pilot" else "every signed order"
