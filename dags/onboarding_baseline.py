@@ -22,7 +22,7 @@ trail (`baseline.imported`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
@@ -34,7 +34,8 @@ from airflow.sdk import Param, dag, task
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "onboarding-ops", "retries": 0},
+    # A lost database connection is retried; refused rows are a verdict and fail at once.
+    default_args={"owner": "onboarding-ops", "retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
         "path": Param(type="string", minLength=1, description="Path of the CSV export, as the worker sees it"),
         "day_first": Param(
@@ -51,6 +52,8 @@ def onboarding_baseline() -> None:
     def import_baseline(params: dict[str, Any] | None = None) -> dict[str, Any]:
         from pathlib import Path
 
+        from airflow.sdk.exceptions import AirflowFailException
+
         from include.onboarding import baseline, runtime
 
         params = params or {}
@@ -58,7 +61,7 @@ def onboarding_baseline() -> None:
             runtime.open_store(), runtime.config(), Path(params["path"]), runtime.clock().now(), params.get("day_first")
         )
         if not result.ok:
-            raise ValueError(f"rows refused; the good rows were loaded:\n{result.describe()}")
+            raise AirflowFailException(f"rows refused; the good rows were loaded:\n{result.describe()}")
         return {"import_id": result.import_id, "read": result.read, "loaded": result.loaded,
                 "unchanged": result.unchanged}  # fmt: skip
 
