@@ -8,7 +8,7 @@ named owner and an activation target in business days.
 | Task | What it does |
 | --- | --- |
 | `pull_signed_orders` | Reads the deals changed since the last successful pickup (the watermark, minus a short look-back) from the CRM connection `crm_api`, page by page, and stages them under this run's id. Rate limits (429 + `Retry-After`), 5xx, timeouts and garbled pages are retried. |
-| `process_orders` | Validates each order. Good ones are created (or updated) idempotently; bad ones are **quarantined with every reason** (missing or unknown tier, no owner for the region, bad dates or emails, a duplicate order number with conflicting data). One bad order never blocks the rest. |
+| `process_orders` | Validates each order. Good ones are created (or updated) idempotently; bad ones are **quarantined with every reason** (missing or unknown tier, no owner for the region, bad dates or emails, a duplicate order number with conflicting data). One bad order never blocks the rest. A valid order outside the pilot scope (`pilot:` in `settings.yaml`) is counted as **out of pilot** and left alone; a wider scope takes it in at the next pickup. |
 | `commit_watermark` | Moves the watermark forward, only after processing succeeded. |
 | `runs_to_start` | Lists every open onboarding without a run yet (up to 1,000 a pickup; the rest follow at the next). An account whose tier file was removed is not started: it is marked blocked with the reason. |
 | `start_onboarding_runs` | Starts one run of `onboarding_<tier>` per account, mapped and named by run id `onboarding__<onboarding key>`, with the account's name, tier, owner and activation target as the run's note (the run keeps it current as owners change). A repeat finds the run already there and starts nothing. |

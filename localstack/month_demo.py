@@ -52,6 +52,14 @@ DEMO_FAULTS = {
 RUNNING_DAGS = ("onboarding_intake", *TIER_DAGS, "onboarding_escalations", "onboarding_reporting")
 """Unpaused for the month; the reporting DAG runs on the ``onboarding_events`` asset as the work goes on."""
 APPROVAL_COMMENT = "Approved in the demo by the role holder"
+DEMO_PILOT = {
+    "name": "direct sales (enterprise and SMB)",
+    "exclude": [{"tier": ["partner"]}],
+    "minimum_accounts": 5,
+}
+"""The demo's pilot: one implementation path, the direct one; partner-led orders stay out of pilot."""
+BASELINE_ACCOUNTS_PER_ORDER = 2
+"""Past onboardings in the demo's baseline export per order of the run (at least 40)."""
 
 
 def _say(message: str) -> None:
@@ -263,6 +271,16 @@ def run(opts: Options) -> None:
 
         with connect_dsn(dbs.onboarding_url) as conn:
             migrate(conn)
+        import os
+
+        # The demo runs a pilot: a copy of the configuration with its scope, for every process.
+        os.environ["ONBOARDING_CONFIG_DIR"] = str(demo_config(stack.local_dir()))
+        _say(f"Pilot: {DEMO_PILOT['name']} (settings.yaml pilot:); partner-led orders stay out of pilot")
+        imported = import_demo_baseline(dbs.onboarding_url, opts, stack.local_dir())
+        _say(
+            f"Baseline: {imported.loaded + imported.unchanged} past onboardings imported from"
+            f" {stack.local_dir() / 'baseline.csv'} (time to first value 2-4 weeks, a status email a day)"
+        )
         # Business time starts the Sunday before the first signing day, so Airflow has started
         # by the time the first order is signed on Monday.
         first = opts.start
@@ -279,8 +297,6 @@ def run(opts: Options) -> None:
             f"Starting the sandbox; {signed} orders will be signed from {deals[0][0]:%d %b} to {deals[-1][0]:%d %b}"
             f" (about {opts.bad_ratio:.0%} malformed), plus {len(deals) - signed} deals still in negotiation"
         )
-        import os
-
         os.environ["ONBOARDING_CLOCK"] = clock.spec()  # the sandbox reads the same clock
         sandbox_port, _ = stack.start_sandbox(0, opts.seed, 0.0)
         stack.sandbox_call(sandbox_port, "POST", "/_sandbox/customers/settings", {"slow_seconds": 3 * 86400})
@@ -306,6 +322,7 @@ def run(opts: Options) -> None:
             }
         )
         env["ONBOARDING_DATABASE_URL"] = dbs.onboarding_url
+        env["ONBOARDING_CONFIG_DIR"] = os.environ["ONBOARDING_CONFIG_DIR"]
         portal_url = stack.start_portal(env)
         _say(f"The customer portal is up on {portal_url}; customers get their links by email (the sandbox's SMTP)")
         _say(f"Starting Airflow (api-server on http://127.0.0.1:{api_port}, scheduler, dag-processor, triggerer)")
@@ -324,6 +341,7 @@ def run(opts: Options) -> None:
         outcome(dbs.onboarding_url, sandbox_port, clock)
         if state != "success":
             print(f"The reporting run ended {state}; see the Airflow logs in {home / 'logs'}")
+        print_before_after(dbs.onboarding_url, business_now.date())
         print_reports(dbs.onboarding_url, business_now.date(), stack.local_dir() / "reports")
         _say(f"Done in {time.monotonic() - started:.0f}s")
         if opts.ui:
@@ -717,3 +735,83 @@ def print_reports(onboarding_url: str, day: date, out: Any) -> None:
                    headers=["stage", "ended", "within SLA", "%"], floatfmt=".0f"))  # fmt: skip
     print(f"\nBlocked or escalated accounts in the report: {len(blocked)}")
     print(f"Summary page and charts: {out / day.isoformat() / 'summary.html'}")
+
+
+def demo_config(root: Any) -> Any:
+    """A copy of the shipped configuration under ``root/config`` with the demo's pilot scope; its path."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from include.onboarding.config import config_dir, load_config
+
+    target = Path(root) / "config"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(config_dir(), target)
+    settings_path = target / "settings.yaml"
+    settings = yaml.safe_load(settings_path.read_text(encoding="utf-8"))
+    settings["pilot"] = DEMO_PILOT
+    settings_path.write_text(
+        "# The demo's copy of include/config/settings.yaml, with its pilot scope.\n"
+        + yaml.safe_dump(settings, sort_keys=False),
+        encoding="utf-8",
+    )
+    load_config(target)  # a scope the configuration refuses fails here, before anything starts
+    return target
+
+
+def import_demo_baseline(onboarding_url: str, opts: Options, root: Any) -> Any:
+    """Write the demo's baseline export (past onboardings like its customers, before the start) and import it."""
+    from pathlib import Path
+
+    from include.onboarding import baseline
+    from include.onboarding.config import load_config
+    from include.onboarding.store import Store, connect_dsn
+    from sandbox.generator import baseline_csv, generate_baseline
+
+    rows = generate_baseline(max(40, BASELINE_ACCOUNTS_PER_ORDER * opts.orders), seed=opts.seed, end=opts.start)
+    path = Path(root) / "baseline.csv"
+    path.write_text(baseline_csv(rows), encoding="utf-8")
+    with connect_dsn(onboarding_url) as conn:
+        result = baseline.import_file(Store(conn), load_config(), path, datetime.now(timezone.utc))
+    if not result.ok:
+        raise RuntimeError(f"the demo's baseline export has rows the import refused:\n{result.describe()}")
+    return result
+
+
+def print_before_after(onboarding_url: str, day: date) -> None:
+    """The brief's before/after table for the demo's pilot, from the reporting run just made."""
+    from tabulate import tabulate
+
+    from include.onboarding import pilot_report, reporting
+    from include.onboarding.report_pages import before_after_rows, describe_side
+    from include.onboarding.store import Store, connect_dsn
+
+    with connect_dsn(onboarding_url) as conn:
+        store = Store(conn)
+        table = reporting.read(store, "pilot_before_after", day)
+        left_out = store.query(
+            """SELECT tier, count(*) AS n FROM onboarding.out_of_pilot_orders WHERE taken_at IS NULL
+               GROUP BY tier ORDER BY tier"""
+        )
+    out = sum(int(r["n"]) for r in left_out)
+    tiers = ", ".join(f"{r['tier']} {r['n']}" for r in left_out)
+    print(f"\nOut of pilot: {out} signed orders outside the pilot ({tiers or 'none'}): counted, not started")
+    _, rows = before_after_rows(table)
+    if rows.empty:
+        print(f"No before/after table was written for {day}.")
+        return
+    print(
+        f"\nBefore and after: {rows['scope_name'].iloc[0]} (business days on each region's calendar;"
+        " first value = setup complete):"
+    )
+    print(
+        tabulate(
+            [
+                (pilot_report.LABELS[r["metric"]], r["unit"], describe_side(r, "before"), describe_side(r, "after"))
+                for r in rows.to_dict("records")
+            ],
+            headers=["measure", "unit", "before (baseline export)", "after (automation)"],
+        )
+    )

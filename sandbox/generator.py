@@ -482,3 +482,58 @@ def _duplicate(rng: random.Random, drafts: list[_Draft], position: int) -> None:
             props[key] = original[key]
         old = float(original["amount"] or 0)
         props["amount"] = f"{round(old * rng.choice((0.8, 0.9, 1.1, 1.25)), -2):.2f}"
+
+
+BASELINE_COLUMNS = (
+    "account", "tier", "segment", "region", "signed_date", "first_value_date", "live_date", "status_emails",
+)  # fmt: skip
+"""Columns of the historical export :func:`generate_baseline` writes, as a CRM report names them."""
+
+
+def generate_baseline(count: int, seed: int, end: date, weeks: int = 26) -> list[dict[str, str]]:
+    """The company's onboardings before the automation: ``count`` accounts signed over ``weeks`` weeks before
+    ``end``, the way a CRM report exports them (dates as day-month-name, some ISO).
+
+    Like the simulated customers, in the same tiers, segments and regions; but coordinated by email: first
+    value (setup complete) 2 to 4 weeks after signing (10 to 20 business days, enterprise at the long end),
+    live a few business days after that, and about one status email or check-in per business day until live.
+    Deterministic for a seed.  Accounts still onboarding at ``end`` have no live date.
+    """
+    rng = random.Random(seed)
+    names = _Names(rng)
+    days = [d for d in _business_days(end - timedelta(weeks=weeks), weeks * 5) if d < end]
+    rows: list[dict[str, str]] = []
+    for signed in sorted(rng.choice(days) for _ in range(count)):
+        tier = rng.choices(TIERS, weights=(0.3, 0.5, 0.2))[0]
+        region = rng.choices(REGIONS, weights=(0.5, 0.3, 0.2))[0]
+        low, high = {"enterprise": (14, 20), "smb": (10, 15), "partner": (12, 18)}[tier]
+        to_first_value = rng.randint(low, high)
+        first_value = _business_days(signed + timedelta(days=1), to_first_value)[-1]
+        live = _business_days(first_value + timedelta(days=1), rng.randint(2, 6))[-1]
+        touches = round((to_first_value + (live - first_value).days * 5 / 7) * rng.uniform(0.8, 1.3))
+        written = (lambda d: f"{d.day} {d:%b %Y}") if rng.random() < 0.7 else (lambda d: d.isoformat())
+        rows.append(
+            {
+                "account": next(names),
+                "tier": tier,
+                "segment": _segment(tier, _amount(rng, tier)),
+                "region": region,
+                "signed_date": written(signed),
+                "first_value_date": written(first_value) if first_value <= end else "",
+                "live_date": written(live) if live <= end else "",
+                "status_emails": str(touches),
+            }
+        )
+    return rows
+
+
+def baseline_csv(rows: list[dict[str, str]]) -> str:
+    """The export as CSV text, with its header."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(BASELINE_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

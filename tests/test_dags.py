@@ -84,8 +84,9 @@ def test_a_broken_tier_file_is_an_import_error_naming_file_and_field(
 
     bag = _dagbag()
 
-    # Every DAG that reads the configuration shows the same import error in the UI.
-    assert not any(dag_id.startswith("onboarding_") for dag_id in bag.dag_ids)
+    # Every DAG that reads the configuration shows the same import error in the UI (the baseline
+    # import reads none when it is parsed: its task loads it when it runs).
+    assert set(bag.dag_ids) & {d for d in bag.dag_ids if d.startswith("onboarding_")} == {"onboarding_baseline"}
     assert {Path(f).name for f in bag.import_errors} == {
         "onboarding_intake.py", "onboarding_tiers.py", "onboarding_escalations.py", "onboarding_reporting.py",
     }  # fmt: skip

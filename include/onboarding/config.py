@@ -300,6 +300,122 @@ class BoardSettings(Model):
     """Accounts per page of the board's list."""
 
 
+PILOT_FIELDS = (
+    "tier", "region", "segment", "addons", "currency", "partner_name", "sales_owner_id", "owner_email",
+    "account_domain", "account_name", "order_number", "target_source",
+)  # fmt: skip
+"""Order fields a pilot rule may test (``addons``, a list, matches when any add-on is named)."""
+
+PilotRule = dict[str, list[str]]
+"""One rule: field -> accepted values.  Every field named must match (any of its values)."""
+
+
+class PilotScope(Model):
+    """Which signed orders the automation takes: the pilot.
+
+    An order is in the pilot when it matches one of the ``include`` rules (no
+    rules: every order) and none of the ``exclude`` rules: exclude wins.  Orders
+    outside are counted by the intake as out of pilot and left alone; widening the
+    scope later picks them up from the CRM on the next pickup.
+    """
+
+    name: str = Field(default="every signed order", min_length=1, max_length=200)
+    """What the pilot is called in the report (for example "SMB in North America")."""
+    include: list[PilotRule] = []
+    exclude: list[PilotRule] = []
+    minimum_accounts: int = Field(default=5, ge=1)
+    """The before/after report shows a figure only when both sides have at least this many accounts."""
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _values_as_lists(cls, value: Any) -> Any:
+        """A rule's single value may be written without a list (``tier: smb``)."""
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list):
+            return value
+        return [
+            {k: [v] if isinstance(v, str) else v for k, v in rule.items()} if isinstance(rule, dict) else rule
+            for rule in value
+        ]
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> PilotScope:
+        for side in ("include", "exclude"):
+            for i, rule in enumerate(getattr(self, side)):
+                if not rule:
+                    raise ValueError(
+                        f"{side}[{i}]: an empty rule; name at least one field (known: {list(PILOT_FIELDS)})"
+                    )
+                for name, values in rule.items():
+                    if name not in PILOT_FIELDS:
+                        raise ValueError(f"{side}[{i}].{name}: not an order field a pilot can test"
+                                         f" (known: {list(PILOT_FIELDS)})")  # fmt: skip
+                    if not values or any(not str(v).strip() for v in values):
+                        raise ValueError(f"{side}[{i}].{name}: give at least one non-blank value")
+        return self
+
+    @property
+    def takes_everything(self) -> bool:
+        return not self.include and not self.exclude
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of what the scope admits (its name and minimum do not change which orders it takes)."""
+
+        def canonical(rules: list[PilotRule]) -> list[dict[str, list[str]]]:
+            shown = [{k: sorted({v.strip().casefold() for v in vs}) for k, vs in sorted(r.items())} for r in rules]
+            return sorted(shown, key=lambda r: json.dumps(r, sort_keys=True))
+
+        body = json.dumps({"include": canonical(self.include), "exclude": canonical(self.exclude)}, sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+    def admits(self, facts: dict[str, Any], known: Iterable[str] | None = None) -> bool:
+        """Whether an order with these field values is in the pilot.
+
+        ``known`` names the fields the facts carry (a baseline export may lack
+        some): a condition on any other field is left out of the comparison.
+        """
+        fields = set(PILOT_FIELDS if known is None else known)
+        if self.include and not any(_rule_matches(r, facts, fields) for r in self.include):
+            return False
+        return not any(_rule_matches(r, facts, fields, empty=False) for r in self.exclude)
+
+    def describe(self) -> str:
+        """The scope in one line, for logs, the audit trail and the report."""
+
+        def rules(side: list[PilotRule]) -> str:
+            return " or ".join(
+                "(" + " and ".join(f"{k} in {', '.join(v)}" for k, v in rule.items()) + ")" for rule in side
+            )
+
+        text = f"include {rules(self.include)}" if self.include else "include every order"
+        return text + (f", exclude {rules(self.exclude)}" if self.exclude else "")
+
+
+def _rule_matches(rule: PilotRule, facts: dict[str, Any], fields: set[str], empty: bool = True) -> bool:
+    tested = [(name, values) for name, values in rule.items() if name in fields]
+    if not tested:
+        return empty
+    return all(_value_matches(values, facts.get(name)) for name, values in tested)
+
+
+def _value_matches(wanted: list[str], actual: Any) -> bool:
+    accepted = {v.strip().casefold() for v in wanted}
+    if actual is None:
+        return False
+    if isinstance(actual, (list, tuple, set, frozenset)):
+        return any(str(a).strip().casefold() in accepted for a in actual)
+    return str(actual).strip().casefold() in accepted
+
+
+class BaselineSettings(Model):
+    """Reading the historical onboardings export (``python -m include.onboarding.baseline import-baseline``)."""
+
+    day_first: bool = False
+    """How a date such as 02/03/2026 reads: ``true`` for 2 March (day first), ``false`` for 3 February."""
+
+
 class Settings(Model):
     intake: IntakeSettings = IntakeSettings()
     runs: RunSettings = RunSettings()
@@ -308,6 +424,8 @@ class Settings(Model):
     portal: PortalSettings = PortalSettings()
     mail: MailSettings = MailSettings()
     board: BoardSettings = BoardSettings()
+    pilot: PilotScope = PilotScope()
+    baseline: BaselineSettings = BaselineSettings()
     regions: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], Region]
     people: list[Person]
     roles: dict[Key, dict[str, str]]
@@ -337,6 +455,17 @@ class Settings(Model):
                     raise ValueError(f"roles.{role}.{region}: {email!r} is not in people")
         if self.ops_lead not in known:
             raise ValueError(f"ops_lead: {self.ops_lead!r} is not in people")
+        return self
+
+    @model_validator(mode="after")
+    def _pilot_regions(self) -> Settings:
+        for side in ("include", "exclude"):
+            for i, rule in enumerate(getattr(self.pilot, side)):
+                unknown = sorted(set(rule.get("region", [])) - set(self.regions))
+                if unknown:
+                    raise ValueError(
+                        f"pilot.{side}[{i}].region: unknown region(s) {unknown} (known: {sorted(self.regions)})"
+                    )
         return self
 
     @cached_property
@@ -793,7 +922,18 @@ def _load(root: Path) -> OnboardingConfig:
                 raise ConfigError(f"{path}: crm_tier_values: {value!r} is already routed by {other}")
             crm_values[value.lower()] = path
         tiers[tier.tier] = tier
+    _check_pilot_tiers(settings_path, settings.pilot, tiers)
     return OnboardingConfig(settings=settings, tiers=tiers, config_dir=root)
+
+
+def _check_pilot_tiers(path: Path, pilot: PilotScope, tiers: dict[str, TierConfig]) -> None:
+    for side in ("include", "exclude"):
+        for i, rule in enumerate(getattr(pilot, side)):
+            unknown = sorted(set(rule.get("tier", [])) - set(tiers))
+            if unknown:
+                raise ConfigError(
+                    f"{path}: pilot.{side}[{i}].tier: unknown tier(s) {unknown} (tier files: {sorted(tiers)})"
+                )
 
 
 def _check_against_settings(path: Path, tier: TierConfig, settings: Settings) -> None:

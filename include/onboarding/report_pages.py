@@ -1,8 +1,10 @@
 """Charts (PNG) and a one-page HTML summary of a report date's metric tables.
 
 Files go to ``<reports dir>/<report date>/``: ``summary.html``,
-``time_to_value_by_tier.png``, ``stage_bottlenecks.png`` and
-``sla_attainment_trend.png``.  A chart with nothing to show is not drawn; the
+``time_to_value_by_tier.png``, ``stage_bottlenecks.png``,
+``sla_attainment_trend.png``, ``where_the_days_went.png`` and, once both sides
+have enough accounts, ``before_after.png``.  The summary opens with the
+before/after table of the pilot.  A chart with nothing to show is not drawn; the
 summary says why instead of showing an empty or made-up picture.
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.onboarding import time_split
+from include.onboarding import pilot_report, time_split
 from include.onboarding.reporting import ALL_WEEKS
 
 CHARTS = {
@@ -25,6 +27,8 @@ CHARTS = {
     "sla_attainment_trend.png": "SLA attainment by week the stage ended",
     "where_the_days_went.png": "Where the days went: business days per account, by tier",
 }
+BEFORE_AFTER_CHART = "before_after.png"
+"""The before/after chart, drawn only once both sides have enough accounts (not one of :data:`CHARTS`)."""
 SPLIT_COLORS = {"customer": "#e0a030", "approvals": "#8e6cc8", "failures": "#c8453c", "setup": "#3a8fc8",
                 "idle": "#b8bec8"}  # fmt: skip
 
@@ -147,6 +151,94 @@ def _draw_split(plt: Any, split: pd.DataFrame, path: Path) -> str | None:
     return None
 
 
+def before_after_rows(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """(scope, rows in the metrics' order) of the pilot when there is one, else of every order."""
+    if table.empty:
+        return "", table
+    scope = "pilot" if (table["scope"] == "pilot").any() else "all"
+    rows = table[table["scope"] == scope].set_index("metric")
+    return scope, rows.reindex([m for m in pilot_report.METRICS if m in rows.index]).reset_index()
+
+
+def draw_before_after(tables: dict[str, pd.DataFrame], out: Path) -> str | None:
+    """Median (bar) and p75-p90 (line) business days before and after, for first value and live.
+
+    Drawn only for the measures with enough accounts on both sides; returns why it was not drawn.
+    """
+    table = tables.get("pilot_before_after", pd.DataFrame())
+    _, rows = before_after_rows(table)
+    if rows.empty:
+        return "no baseline and no onboardings to compare yet"
+    shown = rows[rows["metric"].isin(["time_to_first_value", "time_to_live"]) & rows["enough"].astype(bool)]
+    if shown.empty:
+        return "not enough accounts yet on both sides"
+    plt = _pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = [pilot_report.LABELS[m] for m in shown["metric"]]
+    for offset, side, color in ((-0.2, "before", "#b8bec8"), (0.2, "after", "#3a8fc8")):
+        y = [i + offset for i in range(len(shown))]
+        ax.barh(y, shown[f"{side}_median"].astype(float), height=0.38, color=color,
+                label=f"{side} (median; line p75 to p90)")  # fmt: skip
+        ax.hlines(y, shown[f"{side}_p75"].astype(float), shown[f"{side}_p90"].astype(float), color="#333")
+        for yy, median, n in zip(y, shown[f"{side}_median"], shown[f"{side}_accounts"], strict=True):
+            ax.text(float(median), yy, f"  {float(median):.1f} ({int(n)} accounts)", va="center", fontsize=8)
+    ax.set_yticks(range(len(shown)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("business days from signing")
+    ax.set_title(f"Before and after: {shown['scope_name'].iloc[0]}")
+    ax.legend(fontsize=7, loc="lower right")
+    _save(plt, fig, out / BEFORE_AFTER_CHART)
+    return None
+
+
+def describe_side(row: dict[Any, Any], side: str) -> str:
+    """One side (``before`` or ``after``) of a before/after row as people read it, or why there is no figure."""
+    accounts = int(row[f"{side}_accounts"])
+    if side == "before" and row["metric"] == "escalation_lag":
+        return "not recorded before the automation"
+    if accounts < int(row["minimum_accounts"]):
+        return f"not enough accounts yet ({accounts} of the minimum {int(row['minimum_accounts'])})"
+    if row["metric"] == "checklist_visible":
+        return f"{_fmt(float(row[f'{side}_share_pct']))}% of {accounts} accounts"
+    return (
+        f"median {_fmt(float(row[f'{side}_median']))}, p75 {_fmt(float(row[f'{side}_p75']))},"
+        f" p90 {_fmt(float(row[f'{side}_p90']))} ({accounts} accounts)"
+    )
+
+
+def before_after_section(tables: dict[str, pd.DataFrame], chart: str | None) -> tuple[str, str]:
+    """(title, HTML) of the brief's before/after table: the first section of the summary."""
+    table = tables.get("pilot_before_after", pd.DataFrame())
+    scope, rows = before_after_rows(table)
+    if rows.empty:
+        return "Before and after", (
+            "<p class='none'>Nothing to compare yet: import the baseline (python -m include.onboarding.baseline"
+            " import-baseline FILE) and let onboardings run.</p>"
+        )
+    name = str(rows["scope_name"].iloc[0])
+    minimum = int(rows["minimum_accounts"].iloc[0])
+    head = "<tr><th>measure</th><th>unit</th><th>before (baseline)</th><th>after (automation)</th></tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(pilot_report.LABELS[r['metric']])}</td><td>{html.escape(str(r['unit']))}</td>"
+        f"<td>{html.escape(describe_side(r, 'before'))}</td><td>{html.escape(describe_side(r, 'after'))}</td></tr>"
+        for r in rows.to_dict("records")
+    )
+    where = "the pilot" if scope == "pilot" else "every signed order"
+    intro = (
+        f"<p>For {where}: <b>{html.escape(name)}</b>. Business days on each account's regional calendar;"
+        " first value is setup complete for automated onboardings and the export's first-value date before."
+        f" A figure is shown once a side has at least {minimum} accounts. Overall figures are in"
+        " <code>reporting.pilot_before_after</code>.</p>"
+    )
+    picture = (
+        f"<figure><img src='{BEFORE_AFTER_CHART}' alt='Before and after'></figure>"
+        if chart is None
+        else f"<p class='none'>Before/after chart: not drawn, {html.escape(chart)}.</p>"
+    )
+    return f"Before and after: {name}", f"{intro}<table>{head}{body}</table>{picture}"
+
+
 def _table(frame: pd.DataFrame, columns: list[str], limit: int = 15) -> str:
     if frame.empty:
         return "<p class='none'>None.</p>"
@@ -193,8 +285,14 @@ def customer_response_section(tables: dict[str, pd.DataFrame]) -> tuple[str, str
     return "Customer response (business days)", note + _table(tables["customer_response"], columns)
 
 
-def write_summary(tables: dict[str, pd.DataFrame], report_date: date, out: Path, charts: dict[str, str | None]) -> Path:
-    """The one-page summary linking the charts; honest about what is not known yet."""
+def write_summary(
+    tables: dict[str, pd.DataFrame],
+    report_date: date,
+    out: Path,
+    charts: dict[str, str | None],
+    before_after_chart: str | None = "not drawn",
+) -> Path:
+    """The one-page summary linking the charts, the before/after table first; honest about what is not known yet."""
     accounts = tables["account_time_to_value"]
     live = int((accounts["status"] == "live").sum()) if not accounts.empty else 0
     open_ = int((accounts["status"] == "open").sum()) if not accounts.empty else 0
@@ -224,6 +322,7 @@ def write_summary(tables: dict[str, pd.DataFrame], report_date: date, out: Path,
 
     ttv_columns = ["value", "accounts", "median", "p75", "p90"]
     sections = [
+        before_after_section(tables, before_after_chart),
         ("Time to live by tier (business days)", _table(rows(by_tier, measure="live"), ttv_columns)),
         ("Time to first value by tier (business days)", _table(rows(by_tier, measure="first_value"), ttv_columns)),
         ("Charts", chart_html),
@@ -307,4 +406,4 @@ def render(tables: dict[str, pd.DataFrame], report_date: date, root: Path | None
     """Charts and summary for one report date; returns the summary's path."""
     out = (root or reports_dir()) / report_date.isoformat()
     charts = draw_charts(tables, out)
-    return write_summary(tables, report_date, out, charts)
+    return write_summary(tables, report_date, out, charts, draw_before_after(tables, out))

@@ -40,9 +40,9 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from include.onboarding import time_split
+from include.onboarding import pilot_report, time_split
 from include.onboarding.calendar import by_region, region_working_time
-from include.onboarding.config import OnboardingConfig, Region
+from include.onboarding.config import PILOT_FIELDS, OnboardingConfig, Region
 from include.onboarding.escalations import customer_pause_join
 from include.onboarding.store import SCHEMA, Store
 
@@ -69,6 +69,10 @@ class History:
     """Every submission of a checklist item: onboarding_id, item_key, submitted_at, verdict."""
     reminders: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Every reminder email sent to a customer: onboarding_id, sent_at."""
+    baseline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The historical onboardings before the automation (``onboarding.baseline_onboardings``)."""
+    order_fields: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Each onboarding's order fields a pilot rule can test, by ``id`` (tier, region and segment if absent)."""
 
 
 def as_of(report_date: date, now: datetime) -> datetime:
@@ -117,9 +121,18 @@ def load(store: Store, at: datetime) -> History:
         _SPLIT_FACTS_SQL, p | {"types": list(time_split.EVENT_TYPES), "setup_stages": sorted(time_split.SETUP_STAGES)}
     )
     submissions, reminders = _load_customer_response(store, at)
+    baseline = store.frame(
+        f"""SELECT account, tier, segment, region, signed_on, first_value_on, live_on, touches, checklist_tracked
+            FROM {SCHEMA}.baseline_onboardings WHERE signed_on <= %(at)s::date ORDER BY id""",
+        p,
+    )
+    order_fields = store.frame(
+        f"SELECT id, {', '.join(PILOT_FIELDS)} FROM {SCHEMA}.onboardings WHERE created_at <= %(at)s ORDER BY id", p
+    )
     return History(
         onboardings, stage_history, checklist, escalations, events,
         split_facts=split_facts, submissions=submissions, reminders=reminders,
+        baseline=baseline, order_fields=order_fields,
     )  # fmt: skip
 
 
@@ -718,11 +731,35 @@ def customer_response(history: History, config: OnboardingConfig, at: datetime) 
     return _df([_response_row("all", asked, rejected, sent), *rows], CUSTOMER_RESPONSE_COLUMNS)
 
 
+def pilot_before_after(
+    history: History, accounts: pd.DataFrame, touches: pd.DataFrame, config: OnboardingConfig
+) -> pd.DataFrame:
+    """The brief's before/after table (see :mod:`include.onboarding.pilot_report`)."""
+    ob = history.onboardings
+    ids = ob[["id", "onboarding_key"]] if not ob.empty else pd.DataFrame({"id": [], "onboarding_key": []})
+    fields = history.order_fields
+    if fields.empty and not ob.empty:
+        fields = ob[["id", *(c for c in ("tier", "region", "segment") if c in ob.columns)]]
+    return pilot_report.before_after(
+        history.baseline,
+        accounts.merge(ids, on="onboarding_key")
+        if not accounts.empty
+        else accounts.assign(id=pd.Series(dtype="int64")),
+        touches.merge(ids, on="onboarding_key") if not touches.empty else touches.assign(id=pd.Series(dtype="int64")),
+        history.checklist,
+        history.escalations,
+        fields,
+        config,
+    )
+
+
 def compute(history: History, config: OnboardingConfig, at: datetime) -> dict[str, pd.DataFrame]:
     """Every metric table, by table name."""
     accounts = account_time_to_value(history, config)
     durations = stage_durations(history, config, at)
+    touches = exception_touches(history)
     return {
+        "pilot_before_after": pilot_before_after(history, accounts, touches, config),
         "account_time_to_value": accounts,
         "time_to_value_summary": time_to_value_summary(accounts),
         "stage_durations": durations,
@@ -730,7 +767,7 @@ def compute(history: History, config: OnboardingConfig, at: datetime) -> dict[st
         "checklist_completeness": checklist_completeness(history),
         "sla_attainment": sla_attainment(durations),
         "escalation_lag": escalation_lag(history),
-        "exception_touches": exception_touches(history),
+        "exception_touches": touches,
         "blocked_accounts": blocked_accounts(history, config, at),
         "throughput_weekly": throughput_weekly(history),
         "time_split": time_split_summary(history, config, at),
@@ -781,6 +818,7 @@ def read(store: Store, name: str, report_date: date) -> pd.DataFrame:
 
 
 TABLES = (
+    "pilot_before_after",
     "account_time_to_value",
     "time_to_value_summary",
     "stage_durations",

@@ -9,6 +9,8 @@ For one chunk of verdicts (the newest version of each deal in the batch):
   fingerprint), an update, or -- when it changes a field the running
   onboarding depends on (:data:`~.orders.IMMUTABLE_FIELDS`) -- a conflict,
   quarantined for a person to settle;
+* a new order outside the pilot scope (``settings.pilot``) is out of pilot:
+  counted and recorded, nothing more (an order already under way goes on);
 * a new order with the order number of another onboarding (or of another
   order of the chunk) is a duplicate when it says the same, and quarantined
   when it does not;
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from include.onboarding.config import PILOT_FIELDS, PilotScope
 from include.onboarding.intake.orders import ACTOR, EPOCH, IMMUTABLE_FIELDS, Order, Problem, Rejected
 from include.onboarding.intake.summary import ProcessSummary
 from include.onboarding.store import SCHEMA, Event
@@ -35,6 +38,7 @@ class Plan:
     updates: list[tuple[Order, dict[str, Any]]] = field(default_factory=list)
     quarantines: list[Rejected] = field(default_factory=list)
     duplicates: list[tuple[Order, Event]] = field(default_factory=list)
+    out_of_pilot: list[Order] = field(default_factory=list)
 
     def one_by_one(self) -> Iterator[tuple[Order | Rejected, Plan]]:
         """Each verdict of the plan with a plan of its own."""
@@ -46,9 +50,18 @@ class Plan:
             yield rejected, Plan(quarantines=[rejected])
         for order, event in self.duplicates:
             yield order, Plan(duplicates=[(order, event)])
+        for order in self.out_of_pilot:
+            yield order, Plan(out_of_pilot=[order])
 
 
-def plan_chunk(cur: Any, source: str, verdicts: list[Order | Rejected], now: datetime, summary: ProcessSummary) -> Plan:
+def plan_chunk(
+    cur: Any,
+    source: str,
+    verdicts: list[Order | Rejected],
+    now: datetime,
+    summary: ProcessSummary,
+    scope: PilotScope | None = None,
+) -> Plan:
     """Decide each verdict's fate against what the store holds (locking the onboardings concerned)."""
     orders = [v for v in verdicts if isinstance(v, Order)]
     deal_ids = [v.crm_deal_id for v in verdicts]
@@ -86,14 +99,10 @@ def plan_chunk(cur: Any, source: str, verdicts: list[Order | Rejected], now: dat
             continue
         order = verdict
         if known is not None:
-            if known["order_fingerprint"] == order.fingerprint:
-                summary.unchanged += 1
-            else:
-                conflict = _conflict(order, known)
-                if conflict is not None:
-                    plan.quarantines.append(conflict)
-                else:
-                    plan.updates.append((order, known))
+            _plan_known(plan, order, known, summary)
+            continue
+        if scope is not None and not scope.takes_everything and not scope.admits(pilot_facts(order)):
+            plan.out_of_pilot.append(order)
             continue
         twin = by_number.get(order.order_number) if order.order_number else None
         twin_order = claimed_numbers.get(order.order_number) if order.order_number else None
@@ -131,6 +140,23 @@ def plan_chunk(cur: Any, source: str, verdicts: list[Order | Rejected], now: dat
             claimed_numbers[order.order_number] = order
         plan.creates.append(order)
     return plan
+
+
+def _plan_known(plan: Plan, order: Order, known: dict[str, Any], summary: ProcessSummary) -> None:
+    """An order whose deal is already an onboarding: unchanged, an update, or a conflict to quarantine."""
+    if known["order_fingerprint"] == order.fingerprint:
+        summary.unchanged += 1
+        return
+    conflict = _conflict(order, known)
+    if conflict is not None:
+        plan.quarantines.append(conflict)
+    else:
+        plan.updates.append((order, known))
+
+
+def pilot_facts(order: Order) -> dict[str, Any]:
+    """The order's fields a pilot rule can test."""
+    return {name: getattr(order, name) for name in PILOT_FIELDS}
 
 
 def _conflict(order: Order, known: dict[str, Any]) -> Rejected | None:

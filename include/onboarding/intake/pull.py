@@ -5,7 +5,9 @@ look-back) and stages the raw records under the pickup's batch id, one COPY a
 page.  Any record can be staged: control characters and unpaired surrogates
 are stored as visible symbols, with a problem naming the field, and a record
 PostgreSQL still refuses as JSON is kept as text, with the store's reason.
-A retried or cleared pull starts its batch afresh.
+A retried or cleared pull starts its batch afresh.  The first pull under a new
+pilot scope reads from the oldest order an earlier scope left out
+(:mod:`.pilot`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.intake.cleaning import UNSTORABLE, clean_record, clean_text, error_text, order_at_fault
 from include.onboarding.intake.orders import EPOCH, Problem, deal_key
+from include.onboarding.intake.pilot import read_from_after_scope_change
 from include.onboarding.intake.summary import PullSummary
 from include.onboarding.store import SCHEMA, Store
 
@@ -104,13 +107,16 @@ def pull_orders(store: Store, crm: CrmClient, config: OnboardingConfig, batch_id
     else:
         read_from = settings.start_from or EPOCH
     now = clock.now()
+    scope = config.settings.pilot
     with store.transaction() as cur:
         # A retried or cleared pull starts its batch afresh.
         cur.execute(f"DELETE FROM {SCHEMA}.intake_batches WHERE batch_id = %s", (batch_id,))
+        # A new pilot scope may take in orders an earlier one left out: read again from the oldest.
+        read_from = read_from_after_scope_change(cur, source, scope, batch_id, read_from, now)
         cur.execute(
-            f"""INSERT INTO {SCHEMA}.intake_batches (batch_id, source, status, read_from, started_at)
-                VALUES (%s, %s, 'pulling', %s, %s)""",
-            (batch_id, source, read_from, now),
+            f"""INSERT INTO {SCHEMA}.intake_batches (batch_id, source, status, read_from, started_at, scope_fingerprint)
+                VALUES (%s, %s, 'pulling', %s, %s, %s)""",
+            (batch_id, source, read_from, now, scope.fingerprint),
         )
     fetched = 0
     newest: datetime | None = None

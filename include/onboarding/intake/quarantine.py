@@ -116,19 +116,30 @@ def _quarantine_run(cur: Any, source: str, items: list[Rejected], batch_id: str,
     return sum(1 for row in cur.fetchall() if row["inserted"])
 
 
-def resolve_quarantines(cur: Any, source: str, created: list[Order], now: datetime, events: list[Event]) -> int:
-    """Close the open quarantine entries of orders that have now become onboardings (one statement)."""
+def resolve_quarantines(
+    cur: Any, source: str, created: list[Order], now: datetime, events: list[Event], out_of_pilot: bool = False
+) -> int:
+    """Close the open quarantine entries of orders that have now become onboardings (one statement).
+
+    With ``out_of_pilot``, the corrected orders are valid but outside the pilot scope: their
+    entries close all the same, as nothing is left for a person to fix.
+    """
     if not created:
         return 0
     by_deal = {o.crm_deal_id: o for o in created}
+    texts = [
+        "a corrected version is outside the pilot scope: counted as out of pilot"
+        if out_of_pilot
+        else f"a corrected version became onboarding {o.key}"
+        for o in by_deal.values()
+    ]
     cur.execute(
         f"""UPDATE {SCHEMA}.quarantined_orders q
-               SET status = 'resolved', resolved_at = %s,
-                   resolution = 'a corrected version became onboarding ' || r.onboarding_key
-              FROM unnest(%s::text[], %s::text[]) AS r(crm_deal_id, onboarding_key)
+               SET status = 'resolved', resolved_at = %s, resolution = r.resolution
+              FROM unnest(%s::text[], %s::text[]) AS r(crm_deal_id, resolution)
              WHERE q.crm_source = %s AND q.crm_deal_id = r.crm_deal_id AND q.status = 'open'
          RETURNING q.id, q.crm_deal_id, q.resolution""",
-        (now, list(by_deal), [o.key for o in by_deal.values()], source),
+        (now, list(by_deal), texts, source),
     )
     resolved: dict[str, list[int]] = {}
     resolutions: dict[str, str] = {}

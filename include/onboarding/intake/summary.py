@@ -26,6 +26,8 @@ class ProcessSummary:
     """Orders of this batch in quarantine (new or still waiting on a fix)."""
     newly_quarantined: int = 0
     quarantine_resolved: int = 0
+    out_of_pilot: int = 0
+    """Valid new orders outside the pilot scope: counted, left alone, taken in when the scope widens."""
     created_keys: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:

@@ -21,6 +21,7 @@ from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig, Stage
 from include.onboarding.intake.cleaning import UNSTORABLE, clean_text, error_text, order_at_fault
 from include.onboarding.intake.orders import ACTOR, Order, Problem, Rejected
+from include.onboarding.intake.pilot import mark_taken, record_out_of_pilot
 from include.onboarding.intake.plan import Plan, plan_chunk
 from include.onboarding.intake.quarantine import quarantine, resolve_quarantines
 from include.onboarding.intake.summary import ProcessSummary
@@ -48,7 +49,7 @@ def apply_chunk(
     now = clock.now()
     source = config.settings.intake.crm_source
     with store.transaction() as cur:
-        plan = plan_chunk(cur, source, verdicts, now, summary)
+        plan = plan_chunk(cur, source, verdicts, now, summary, config.settings.pilot)
         try:
             with store.conn.transaction():
                 written = _write(cur, config, source, plan, batch_id, now)
@@ -67,8 +68,10 @@ def apply_chunk(
 def _write(cur: Any, config: OnboardingConfig, source: str, plan: Plan, batch_id: str, now: datetime) -> ProcessSummary:
     """Write a plan; return what it did (counted only once the write has succeeded).
 
-    The audit events go last, in the order the writes were made: changed
-    onboardings, new ones, resolved and new quarantine entries, duplicates.
+    Orders outside the pilot scope are recorded as such (no audit event each:
+    the pickup's summary counts them).  The audit events go last, in the order
+    the writes were made: changed onboardings, new ones, resolved and new
+    quarantine entries, duplicates.
     """
     done = ProcessSummary(batch_id)
     changes: list[Event] = []
@@ -77,8 +80,12 @@ def _write(cur: Any, config: OnboardingConfig, source: str, plan: Plan, batch_id
     created = _create(cur, config, plan.creates, now)
     done.created_keys.extend(o.key for o in plan.creates if o.key in created)
     done.created += len(plan.creates)
+    mark_taken(cur, source, created, plan.creates, now)
+    record_out_of_pilot(cur, source, plan.out_of_pilot, config.settings.pilot, batch_id, now)
+    done.out_of_pilot += len(plan.out_of_pilot)
     events: list[Event] = []
     done.quarantine_resolved += resolve_quarantines(cur, source, plan.creates, now, events)
+    done.quarantine_resolved += resolve_quarantines(cur, source, plan.out_of_pilot, now, events, out_of_pilot=True)
     done.quarantined += len(plan.quarantines)
     done.newly_quarantined += quarantine(cur, source, plan.quarantines, batch_id, now, events)
     events.extend(event for _, event in plan.duplicates)
