@@ -53,11 +53,11 @@ RUNNING_DAGS = ("onboarding_intake", *TIER_DAGS, "onboarding_escalations", "onbo
 """Unpaused for the month; the reporting DAG runs on the ``onboarding_events`` asset as the work goes on."""
 APPROVAL_COMMENT = "Approved in the demo by the role holder"
 DEMO_PILOT = {
-    "name": "direct sales (enterprise and SMB)",
-    "exclude": [{"tier": ["partner"]}],
+    "name": "North America and EMEA, every tier",
+    "exclude": [{"region": ["APAC"]}],
     "minimum_accounts": 5,
 }
-"""The demo's pilot: one implementation path, the direct one; partner-led orders stay out of pilot."""
+"""The demo's pilot: two regions with every tier and path in them; APAC orders stay out of pilot for now."""
 BASELINE_ACCOUNTS_PER_ORDER = 2
 """Past onboardings in the demo's baseline export per order of the run (at least 40)."""
 
@@ -275,7 +275,7 @@ def run(opts: Options) -> None:
 
         # The demo runs a pilot: a copy of the configuration with its scope, for every process.
         os.environ["ONBOARDING_CONFIG_DIR"] = str(demo_config(stack.local_dir()))
-        _say(f"Pilot: {DEMO_PILOT['name']} (settings.yaml pilot:); partner-led orders stay out of pilot")
+        _say(f"Pilot: {DEMO_PILOT['name']} (settings.yaml pilot:); APAC orders stay out of pilot")
         imported = import_demo_baseline(dbs.onboarding_url, opts, stack.local_dir())
         _say(
             f"Baseline: {imported.loaded + imported.unchanged} past onboardings imported from"

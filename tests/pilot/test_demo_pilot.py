@@ -1,6 +1,6 @@
-"""What ``make demo`` adds for the pilot, without running the demo: its scope leaves the partner-led
-orders of its CRM out, its baseline export looks like the brief's "before" and imports cleanly, and
-the before/after table it prints at the end."""
+"""What ``make demo`` adds for the pilot, without running the demo: its scope leaves the APAC
+orders of its CRM out (every tier stays in), its baseline export looks like the brief's "before"
+and imports cleanly, and the before/after table it prints at the end."""
 
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from sandbox.generator import generate_baseline, generate_orders
 
 
 @pytest.mark.unit
-def test_the_demo_pilot_leaves_the_partner_led_orders_out(tmp_path: Path) -> None:
+def test_the_demo_pilot_leaves_the_apac_orders_out_and_keeps_every_tier(tmp_path: Path) -> None:
     config = load_config(month_demo.demo_config(tmp_path))
     deals = generate_orders(20, seed=7, start=date(2026, 11, 2), bad_ratio=0.05, business_days=2)
     orders = [v for d in deals if d.get("dealstage") == "closedwon" for v in [judge(_record(d), [], config)]]
     valid = [o for o in orders if isinstance(o, Order)]
     out = [o for o in valid if not config.settings.pilot.admits(pilot_facts(o))]
-    assert out and {o.tier for o in out} == {"partner"}
+    assert out and {o.region for o in out} == {"APAC"}
+    assert {o.tier for o in valid if o not in out} == {"enterprise", "smb", "partner"}
     assert len(valid) - len(out) >= config.settings.pilot.minimum_accounts
 
 
@@ -62,10 +63,10 @@ def test_the_demo_imports_its_baseline_and_prints_the_before_after_table(
     live_days = table.loc[("all", "time_to_live"), "before_median"]
     touches = table.loc[("all", "manual_touches"), "before_median"]
     assert 0.6 * live_days <= touches <= 1.5 * live_days  # about one status email a business day
-    assert table.loc[("pilot", "time_to_first_value"), "before_accounts"] < 40  # the partner-led left out
+    assert table.loc[("pilot", "time_to_first_value"), "before_accounts"] < 40  # APAC left out
 
     month_demo.print_before_after(database_url, day)
     printed = capsys.readouterr().out
     assert "Out of pilot: 0 signed orders outside the pilot (none)" in printed
-    assert "Before and after: direct sales (enterprise and SMB)" in printed
+    assert "Before and after: North America and EMEA, every tier" in printed
     assert "not enough accounts yet (0 of the minimum 5)" in printed
