@@ -200,25 +200,13 @@ def build(tier: TierConfig) -> DAG:  # noqa: C901
         @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
         def readiness_gate() -> None:
             """Setup and customer commitments stay blocked until every critical input and approval is in."""
-            from include.onboarding import lifecycle, runtime
+            from include.onboarding import runtime
             from include.onboarding.approvals.answers import recover_in_run
-            from include.onboarding.approvals.operator import ApprovalsHoldGate
+            from include.onboarding.state.gate import check_readiness
 
-            store, key, now = runtime.open_store(), _key(), runtime.clock().now()
-            recover_in_run(get_current_context())  # an answer Airflow holds but its task could not record
-            unmet = lifecycle.unmet(store, key)
-            if unmet.all:
-                reason = "; ".join(unmet.all)
-                lifecycle.set_blocked(store, key, reason, now)
-                lifecycle.record(
-                    store, key, "gate.blocked", now, "system:gate", {"problems": unmet.all},
-                    dedupe=f"gate.blocked:{key}:{get_current_context()['ti'].try_number}",
-                )  # fmt: skip
-                if not unmet.inputs:  # each rejected or expired approval was escalated by its own task
-                    raise ApprovalsHoldGate(f"onboarding {key} is not ready for setup: {reason}")
-                raise RuntimeError(f"onboarding {key} is not ready for setup: {reason}")
-            lifecycle.set_blocked(store, key, None, now)
-            lifecycle.record(store, key, "gate.passed", now, "system:gate", {}, dedupe=f"gate.passed:{key}")
+            context = get_current_context()
+            recover_in_run(context)  # an answer Airflow holds but its task could not record
+            check_readiness(runtime.open_store(), _key(), runtime.clock().now(), context["ti"].try_number)
 
         @task
         def setup_step(step_key: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.config import ChecklistItem, OnboardingConfig, Stage
 from include.onboarding.store import SCHEMA, Event, Store
 from include.onboarding.validators import AccountContext, Submission, validate
@@ -80,7 +80,7 @@ def request_inputs(
             ],
         )
     mail.queue_invitation(store, config, key, now, secret=secret)
-    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, now, ACTOR, "checklist sent to the customer")
+    state.advance(store, config, key, Stage.COLLECT_INPUTS, now, ACTOR, "checklist sent to the customer")
     return len(planned)
 
 

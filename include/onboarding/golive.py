@@ -12,11 +12,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from include.onboarding import blockkit, lifecycle, runtime
+from include.onboarding import blockkit, lifecycle, runtime, state
 from include.onboarding.config import OnboardingConfig, Stage
-from include.onboarding.owners import stage_owner
 from include.onboarding.setup_steps import ClientFor, tenant_status
-from include.onboarding.store import SCHEMA, Event, Store
+from include.onboarding.store import SCHEMA, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def _steps(store: Store, onboarding_id: int) -> list[dict[str, Any]]:
 
 def poll_provisioning(store: Store, config: OnboardingConfig, key: str, client_for: ClientFor, now: datetime) -> bool:
     """True once the account's tenant reports active; raises if provisioning failed."""
-    lifecycle.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "tenant requested")
+    state.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "tenant requested")
     status, error = tenant_status(store, key, client_for)
     if status == "failed":
         raise ProvisioningFailed(f"onboarding {key}: tenant provisioning failed: {error or 'no reason given'}")
@@ -82,7 +81,7 @@ def notify_customer(store: Store, config: OnboardingConfig, key: str, now: datet
     if sent:
         return int(sent[0]["details"]["outbox_id"])
     done = _complete_setup(store, key, ob.id, now)
-    lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
+    state.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
     tier = lifecycle.tier_of(config, ob)
     labels = {s.key: s.label for s in tier.setup_steps}
     set_up = [f"{labels.get(s['step_key'], s['step_key'])}: {s['external_id']}" for s in done]
@@ -114,29 +113,7 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) ->
     if not _events(store, ob.id, "customer.notified"):
         raise NotReadyToGoLive(f"onboarding {key}: the customer has not been told it is live")
     tier = lifecycle.tier_of(config, ob)
-    lifecycle.advance(store, config, key, Stage.HANDOFF, now, ACTOR, "customer notified")
-    new_owner = stage_owner(config.settings, tier, Stage.LIVE, ob.region, lifecycle.named_owner(ob, tier))
-    with store.transaction() as cur:
-        cur.execute(
-            f"UPDATE {SCHEMA}.onboardings SET post_owner_email = %s, updated_at = %s WHERE id = %s",
-            (new_owner.email, now, ob.id),
-        )
-        Store.record_events(
-            cur,
-            [
-                Event(
-                    subject=key,
-                    onboarding_id=ob.id,
-                    event_type="ownership.handed_off",
-                    actor=ob.owner_email,
-                    occurred_at=now,
-                    stage=Stage.HANDOFF.value,
-                    stage_owner=ob.stage_owner_email,
-                    details={"from": ob.owner_email, "to": new_owner.email, "role": new_owner.role},
-                    dedupe_key=f"ownership.handed_off:{key}",
-                )
-            ],
-        )
+    new_owner = state.hand_off(store, config, key, now, ACTOR, "customer notified")
     if not _events(store, ob.id, "handoff.announced"):
         name = blockkit.clip(ob.account_name, blockkit.NAME_CHARS)  # the store keeps the whole name
         text = (
@@ -171,36 +148,17 @@ def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -
         raise NotReadyToGoLive(
             f"onboarding {key} cannot go live: missing {', '.join(missing + [f'step {u}' for u in unfinished])}"
         )
-    lifecycle.advance(store, config, key, Stage.LIVE, now, ACTOR, "setup, customer notice and handoff logged")
     first_value = _events(store, ob.id, "setup.completed")[0]["occurred_at"]
-    with store.transaction() as cur:
-        cur.execute(
-            f"""UPDATE {SCHEMA}.onboardings SET status = 'live', live_at = %s, blocked_reason = NULL, updated_at = %s
-                WHERE id = %s AND status = 'open'""",
-            (now, now, ob.id),
-        )
-        Store.record_events(
-            cur,
-            [
-                Event(
-                    subject=key,
-                    onboarding_id=ob.id,
-                    event_type="onboarding.live",
-                    actor=ACTOR,
-                    occurred_at=now,
-                    stage=Stage.LIVE.value,
-                    stage_owner=ob.post_owner_email,
-                    details={
-                        "signed_at": ob.signed_at.isoformat(),
-                        "first_value_at": first_value.isoformat(),
-                        "live_at": now.isoformat(),
-                        "days_to_first_value": round((first_value - ob.signed_at).total_seconds() / 86400, 2),
-                        "days_to_live": round((now - ob.signed_at).total_seconds() / 86400, 2),
-                        "activation_target": ob.activation_target.isoformat(),
-                        "on_time": now.date() <= ob.activation_target,
-                    },
-                    dedupe_key=f"onboarding.live:{key}",
-                )
-            ],
-        )
+    state.go_live(
+        store, config, key, now, ACTOR, "setup, customer notice and handoff logged",
+        {
+            "signed_at": ob.signed_at.isoformat(),
+            "first_value_at": first_value.isoformat(),
+            "live_at": now.isoformat(),
+            "days_to_first_value": round((first_value - ob.signed_at).total_seconds() / 86400, 2),
+            "days_to_live": round((now - ob.signed_at).total_seconds() / 86400, 2),
+            "activation_target": ob.activation_target.isoformat(),
+            "on_time": now.date() <= ob.activation_target,
+        },
+    )  # fmt: skip
     return {"onboarding_key": key, "live_at": now.isoformat()}

@@ -33,7 +33,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.clients.billing import StripeClient
 from include.onboarding.clients.http import (
     ApiError,
@@ -305,7 +305,7 @@ def run_step(
     ]
     if waiting:
         raise StepNotReady(f"onboarding {key}: {step_key} waits for {', '.join(waiting)}")
-    lifecycle.advance(store, config, key, Stage.SETUP, now, ACTOR, "readiness gate passed")
+    state.advance(store, config, key, Stage.SETUP, now, ACTOR, "readiness gate passed")
     with store.transaction() as cur:
         cur.execute(
             f"""UPDATE {SCHEMA}.setup_steps SET status = 'in_progress', attempts = attempts + 1,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.approvals import records, review
 from include.onboarding.approvals.timing import Timing, timing
 from include.onboarding.clock import Clock
@@ -95,7 +95,7 @@ def ask(store: Store, config: OnboardingConfig, clock: Clock, key: str, approval
     if outstanding:
         raise InputsOutstanding(f"{approval.label} is not asked while inputs are outstanding: {'; '.join(outstanding)}")
     email, name, user = approver_of(config, approval, onboarding.region)
-    lifecycle.advance(store, config, key, Stage.APPROVALS, now, records.ACTOR, "inputs verified")
+    state.advance(store, config, key, Stage.APPROVALS, now, records.ACTOR, "inputs verified")
     onboarding = lifecycle.load(store, key)
     when = timing(config, tier, approval, onboarding.region, onboarding.stage_entered_at, now, clock)
     owner_hears = onboarding.owner_email if onboarding.stage_owner_email == email else onboarding.stage_owner_email

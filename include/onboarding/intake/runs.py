@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include.onboarding import run_notes
+from include.onboarding import run_notes, state
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
@@ -82,26 +82,7 @@ def runs_to_start(
                     f" (include/config/tiers/{row['tier']}.yaml); restore it or move the account to another tier"
                 )
                 log.error("onboarding %s not started: %s", row["onboarding_key"], reason)
-                cur.execute(
-                    f"UPDATE {SCHEMA}.onboardings SET blocked_reason = %s, updated_at = %s WHERE id = %s",
-                    (reason, now, row["id"]),
-                )
-                Store.record_events(
-                    cur,
-                    [
-                        Event(
-                            subject=row["onboarding_key"],
-                            onboarding_id=row["id"],
-                            event_type="onboarding.blocked",
-                            actor=ACTOR,
-                            occurred_at=now,
-                            stage=row["stage"],
-                            stage_owner=row["stage_owner_email"],
-                            details={"reason": reason},
-                            dedupe_key=f"onboarding.blocked:{row['onboarding_key']}:tier-removed",
-                        )
-                    ],
-                )
+                state.block_unstartable(cur, row, reason, now, ACTOR)
     return runs
 
 
