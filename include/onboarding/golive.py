@@ -14,20 +14,15 @@ from typing import Any
 
 from include.onboarding import blockkit, lifecycle, runtime, state
 from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.events import EventType
+from include.onboarding.exceptions import NotReadyToGoLive as NotReadyToGoLive
+from include.onboarding.exceptions import ProvisioningFailed as ProvisioningFailed
 from include.onboarding.setup_steps import ClientFor, tenant_status
 from include.onboarding.store import SCHEMA, Store
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:go-live"
-
-
-class ProvisioningFailed(RuntimeError):
-    pass
-
-
-class NotReadyToGoLive(RuntimeError):
-    pass
 
 
 def _events(store: Store, onboarding_id: int, event_type: str) -> list[dict[str, Any]]:
@@ -52,7 +47,9 @@ def poll_provisioning(store: Store, config: OnboardingConfig, key: str, client_f
         raise ProvisioningFailed(f"onboarding {key}: tenant provisioning failed: {error or 'no reason given'}")
     if status != "active":
         return False
-    lifecycle.record(store, key, "provisioning.done", now, ACTOR, {"status": status}, dedupe=f"provisioning.done:{key}")
+    lifecycle.record(
+        store, key, EventType.PROVISIONING_DONE, now, ACTOR, {"status": status}, dedupe=f"provisioning.done:{key}"
+    )
     return True
 
 
@@ -62,10 +59,10 @@ def _complete_setup(store: Store, key: str, onboarding_id: int, now: datetime) -
     unfinished = [s["step_key"] for s in steps if s["status"] not in ("done", "skipped")]
     if unfinished:
         raise NotReadyToGoLive(f"onboarding {key}: setup steps not done: {', '.join(unfinished)}")
-    if not _events(store, onboarding_id, "provisioning.done"):
+    if not _events(store, onboarding_id, EventType.PROVISIONING_DONE):
         raise NotReadyToGoLive(f"onboarding {key}: provisioning has not reported done")
     lifecycle.record(
-        store, key, "setup.completed", now, ACTOR,
+        store, key, EventType.SETUP_COMPLETED, now, ACTOR,
         {"steps": {s["step_key"]: s["external_id"] for s in steps if s["status"] == "done"}},
         dedupe=f"setup.completed:{key}",
     )  # fmt: skip
@@ -77,7 +74,7 @@ def notify_customer(store: Store, config: OnboardingConfig, key: str, now: datet
     from include.onboarding import mail
 
     ob = lifecycle.load(store, key)
-    sent = _events(store, ob.id, "customer.notified")
+    sent = _events(store, ob.id, EventType.CUSTOMER_NOTIFIED)
     if sent:
         return int(sent[0]["details"]["outbox_id"])
     done = _complete_setup(store, key, ob.id, now)
@@ -88,7 +85,7 @@ def notify_customer(store: Store, config: OnboardingConfig, key: str, now: datet
     mail.queue_go_live(store, config, key, now, set_up=set_up)
     outbox_id = int(store.scalar(f"SELECT id FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (f"go_live:{key}",)))
     lifecycle.record(
-        store, key, "customer.notified", now, ACTOR,
+        store, key, EventType.CUSTOMER_NOTIFIED, now, ACTOR,
         {"outbox_id": outbox_id, "to": ob.primary_contact_email, "set_up": [s["step_key"] for s in done]},
         dedupe=f"customer.notified:{key}",
     )  # fmt: skip
@@ -110,11 +107,11 @@ def announce(config: OnboardingConfig, email: str, text: str) -> bool:
 def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) -> str:
     """Pass the account to its post-onboarding owner, record it, and tell them."""
     ob = lifecycle.load(store, key)
-    if not _events(store, ob.id, "customer.notified"):
+    if not _events(store, ob.id, EventType.CUSTOMER_NOTIFIED):
         raise NotReadyToGoLive(f"onboarding {key}: the customer has not been told it is live")
     tier = lifecycle.tier_of(config, ob)
     new_owner = state.hand_off(store, config, key, now, ACTOR, "customer notified")
-    if not _events(store, ob.id, "handoff.announced"):
+    if not _events(store, ob.id, EventType.HANDOFF_ANNOUNCED):
         name = blockkit.clip(ob.account_name, blockkit.NAME_CHARS)  # the store keeps the whole name
         text = (
             f"*{name}* ({ob.key}, {tier.display_name}) is live and now yours as {new_owner.role}. "
@@ -122,7 +119,7 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) ->
         )
         delivered = announce(config, new_owner.email, text)
         lifecycle.record(
-            store, key, "handoff.announced", now, ACTOR,
+            store, key, EventType.HANDOFF_ANNOUNCED, now, ACTOR,
             {"to": new_owner.email, "delivered": delivered, "channel": "slack" if delivered else "none configured"},
             dedupe=f"handoff.announced:{key}",
         )  # fmt: skip
@@ -137,9 +134,9 @@ def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -
     missing = [
         what
         for what, event in (
-            ("setup complete", "setup.completed"),
-            ("customer notified", "customer.notified"),
-            ("ownership handed off", "ownership.handed_off"),
+            ("setup complete", EventType.SETUP_COMPLETED),
+            ("customer notified", EventType.CUSTOMER_NOTIFIED),
+            ("ownership handed off", EventType.OWNERSHIP_HANDED_OFF),
         )
         if not _events(store, ob.id, event)
     ]
@@ -148,7 +145,7 @@ def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -
         raise NotReadyToGoLive(
             f"onboarding {key} cannot go live: missing {', '.join(missing + [f'step {u}' for u in unfinished])}"
         )
-    first_value = _events(store, ob.id, "setup.completed")[0]["occurred_at"]
+    first_value = _events(store, ob.id, EventType.SETUP_COMPLETED)[0]["occurred_at"]
     state.go_live(
         store, config, key, now, ACTOR, "setup, customer notice and handoff logged",
         {

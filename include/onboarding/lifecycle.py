@@ -13,16 +13,12 @@ from datetime import date, datetime
 from typing import Any
 
 from include.onboarding.config import OnboardingConfig, OrderFacts, Stage, TierConfig
+from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.events import EventType
+from include.onboarding.exceptions import OnboardingNotFound as OnboardingNotFound
+from include.onboarding.exceptions import TierRemoved as TierRemoved
 from include.onboarding.owners import Assignment
 from include.onboarding.store import SCHEMA, Event, Store
-
-
-class OnboardingNotFound(LookupError):
-    pass
-
-
-class TierRemoved(RuntimeError):
-    """The account's tier has no configuration any more; a person must move it to another tier."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +183,7 @@ def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor:
                 Event(
                     subject=key,
                     onboarding_id=onboarding.id,
-                    event_type="checklist.planned",
+                    event_type=EventType.CHECKLIST_PLANNED,
                     actor=actor,
                     occurred_at=now,
                     stage=onboarding.stage.value,
@@ -241,7 +237,7 @@ def unmet(store: Store, key: str) -> Unmet:
         + (f": {r['rejection_reason']}" if r["rejection_reason"] and r["status"] == "rejected" else "")
         for r in store.query(
             f"""SELECT item_key, label, status, rejection_reason FROM {SCHEMA}.checklist_items
-                WHERE onboarding_id = %s AND critical AND status NOT IN ('verified', 'waived') ORDER BY id""",
+                WHERE onboarding_id = %s AND critical AND status NOT IN {SETTLED_SQL} ORDER BY id""",
             (onboarding.id,),
         )
     ]

@@ -20,24 +20,12 @@ from include.onboarding.approvals import records, review
 from include.onboarding.approvals.timing import Timing, timing
 from include.onboarding.clock import Clock
 from include.onboarding.config import Approval, OnboardingConfig, Stage, TierConfig
+from include.onboarding.exceptions import AlreadyApproved as AlreadyApproved
+from include.onboarding.exceptions import InputsOutstanding as InputsOutstanding
+from include.onboarding.exceptions import NotNeeded as NotNeeded
+from include.onboarding.exceptions import UnknownApproval as UnknownApproval
 from include.onboarding.lifecycle import Onboarding
 from include.onboarding.store import Store
-
-
-class NotNeeded(Exception):
-    """The order does not call for this approval (its ``when`` condition does not hold)."""
-
-
-class InputsOutstanding(Exception):
-    """Critical inputs are not all verified, so there is nothing to approve yet; the gate says what is missing."""
-
-
-class AlreadyApproved(Exception):
-    """The approval was given before; the message says by whom and when."""
-
-
-class UnknownApproval(LookupError):
-    """The tier configuration no longer has this approval; the message says which file to look at."""
 
 
 @dataclass(frozen=True)

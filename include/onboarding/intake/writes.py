@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.events import EventType
 from include.onboarding.intake.cleaning import UNSTORABLE, clean_text, error_text, order_at_fault
 from include.onboarding.intake.orders import ACTOR, Order, Problem, Rejected
 from include.onboarding.intake.plan import Plan, plan_chunk
@@ -171,7 +172,7 @@ def _update_existing(cur: Any, changes: list[tuple[Order, dict[str, Any]]], now:
             Event(
                 subject=known["onboarding_key"],
                 onboarding_id=known["id"],
-                event_type="order.updated",
+                event_type=EventType.ORDER_UPDATED,
                 actor=ACTOR,
                 occurred_at=now,
                 stage=known["stage"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from include.onboarding import lifecycle
+from include.onboarding.events import EventType
 from include.onboarding.exceptions import OnboardingError
 from include.onboarding.state.moves import set_blocked
 from include.onboarding.store import Store
@@ -33,7 +34,13 @@ def check_readiness(store: Store, key: str, now: datetime, attempt: int) -> None
         reason = "; ".join(unmet.all)
         set_blocked(store, key, reason, now)
         lifecycle.record(
-            store, key, "gate.blocked", now, ACTOR, {"problems": unmet.all}, dedupe=f"gate.blocked:{key}:{attempt}"
+            store,
+            key,
+            EventType.GATE_BLOCKED,
+            now,
+            ACTOR,
+            {"problems": unmet.all},
+            dedupe=f"gate.blocked:{key}:{attempt}",
         )
         if not unmet.inputs:
             from include.onboarding.approvals.operator import ApprovalsHoldGate  # imports Airflow's HITL operator
@@ -41,4 +48,4 @@ def check_readiness(store: Store, key: str, now: datetime, attempt: int) -> None
             raise ApprovalsHoldGate(f"onboarding {key} is not ready for setup: {reason}")
         raise NotReadyForSetup(f"onboarding {key} is not ready for setup: {reason}")
     set_blocked(store, key, None, now)
-    lifecycle.record(store, key, "gate.passed", now, ACTOR, {}, dedupe=f"gate.passed:{key}")
+    lifecycle.record(store, key, EventType.GATE_PASSED, now, ACTOR, {}, dedupe=f"gate.passed:{key}")

@@ -16,6 +16,7 @@ import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.events import EventType
 from include.onboarding.lifecycle import Onboarding
 from include.onboarding.owners import Assignment, stage_owner
 from include.onboarding.state import stages
@@ -78,7 +79,7 @@ def _move(
             Event(
                 subject=onboarding.key,
                 onboarding_id=onboarding.id,
-                event_type="stage.entered",
+                event_type=EventType.STAGE_ENTERED,
                 actor=actor,
                 occurred_at=now,
                 stage=to.value,
@@ -108,7 +109,7 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime, ac
                 Event(
                     subject=key,
                     onboarding_id=ob.id,
-                    event_type="ownership.handed_off",
+                    event_type=EventType.OWNERSHIP_HANDED_OFF,
                     actor=ob.owner_email,
                     occurred_at=now,
                     stage=Stage.HANDOFF.value,
@@ -139,7 +140,7 @@ def go_live(
                 Event(
                     subject=key,
                     onboarding_id=ob.id,
-                    event_type="onboarding.live",
+                    event_type=EventType.ONBOARDING_LIVE,
                     actor=actor,
                     occurred_at=now,
                     stage=Stage.LIVE.value,
@@ -172,7 +173,7 @@ def block_unstartable(cur: psycopg.Cursor[Any], row: dict[str, Any], reason: str
             Event(
                 subject=row["onboarding_key"],
                 onboarding_id=row["id"],
-                event_type="onboarding.blocked",
+                event_type=EventType.ONBOARDING_BLOCKED,
                 actor=actor,
                 occurred_at=now,
                 stage=row["stage"],
