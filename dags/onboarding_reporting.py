@@ -20,7 +20,6 @@ reports on the day it runs); a manual run may name it in its conf, as
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,9 +46,7 @@ def _report_date() -> str:
 @dag(
     dag_id="onboarding_reporting",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(
-            os.environ.get("ONBOARDING_REPORTING_SCHEDULE") or CONFIG.settings.reporting.schedule, timezone="UTC"
-        ),
+        timetable=CronTriggerTimetable(CONFIG.reporting_schedule, timezone="UTC"),
         assets=ONBOARDING_EVENTS,
     ),
     start_date=datetime(2026, 1, 1),

@@ -34,3 +34,18 @@ def deal_properties(**overrides: Any) -> dict[str, Any]:
     }
     props.update(overrides)
     return props
+
+
+def move_to(store: Any, config: Any, key: str, stage: Any, at: Any, actor: str, reason: str) -> None:
+    """Bring an account to ``stage`` at ``at`` along its tier's path, as the tier's tasks would.
+
+    Each stage on the way is entered at the same moment, so only ``stage`` has any time in it.
+    """
+    from include.onboarding import lifecycle, state
+
+    onboarding = lifecycle.load(store, key)
+    path = state.path(lifecycle.tier_of(config, onboarding))
+    for step in path[path.index(onboarding.stage) + 1 : path.index(stage) + 1]:
+        if step in state.SKIPPABLE and step is not stage:
+            continue
+        state.advance(store, config, key, step, at, actor, reason)

@@ -18,7 +18,7 @@ from include.onboarding import escalations, lifecycle, notify
 from include.onboarding.clock import FixedClock
 from include.onboarding.config import OnboardingConfig, Stage, load_config
 from include.onboarding.store import Store
-from tests.factories import deal_properties
+from tests.factories import deal_properties, move_to
 from tests.test_intake import pickup
 
 ET = ZoneInfo("America/New_York")
@@ -61,7 +61,7 @@ def test_a_breach_escalates_once_then_climbs_the_ladder_in_business_time(
     key = _account(store, sandbox, config)
     # The account reaches handoff (SLA 2 business days = 16 working hours, owned by the
     # onboarding manager Priya Shah) on the Wednesday before Thanksgiving at 10:00.
-    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
 
     # Wed 10-17 is 7 h, Thursday is a holiday, Friday 8 h: 15 h by Friday night, so a
     # calendar-day clock would have breached on Friday at 10:00.  Business time has not.
@@ -100,11 +100,11 @@ def test_a_breach_escalates_once_then_climbs_the_ladder_in_business_time(
 
 def test_moving_on_resolves_the_escalation_with_its_lag(store: Store, sandbox: Any, config: OnboardingConfig) -> None:
     key = _account(store, sandbox, config)
-    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
     _pass(store, config, _at(30, 10, 15))  # breached at 10:00, escalated by the 10:15 pass
 
     # The owner acts: the account goes live at 11:00; the next pass resolves the breach.
-    lifecycle.advance(store, config, key, Stage.LIVE, _at(30, 11), "test", "handed off")
+    move_to(store, config, key, Stage.LIVE, _at(30, 11), "test", "handed off")
     summary = _pass(store, config, _at(30, 11, 30))
 
     assert summary.resolved == 1
@@ -128,7 +128,7 @@ def test_a_slip_is_forecast_before_the_target_date(store: Store, sandbox: Any, c
     # its clock while the customer has it, so it never breaches; but the path after it still
     # needs its full budget: collect 10 + approvals 3 + setup 5 + provisioning 3 +
     # customer communication 1 + handoff 2 = 24 business days.
-    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, SIGNED, "test", "planned")
+    move_to(store, config, key, Stage.COLLECT_INPUTS, SIGNED, "test", "planned")
     lifecycle.plan(store, config, key, SIGNED, "test")
     store.conn.execute("UPDATE onboarding.checklist_items SET requested_at = %s", (SIGNED,))
 
@@ -150,7 +150,7 @@ def test_a_slip_is_forecast_before_the_target_date(store: Store, sandbox: Any, c
 
 def test_an_unowned_account_goes_to_the_ops_lead(store: Store, sandbox: Any, config: OnboardingConfig) -> None:
     key = _account(store, sandbox, config)
-    lifecycle.advance(store, config, key, Stage.APPROVALS, _at(24, 10), "test", "inputs in")
+    move_to(store, config, key, Stage.APPROVALS, _at(24, 10), "test", "inputs in")
     # The deal desk holder left and was removed from the directory; the account sits with nobody.
     store.conn.execute("UPDATE onboarding.onboardings SET stage_owner_email = 'left.company@example.com'")
 
@@ -188,7 +188,7 @@ def test_notices_reach_each_person_on_slack_with_what_they_need(
     store: Store, sandbox: Any, config: OnboardingConfig
 ) -> None:
     key = _account(store, sandbox, config, company_name="Kestrel Analytics")
-    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
     store.conn.execute("UPDATE onboarding.onboardings SET run_id = %s", (f"onboarding__{key}",))
     _pass(store, config, _at(1, 10, 5, month=12))  # rungs 1 and 2 at once
 
@@ -221,7 +221,7 @@ def test_an_account_without_a_run_yet_does_not_stop_the_pass(
     with_run = _account(store, sandbox, config, company_name="Kestrel Analytics")
     without = _account(store, sandbox, config, company_name="Osprey Labs")
     for key in (with_run, without):
-        lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+        move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
     store.conn.execute(
         "UPDATE onboarding.onboardings SET run_id = %s WHERE onboarding_key = %s", (f"onboarding__{with_run}", with_run)
     )
@@ -237,7 +237,7 @@ def test_a_slack_rate_limit_is_waited_out_and_loses_nothing(
     store: Store, sandbox: Any, config: OnboardingConfig
 ) -> None:
     key = _account(store, sandbox, config)
-    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
     _pass(store, config, _at(30, 10, 5))
     _fault(sandbox, rate_limit=2, retry_after=1)
 
@@ -253,7 +253,7 @@ def test_a_slack_outage_keeps_the_notice_and_the_next_pass_delivers_it(
     store: Store, sandbox: Any, config: OnboardingConfig
 ) -> None:
     key = _account(store, sandbox, config)
-    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
     _pass(store, config, _at(1, 10, 5, month=12))  # two notices, to two people
     _fault(sandbox, server_error=50)
 
@@ -277,7 +277,7 @@ def test_a_slack_outage_keeps_the_notice_and_the_next_pass_delivers_it(
 
 def test_a_revoked_webhook_does_not_hold_up_other_people(store: Store, sandbox: Any, config: OnboardingConfig) -> None:
     key = _account(store, sandbox, config)
-    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
     _pass(store, config, _at(1, 10, 5, month=12))
     sandbox.state.slack.set_enabled(_webhook("slack_onboarding_na"), False)
 
@@ -291,7 +291,7 @@ def test_a_revoked_webhook_does_not_hold_up_other_people(store: Store, sandbox: 
 def test_the_pass_is_idempotent_at_the_same_instant(store: Store, sandbox: Any, config: OnboardingConfig) -> None:
     for _ in range(3):
         key = _account(store, sandbox, config)
-        lifecycle.advance(store, config, key, Stage.SETUP, _at(17, 10), "test", "ready")
+        move_to(store, config, key, Stage.SETUP, _at(17, 10), "test", "ready")
     at = _at(1, 10, month=12)
     first = _pass(store, config, at)
     assert first.raised["sla_breach"] == 6  # 5 business days of setup: 100% and 150% reached
@@ -303,7 +303,7 @@ def test_the_pass_is_idempotent_at_the_same_instant(store: Store, sandbox: Any, 
 def test_breach_time_skips_the_customer_pause(store: Store, sandbox: Any, config: OnboardingConfig) -> None:
     key = _account(store, sandbox, config)
     # Enterprise collect_inputs: 10 business days, paused while the customer has the checklist.
-    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, _at(16, 10), "test", "planned")
+    move_to(store, config, key, Stage.COLLECT_INPUTS, _at(16, 10), "test", "planned")
     lifecycle.plan(store, config, key, _at(16, 10), "test")
     # Our own work took until Tuesday 10:00 (one business day), then the customer had it
     # until Monday 30th 10:00, when the last critical input was verified.
@@ -322,7 +322,7 @@ def test_a_notice_being_posted_elsewhere_is_not_posted_twice(
     from include.onboarding.store import connect_dsn
 
     key = _account(store, sandbox, config)
-    lifecycle.advance(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
+    move_to(store, config, key, Stage.HANDOFF, _at(25, 10), "test", "customer notified")
     _pass(store, config, _at(30, 10, 5))
     # Another process (a failure callback, an overlapping pass) is posting this notice right now.
     with connect_dsn(database_url) as other, other.transaction():
@@ -348,7 +348,7 @@ def test_a_silent_customer_is_chased_through_the_stage_owner_once_per_silence(
     lifecycle.plan(store, config, key, SIGNED, "test")
     requested = _at(16, 11)  # the checklist went out on Monday 16 November at 11:00
     store.conn.execute("UPDATE onboarding.checklist_items SET requested_at = %s", (requested,))
-    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, requested, "test", "checklist sent")
+    move_to(store, config, key, Stage.COLLECT_INPUTS, requested, "test", "checklist sent")
     owner = lifecycle.load(store, key).stage_owner_email
 
     # Three business days = 24 working hours: Mon 11-17 (6 h), Tue (8), Wed (8), Thu 09-11 (2).

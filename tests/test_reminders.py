@@ -322,7 +322,7 @@ def test_at_most_one_reminder_a_day_per_contact_and_a_second_pass_sends_nothing(
 def test_no_reminder_once_the_critical_items_are_in_or_the_account_moved_on(
     store: Any, sandbox: Any, config: OnboardingConfig
 ) -> None:
-    from include.onboarding import lifecycle
+    from include.onboarding import state
     from include.onboarding.config import Stage
 
     answered = _account(store, sandbox, config, _et(16, 10))
@@ -331,7 +331,7 @@ def test_no_reminder_once_the_critical_items_are_in_or_the_account_moved_on(
     for item, value in (("billing_contact_email", "billing@northwind.example"), ("company_domain", "nw.example")):
         assert _submit(store, config, answered, item, value, _et(16, 11)) == "verified"
     # The other account left input collection (an owner waived what was missing and moved it on).
-    lifecycle.advance(store, config, moved_on, Stage.APPROVALS, _et(16, 12), "test", "inputs waived by the owner")
+    state.advance(store, config, moved_on, Stage.APPROVALS, _et(16, 12), "test", "inputs waived by the owner")
 
     for at in (_et(18, 12), _et(20, 12), _et(24, 12)):
         summary = _remind(store, config, at)

@@ -263,7 +263,7 @@ def test_the_reporting_dag_writes_the_tables_and_a_rerun_leaves_them_identical(
     from include.onboarding import escalations, lifecycle
     from include.onboarding.clock import FixedClock
     from include.onboarding.config import Stage
-    from tests.factories import deal_properties
+    from tests.factories import deal_properties, move_to
     from tests.test_intake import pickup
     from tests.test_tier_dags import DAGS
 
@@ -281,15 +281,15 @@ def test_the_reporting_dag_writes_the_tables_and_a_rerun_leaves_them_identical(
     live, stalled, escalated = keys
     for stage, when in ((Stage.COLLECT_INPUTS, _et(11, 2, 10)), (Stage.SETUP, _et(11, 4, 9)),
                         (Stage.HANDOFF, _et(11, 6, 9)), (Stage.LIVE, _et(11, 9, 12))):  # fmt: skip
-        lifecycle.advance(store, config, live, stage, when, "test", "moved on")
+        move_to(store, config, live, stage, when, "test", "moved on")
     lifecycle.record(store, live, "setup.completed", _et(11, 5, 16), "system:go-live", {}, dedupe=f"sc:{live}")
     store.conn.execute(
         "UPDATE onboarding.onboardings SET status = 'live', live_at = %s WHERE onboarding_key = %s",
         (_et(11, 9, 12), live),
     )
-    lifecycle.advance(store, config, stalled, Stage.COLLECT_INPUTS, _et(11, 2, 10), "test", "planned")
+    move_to(store, config, stalled, Stage.COLLECT_INPUTS, _et(11, 2, 10), "test", "planned")
     lifecycle.plan(store, config, stalled, _et(11, 2, 10), "test")
-    lifecycle.advance(store, config, escalated, Stage.APPROVALS, _et(11, 3, 9), "test", "inputs in")
+    move_to(store, config, escalated, Stage.APPROVALS, _et(11, 3, 9), "test", "inputs in")
     escalations.run_pass(store, config, _et(11, 12, 9))  # the approvals SLA (3 business days) is long gone
 
     dag = DagBag(dag_folder=str(DAGS)).dags["onboarding_reporting"]

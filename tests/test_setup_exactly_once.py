@@ -14,10 +14,10 @@ import pytest
 from include.onboarding import checklist, intake, lifecycle, runtime, setup_steps
 from include.onboarding.clients.http import ApiClient, ApiError
 from include.onboarding.clock import SystemClock
-from include.onboarding.config import StepKind, load_config
+from include.onboarding.config import Stage, StepKind, load_config
 from include.onboarding.store import Store
 from include.onboarding.validators import AccountContext, DocumentMeta, Submission
-from tests.factories import deal_properties
+from tests.factories import deal_properties, move_to
 from tests.test_intake import pickup
 
 NOW = datetime.now(timezone.utc)
@@ -39,6 +39,7 @@ def _ready_account(store: Store, sandbox: Any, **props: Any) -> str:
     lifecycle.plan(store, config, key, NOW, "test")
     store.conn.execute("UPDATE onboarding.checklist_items SET status = 'verified'")
     store.conn.execute("UPDATE onboarding.approvals SET status = 'approved', decided_by = 'rachel.kim@example.com'")
+    move_to(store, config, key, Stage.COLLECT_INPUTS, NOW, "test", "checklist sent")
     return key
 
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from include.onboarding import blockkit, escalations, golive, lifecycle, notify
+from include.onboarding import blockkit, escalations, golive, lifecycle, notify, state
 from include.onboarding.config import OnboardingConfig, Stage, load_config
 from include.onboarding.store import Store
+from tests.factories import move_to
 from tests.test_escalations import SIGNED, _account, _at
 
 NAME = "Kestrel Analytics " + "x" * (20_000 - len("Kestrel Analytics  GmbH")) + " GmbH"
@@ -67,9 +68,9 @@ def test_a_failure_notice_about_a_20000_character_name_is_delivered_and_the_stor
 ) -> None:
     key = _account(store, sandbox, config, company_name=NAME)
     assert store.scalar("SELECT account_name FROM onboarding.onboardings") == NAME  # taken verbatim
-    lifecycle.advance(store, config, key, Stage.SETUP, _at(17, 10), "test", "ready")
+    move_to(store, config, key, Stage.SETUP, _at(17, 10), "test", "ready")
     blocked = "; ".join(f"approval 'review_{i}' (Security review {i}) is rejected" for i in range(200))
-    lifecycle.set_blocked(store, key, blocked, _at(17, 11))
+    state.set_blocked(store, key, blocked, _at(17, 11))
     error = "setup step 'billing' failed: 422 " + '{"error": "' + "tax id refused " * 800 + '"}'
     now = _utc(_at(18, 10))
 
@@ -107,7 +108,7 @@ def test_an_at_risk_notice_with_every_input_rejected_at_length_is_delivered(
     store: Store, sandbox: Any, config: OnboardingConfig
 ) -> None:
     key = _account(store, sandbox, config, company_name=NAME)
-    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, SIGNED, "test", "planned")
+    move_to(store, config, key, Stage.COLLECT_INPUTS, SIGNED, "test", "planned")
     lifecycle.plan(store, config, key, SIGNED, "test")
     # The customer answered everything this morning and every answer was refused with a long explanation.
     store.conn.execute(
@@ -136,7 +137,7 @@ def test_an_unowned_notice_naming_a_huge_owner_keeps_its_fields_within_limits(
     store: Store, sandbox: Any, config: OnboardingConfig
 ) -> None:
     key = _account(store, sandbox, config, company_name="Osprey Labs")
-    lifecycle.advance(store, config, key, Stage.APPROVALS, _at(24, 10), "test", "inputs in")
+    move_to(store, config, key, Stage.APPROVALS, _at(24, 10), "test", "inputs in")
     stranger = "someone." + "y" * 5_000 + "@example.com"
     store.conn.execute("UPDATE onboarding.onboardings SET stage_owner_email = %s", (stranger,))
     escalations.run_pass(store, config, _utc(_at(24, 11)))
@@ -156,7 +157,7 @@ def test_the_hand_off_announcement_of_a_20000_character_name_is_delivered(
 ) -> None:
     key = _account(store, sandbox, config, company_name=NAME)
     now = _utc(_at(30, 10))
-    lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, "test", "setup complete")
+    move_to(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, "test", "setup complete")
     lifecycle.record(store, key, "customer.notified", now, "test", {"message_id": "m-1"}, dedupe=f"cn:{key}")
 
     new_owner = golive.hand_off(store, config, key, now)

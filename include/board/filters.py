@@ -14,15 +14,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.exceptions import BadFilter as BadFilter
 
 OPEN_STAGES = tuple(s.value for s in Stage if s is not Stage.LIVE)
 _YES = frozenset({"1", "on", "true", "yes"})
 _NO = frozenset({"", "0", "off", "false", "no"})
 _KNOWN = frozenset({"tier", "owner", "stage", "blocked", "at_risk", "page"})
-
-
-class BadFilter(ValueError):
-    """A query-string value the board cannot use; the message names it and says what is accepted."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from include.board.links import airflow_run, step_link
 from include.onboarding import time_split
 from include.onboarding.calendar import region_working_time
 from include.onboarding.config import OnboardingConfig, Stage, StepKind
+from include.onboarding.constants import SETTLED_SQL
 from include.onboarding.store import SCHEMA, Store
 
 _PAST_SLA = "b.sla_due_at <= %(now)s"
@@ -174,9 +175,9 @@ def _details(store: Store, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         return out
     for r in store.query(
         f"""SELECT onboarding_id, count(*) AS items,
-                   count(*) FILTER (WHERE status IN ('verified', 'waived')) AS done,
+                   count(*) FILTER (WHERE status IN {SETTLED_SQL}) AS done,
                    count(*) FILTER (WHERE status = 'rejected') AS rejected,
-                   count(*) FILTER (WHERE critical AND status NOT IN ('verified', 'waived')) AS critical_open
+                   count(*) FILTER (WHERE critical AND status NOT IN {SETTLED_SQL}) AS critical_open
             FROM {SCHEMA}.checklist_items WHERE onboarding_id = ANY(%s) GROUP BY onboarding_id""",
         (list(ids),),
     ):

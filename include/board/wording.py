@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from include.onboarding.events import EventType
 from include.onboarding.text import clip
 
 ESCALATION_KINDS = {
@@ -42,56 +43,60 @@ def _get(d: Mapping[str, Any], key: str, default: str = "?") -> str:
 
 
 _SENTENCES: dict[str, Describe] = {
-    "onboarding.created": lambda d: (
+    EventType.ONBOARDING_CREATED: lambda d: (
         f"signed order taken in; named owner {_get(d, 'named_owner')}, activation target"
         f" {_get(d, 'activation_target')} ({_get(d, 'target_source')})"
     ),
-    "stage.entered": lambda d: f"stage entered (from {_get(d, 'from', 'nothing')}): {_get(d, 'reason', '')}".rstrip(
-        ": "
+    EventType.STAGE_ENTERED: lambda d: (
+        f"stage entered (from {_get(d, 'from', 'nothing')}): {_get(d, 'reason', '')}".rstrip(": ")
     ),
-    "run.started": lambda d: f"Airflow run {_get(d, 'run_id')} of {_get(d, 'dag_id')} started",
-    "checklist.planned": lambda d: (
+    EventType.RUN_STARTED: lambda d: f"Airflow run {_get(d, 'run_id')} of {_get(d, 'dag_id')} started",
+    EventType.CHECKLIST_PLANNED: lambda d: (
         f"checklist planned: {len(d.get('items') or [])} items,"
         f" approvals {', '.join(d.get('approvals') or []) or 'none'},"
         f" steps {', '.join(d.get('steps') or []) or 'none'}"
     ),
-    "checklist.requested": lambda d: f"checklist sent to the customer (request {_get(d, 'request_id')})",
-    "input.verified": lambda d: f"{_get(d, 'item')} verified",
-    "input.rejected": lambda d: f"{_get(d, 'item')} not accepted: {_get(d, 'reason')}",
-    "input.rerequested": lambda d: f"{_get(d, 'item')} asked for again: {_get(d, 'reason')}",
-    "input.waived": lambda d: f"{_get(d, 'item')} waived",
-    "document.stored": lambda d: f"{_get(d, 'item')}: file {_get(d, 'filename')} stored",
-    "approval.approved": lambda d: (
+    EventType.CHECKLIST_REQUESTED: lambda d: f"checklist sent to the customer (request {_get(d, 'request_id')})",
+    EventType.INPUT_VERIFIED: lambda d: f"{_get(d, 'item')} verified",
+    EventType.INPUT_REJECTED: lambda d: f"{_get(d, 'item')} not accepted: {_get(d, 'reason')}",
+    EventType.INPUT_REREQUESTED: lambda d: f"{_get(d, 'item')} asked for again: {_get(d, 'reason')}",
+    EventType.INPUT_WAIVED: lambda d: f"{_get(d, 'item')} waived",
+    EventType.DOCUMENT_STORED: lambda d: f"{_get(d, 'item')}: file {_get(d, 'filename')} stored",
+    EventType.APPROVAL_APPROVED: lambda d: (
         f"{_get(d, 'approval')} approved" + (f": {d['comment']}" if d.get("comment") else "")
     ),
-    "approval.rejected": lambda d: (
+    EventType.APPROVAL_REJECTED: lambda d: (
         f"{_get(d, 'approval')} rejected" + (f": {d['comment']}" if d.get("comment") else "")
     ),
-    "gate.blocked": lambda d: "readiness gate refused: " + "; ".join(str(p) for p in d.get("problems") or []),
-    "gate.passed": lambda d: "readiness gate passed",
-    "setup.step_completed": lambda d: f"setup step {_get(d, 'step')} done: {_get(d, 'kind')} {_get(d, 'external_id')}",
-    "setup.step_failed": lambda d: f"setup step {_get(d, 'step')} failed: {_get(d, 'error')}",
-    "provisioning.done": lambda d: f"provisioning reports the tenant {_get(d, 'status')}",
-    "setup.completed": lambda d: "setup complete",
-    "customer.notified": lambda d: "customer told the account is set up",
-    "ownership.handed_off": lambda d: f"handed off to {_get(d, 'to')}",
-    "handoff.announced": lambda d: "handoff announced on Slack",
-    "onboarding.live": lambda d: "live",
-    "onboarding.blocked": lambda d: f"blocked: {_get(d, 'reason')}",
-    "escalation.raised": lambda d: (
+    EventType.GATE_BLOCKED: lambda d: "readiness gate refused: " + "; ".join(str(p) for p in d.get("problems") or []),
+    EventType.GATE_PASSED: lambda d: "readiness gate passed",
+    EventType.SETUP_STEP_COMPLETED: lambda d: (
+        f"setup step {_get(d, 'step')} done: {_get(d, 'kind')} {_get(d, 'external_id')}"
+    ),
+    EventType.SETUP_STEP_FAILED: lambda d: f"setup step {_get(d, 'step')} failed: {_get(d, 'error')}",
+    EventType.PROVISIONING_DONE: lambda d: f"provisioning reports the tenant {_get(d, 'status')}",
+    EventType.SETUP_COMPLETED: lambda d: "setup complete",
+    EventType.CUSTOMER_NOTIFIED: lambda d: "customer told the account is set up",
+    EventType.OWNERSHIP_HANDED_OFF: lambda d: f"handed off to {_get(d, 'to')}",
+    EventType.HANDOFF_ANNOUNCED: lambda d: "handoff announced on Slack",
+    EventType.ONBOARDING_LIVE: lambda d: "live",
+    EventType.ONBOARDING_BLOCKED: lambda d: f"blocked: {_get(d, 'reason')}",
+    EventType.ESCALATION_RAISED: lambda d: (
         f"escalation raised ({escalation(_get(d, 'kind'), int(d.get('level') or 1))}) to {_get(d, 'notify')}:"
         f" {_get(d, 'reason')}"
     ),
-    "escalation.delivered": lambda d: f"escalation {_get(d, 'escalation_id')} posted to {_get(d, 'to')} on Slack",
-    "escalation.undelivered": lambda d: (
+    EventType.ESCALATION_DELIVERED: lambda d: (
+        f"escalation {_get(d, 'escalation_id')} posted to {_get(d, 'to')} on Slack"
+    ),
+    EventType.ESCALATION_UNDELIVERED: lambda d: (
         f"escalation {_get(d, 'escalation_id')} not delivered to {_get(d, 'to')}: {_get(d, 'error')}"
     ),
-    "escalation.resolved": lambda d: f"escalation {_get(d, 'escalation_id')} resolved: {_get(d, 'resolution')}",
-    "mail.queued": lambda d: f"{_get(d, 'kind')} email queued to {_get(d, 'to')}",
-    "mail.sent": lambda d: f"{_get(d, 'kind')} email sent to {_get(d, 'to')}",
-    "mail.deferred": lambda d: f"{_get(d, 'kind')} email to {_get(d, 'to')} waits: {_get(d, 'error')}",
-    "portal.forwarded": lambda d: f"customer forwarded {', '.join(d.get('items') or [])} to {_get(d, 'to')}",
-    "order.updated": lambda d: "the order changed in the CRM; contact, amount and add-ons applied",
+    EventType.ESCALATION_RESOLVED: lambda d: f"escalation {_get(d, 'escalation_id')} resolved: {_get(d, 'resolution')}",
+    EventType.MAIL_QUEUED: lambda d: f"{_get(d, 'kind')} email queued to {_get(d, 'to')}",
+    EventType.MAIL_SENT: lambda d: f"{_get(d, 'kind')} email sent to {_get(d, 'to')}",
+    EventType.MAIL_DEFERRED: lambda d: f"{_get(d, 'kind')} email to {_get(d, 'to')} waits: {_get(d, 'error')}",
+    EventType.PORTAL_FORWARDED: lambda d: f"customer forwarded {', '.join(d.get('items') or [])} to {_get(d, 'to')}",
+    EventType.ORDER_UPDATED: lambda d: "the order changed in the CRM; contact, amount and add-ons applied",
 }
 
 

@@ -18,17 +18,11 @@ from urllib.parse import quote
 import requests
 
 from include.onboarding.connections import AIRFLOW_API
+from include.onboarding.exceptions import AirflowRestError as AirflowRestError
+from include.onboarding.exceptions import NotConfigured as NotConfigured
 
 TIMEOUT_SECONDS = 15
 ATTEMPTS = 3
-
-
-class NotConfigured(LookupError):
-    """The ``airflow_api`` connection is missing or incomplete; the message says what to set."""
-
-
-class AirflowRestError(RuntimeError):
-    """Airflow's API refused or failed a call; the message carries Airflow's own words."""
 
 
 @dataclass

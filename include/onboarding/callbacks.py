@@ -2,7 +2,8 @@
 
 * :func:`on_task_failure` is every tier task's ``on_failure_callback``: a
   checklist sensor that timed out on the customer, a setup step the API
-  refused, a readiness gate that could not open, a provisioning failure.  It
+  refused, a readiness gate that could not open, a provisioning failure.
+  What failed is read from the exception's type (:mod:`.exceptions`).  It
   escalates to the owner of the stage with the cause and tries to post the
   notice at once; if Slack is down the escalation pass posts it later.  A
   failure whose task already escalated it in better words (an expired approval,
@@ -33,9 +34,17 @@ def already_escalated(exception: BaseException | None) -> bool:
     return bool(getattr(exception, "escalated", False))
 
 
-def failure_cause(task_id: str, map_key: str | None, exception: BaseException | None) -> str:
-    """One sentence a stage owner can act on."""
+def failure_cause(
+    task_id: str, map_key: str | None, exception: BaseException | None, approval: str | None = None
+) -> str:
+    """One sentence a stage owner can act on, from what the exception says failed.
+
+    ``approval``: the key of the approval the failed task asks for, when it is an approval task.
+    """
     from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    from include.onboarding.exceptions import SetupStepFailed
+    from include.onboarding.state.gate import NotReadyForSetup
 
     text = str(exception) if exception is not None else "no error was reported"
     if isinstance(exception, AirflowSensorTimeout):
@@ -43,12 +52,12 @@ def failure_cause(task_id: str, map_key: str | None, exception: BaseException | 
         if task_id == "wait_for_input" and map_key:
             what = f"the customer's input {map_key!r}"
         return f"gave up waiting for {what}: {text}"
-    if task_id.startswith("setup_"):
-        return f"setup step {task_id.removeprefix('setup_')!r} failed: {text}"
-    if task_id == "readiness_gate":
+    if isinstance(exception, SetupStepFailed):
+        return f"setup step {exception.step_key!r} failed: {text}"
+    if isinstance(exception, NotReadyForSetup):
         return f"setup stays blocked: {text}"
-    if task_id.startswith("approve_"):
-        return f"approval {task_id.removeprefix('approve_')!r} failed: {text}"
+    if approval is not None:
+        return f"approval {approval!r} failed: {text}"
     return f"{task_id} failed: {text}"
 
 
@@ -66,12 +75,13 @@ def on_task_failure(context: Any) -> None:
         if already_escalated(context.get("exception")):
             log.info("onboarding %s: %s failed and has escalated it itself", key, ti.task_id)
             return
-        if ti.task_id.startswith("approve_") and _answered_after_all(context, ti.task_id.removeprefix("approve_")):
+        approval = getattr(context.get("task"), "approval_key", None)  # an OnboardingApprovalOperator's
+        if approval is not None and _answered_after_all(context, approval):
             log.info("onboarding %s: %s failed while resuming, but its answer is recorded", key, ti.task_id)
             return
         map_index = getattr(ti, "map_index", -1)
         map_key = getattr(ti, "rendered_map_index", None) or (str(map_index) if map_index >= 0 else None)
-        cause = failure_cause(ti.task_id, map_key, context.get("exception"))
+        cause = failure_cause(ti.task_id, map_key, context.get("exception"), approval)
         store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
         ids = escalations.account_escalation(
             store,

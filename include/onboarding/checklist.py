@@ -19,8 +19,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.config import ChecklistItem, OnboardingConfig, Stage
+from include.onboarding.constants import SETTLED_SQL, is_settled
+from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 from include.onboarding.validators import AccountContext, Submission, validate
 
@@ -33,8 +35,6 @@ INPUT_CHANNEL = "onboarding_input"
 The payload is ``<onboarding key>`` TAB ``<item key>``; notifications are delivered when the
 submission's transaction commits, so a woken sensor always finds what woke it.
 """
-SETTLED = ("verified", "waived")
-"""Statuses of an item that no longer holds the account up."""
 
 
 def request_inputs(
@@ -69,7 +69,7 @@ def request_inputs(
                 Event(
                     subject=key,
                     onboarding_id=onboarding.id,
-                    event_type="checklist.requested",
+                    event_type=EventType.CHECKLIST_REQUESTED,
                     actor=ACTOR,
                     occurred_at=now,
                     stage=onboarding.stage.value,
@@ -80,7 +80,7 @@ def request_inputs(
             ],
         )
     mail.queue_invitation(store, config, key, now, secret=secret)
-    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, now, ACTOR, "checklist sent to the customer")
+    state.advance(store, config, key, Stage.COLLECT_INPUTS, now, ACTOR, "checklist sent to the customer")
     return len(planned)
 
 
@@ -93,7 +93,7 @@ def poll_item(store: Store, config: OnboardingConfig, key: str, item_key: str) -
         f"""SELECT c.status, c.critical,
                    (SELECT count(*) FROM {SCHEMA}.checklist_items o
                      WHERE o.onboarding_id = c.onboarding_id AND o.critical
-                       AND o.status NOT IN ('verified', 'waived')) AS critical_outstanding
+                       AND o.status NOT IN {SETTLED_SQL}) AS critical_outstanding
             FROM {SCHEMA}.checklist_items c JOIN {SCHEMA}.onboardings b ON b.id = c.onboarding_id
             WHERE b.onboarding_key = %s AND c.item_key = %s""",
         (key, item_key),
@@ -105,7 +105,7 @@ def poll_item(store: Store, config: OnboardingConfig, key: str, item_key: str) -
             raise lifecycle.TierRemoved(f"onboarding {key}: item {item_key!r} is no longer in tier {tier.tier!r}")
         raise RuntimeError(f"onboarding {key}: item {item_key!r} was never planned for this account")
     row = rows[0]
-    return row["status"] in SETTLED or (not row["critical"] and row["critical_outstanding"] == 0)
+    return is_settled(row["status"]) or (not row["critical"] and row["critical_outstanding"] == 0)
 
 
 def _status(store: Store, onboarding_id: int, item_key: str) -> str:
@@ -201,7 +201,7 @@ def judge_submission(
                 Event(
                     subject=onboarding.key,
                     onboarding_id=onboarding.id,
-                    event_type=f"input.{outcome}",
+                    event_type=EventType(f"input.{outcome}"),
                     actor=f"customer:{submitted_by}",
                     occurred_at=submitted_at,
                     stage=onboarding.stage.value,

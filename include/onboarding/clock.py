@@ -20,7 +20,6 @@ translate business durations and instants for it.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -107,7 +106,9 @@ def parse_clock(spec: str) -> Clock:
 
 
 def default_clock() -> Clock:
-    return parse_clock(os.environ.get("ONBOARDING_CLOCK", "system"))
+    from include.onboarding.config import clock_spec
+
+    return parse_clock(clock_spec())
 
 
 def speed(clock: Clock | None = None) -> float:

@@ -29,14 +29,12 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from include.onboarding.exceptions import ConfigError as ConfigError
+
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
 Key = Annotated[str, Field(pattern=KEY_PATTERN, min_length=1, max_length=63)]
-
-
-class ConfigError(ValueError):
-    """A configuration file is invalid.  The message names the file and the field."""
 
 
 class Model(BaseModel):
@@ -813,6 +811,49 @@ class OnboardingConfig(Model):
     def escalation_schedule(self) -> str | timedelta:
         return airflow_schedule(os.environ.get("ONBOARDING_ESCALATION_SCHEDULE") or self.settings.escalations.schedule)
 
+    @property
+    def reporting_schedule(self) -> str:
+        """Cron schedule of ``onboarding_reporting`` (UTC); ``ONBOARDING_REPORTING_SCHEDULE`` overrides it."""
+        return os.environ.get("ONBOARDING_REPORTING_SCHEDULE") or self.settings.reporting.schedule
+
+    @property
+    def run_waits(self) -> RunWaits:
+        """How the tier runs wait on the wall clock, with the environment's overrides."""
+        return RunWaits.of(self.settings.runs)
+
+
+class RunWaits(BaseModel):
+    """The tier runs' waits on the wall clock (Airflow waits on it; settings are business time, the same unless
+    the clock is accelerated), each overridable from the environment for tests and demos."""
+
+    model_config = ConfigDict(frozen=True)
+
+    poke_seconds: float
+    """``ONBOARDING_POKE_SECONDS``, else ``runs.poke_seconds`` (at least 5 s)."""
+    retry_delay: timedelta
+    """``ONBOARDING_RETRY_DELAY_SECONDS``, else 120 business seconds (at least 5 s)."""
+    input_timeout_seconds: float
+    """``ONBOARDING_INPUT_TIMEOUT_SECONDS``, else ``runs.input_timeout_days``."""
+    provisioning_timeout_seconds: float
+    deadline_alerts: bool
+    """``ONBOARDING_DEADLINE_ALERTS=off`` leaves them out: ``airflow dags test`` in Airflow 3.3.2 cannot
+    finish a run of a DAG with deadline alerts, so only for such local, scheduler-less runs."""
+
+    @classmethod
+    def of(cls, runs: RunSettings) -> RunWaits:
+        from include.onboarding.clock import wall_seconds
+
+        env = os.environ.get
+        return cls(
+            poke_seconds=float(env("ONBOARDING_POKE_SECONDS") or wall_seconds(runs.poke_seconds, floor=5)),
+            retry_delay=timedelta(seconds=float(env("ONBOARDING_RETRY_DELAY_SECONDS") or wall_seconds(120, floor=5))),
+            input_timeout_seconds=float(
+                env("ONBOARDING_INPUT_TIMEOUT_SECONDS") or wall_seconds(runs.input_timeout_days * 86400)
+            ),
+            provisioning_timeout_seconds=wall_seconds(runs.provisioning_timeout_hours * 3600),
+            deadline_alerts=env("ONBOARDING_DEADLINE_ALERTS", "on").lower() not in ("off", "0", "false", "no"),
+        )
+
 
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
 
@@ -834,6 +875,54 @@ def airflow_schedule(value: str) -> str | timedelta:
 
 def config_dir() -> Path:
     return Path(os.environ.get("ONBOARDING_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+
+
+# --------------------------------------------------------------------------- environment overrides
+# The environment variables this package reads, all here: each overrides a setting (or a default)
+# for one deployment, a test or the demo.
+
+
+def clock_spec() -> str:
+    """``ONBOARDING_CLOCK``: ``system`` (default), ``fixed:<ISO timestamp>`` or ``accelerated:...``."""
+    return os.environ.get("ONBOARDING_CLOCK", "system")
+
+
+def reports_dir() -> Path:
+    """``ONBOARDING_REPORTS_DIR``, else ``reports/`` under ``AIRFLOW_HOME`` (or the working directory)."""
+    explicit = os.environ.get("ONBOARDING_REPORTS_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("AIRFLOW_HOME") or ".") / "reports"
+
+
+def board_base_url(settings: Settings) -> str | None:
+    """``ONBOARDING_BOARD_URL``, else ``board.base_url`` (None: the caller derives it from the Airflow UI's)."""
+    return os.environ.get("ONBOARDING_BOARD_URL") or settings.board.base_url
+
+
+def portal_base_url(settings: Settings) -> str:
+    """Where customers reach the portal: ``ONBOARDING_PORTAL_URL``, else ``portal.base_url``."""
+    return (os.environ.get("ONBOARDING_PORTAL_URL") or settings.portal.base_url).rstrip("/")
+
+
+def portal_secret(settings: PortalSettings) -> str | None:
+    """The magic links' signing key from the environment variable ``portal.secret_env`` names, if set."""
+    return os.environ.get(settings.secret_env)
+
+
+def portal_storage(settings: PortalSettings) -> str:
+    """Where uploads go: ``ONBOARDING_PORTAL_STORAGE``, else ``portal.storage_root``, else a folder in the
+    user's data directory (``XDG_DATA_HOME``, else ``~/.local/share``), as a URI."""
+    configured = os.environ.get("ONBOARDING_PORTAL_STORAGE") or settings.storage_root
+    if configured:
+        return configured
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return (data_home / "onboarding" / "portal-documents").as_uri()
+
+
+def database_url() -> str | None:
+    """``ONBOARDING_DATABASE_URL``: the store's address for the portal run on its own (``python -m include.portal``)."""
+    return os.environ.get("ONBOARDING_DATABASE_URL")
 
 
 def load_config(directory: Path | None = None) -> OnboardingConfig:

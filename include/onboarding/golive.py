@@ -12,23 +12,17 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from include.onboarding import blockkit, lifecycle, runtime
+from include.onboarding import blockkit, lifecycle, runtime, state
 from include.onboarding.config import OnboardingConfig, Stage
-from include.onboarding.owners import stage_owner
+from include.onboarding.events import EventType
+from include.onboarding.exceptions import NotReadyToGoLive as NotReadyToGoLive
+from include.onboarding.exceptions import ProvisioningFailed as ProvisioningFailed
 from include.onboarding.setup_steps import ClientFor, tenant_status
-from include.onboarding.store import SCHEMA, Event, Store
+from include.onboarding.store import SCHEMA, Store
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:go-live"
-
-
-class ProvisioningFailed(RuntimeError):
-    pass
-
-
-class NotReadyToGoLive(RuntimeError):
-    pass
 
 
 def _events(store: Store, onboarding_id: int, event_type: str) -> list[dict[str, Any]]:
@@ -47,13 +41,15 @@ def _steps(store: Store, onboarding_id: int) -> list[dict[str, Any]]:
 
 def poll_provisioning(store: Store, config: OnboardingConfig, key: str, client_for: ClientFor, now: datetime) -> bool:
     """True once the account's tenant reports active; raises if provisioning failed."""
-    lifecycle.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "tenant requested")
+    state.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "tenant requested")
     status, error = tenant_status(store, key, client_for)
     if status == "failed":
         raise ProvisioningFailed(f"onboarding {key}: tenant provisioning failed: {error or 'no reason given'}")
     if status != "active":
         return False
-    lifecycle.record(store, key, "provisioning.done", now, ACTOR, {"status": status}, dedupe=f"provisioning.done:{key}")
+    lifecycle.record(
+        store, key, EventType.PROVISIONING_DONE, now, ACTOR, {"status": status}, dedupe=f"provisioning.done:{key}"
+    )
     return True
 
 
@@ -63,10 +59,10 @@ def _complete_setup(store: Store, key: str, onboarding_id: int, now: datetime) -
     unfinished = [s["step_key"] for s in steps if s["status"] not in ("done", "skipped")]
     if unfinished:
         raise NotReadyToGoLive(f"onboarding {key}: setup steps not done: {', '.join(unfinished)}")
-    if not _events(store, onboarding_id, "provisioning.done"):
+    if not _events(store, onboarding_id, EventType.PROVISIONING_DONE):
         raise NotReadyToGoLive(f"onboarding {key}: provisioning has not reported done")
     lifecycle.record(
-        store, key, "setup.completed", now, ACTOR,
+        store, key, EventType.SETUP_COMPLETED, now, ACTOR,
         {"steps": {s["step_key"]: s["external_id"] for s in steps if s["status"] == "done"}},
         dedupe=f"setup.completed:{key}",
     )  # fmt: skip
@@ -78,18 +74,18 @@ def notify_customer(store: Store, config: OnboardingConfig, key: str, now: datet
     from include.onboarding import mail
 
     ob = lifecycle.load(store, key)
-    sent = _events(store, ob.id, "customer.notified")
+    sent = _events(store, ob.id, EventType.CUSTOMER_NOTIFIED)
     if sent:
         return int(sent[0]["details"]["outbox_id"])
     done = _complete_setup(store, key, ob.id, now)
-    lifecycle.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
+    state.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
     tier = lifecycle.tier_of(config, ob)
     labels = {s.key: s.label for s in tier.setup_steps}
     set_up = [f"{labels.get(s['step_key'], s['step_key'])}: {s['external_id']}" for s in done]
     mail.queue_go_live(store, config, key, now, set_up=set_up)
     outbox_id = int(store.scalar(f"SELECT id FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (f"go_live:{key}",)))
     lifecycle.record(
-        store, key, "customer.notified", now, ACTOR,
+        store, key, EventType.CUSTOMER_NOTIFIED, now, ACTOR,
         {"outbox_id": outbox_id, "to": ob.primary_contact_email, "set_up": [s["step_key"] for s in done]},
         dedupe=f"customer.notified:{key}",
     )  # fmt: skip
@@ -111,33 +107,11 @@ def announce(config: OnboardingConfig, email: str, text: str) -> bool:
 def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) -> str:
     """Pass the account to its post-onboarding owner, record it, and tell them."""
     ob = lifecycle.load(store, key)
-    if not _events(store, ob.id, "customer.notified"):
+    if not _events(store, ob.id, EventType.CUSTOMER_NOTIFIED):
         raise NotReadyToGoLive(f"onboarding {key}: the customer has not been told it is live")
     tier = lifecycle.tier_of(config, ob)
-    lifecycle.advance(store, config, key, Stage.HANDOFF, now, ACTOR, "customer notified")
-    new_owner = stage_owner(config.settings, tier, Stage.LIVE, ob.region, lifecycle.named_owner(ob, tier))
-    with store.transaction() as cur:
-        cur.execute(
-            f"UPDATE {SCHEMA}.onboardings SET post_owner_email = %s, updated_at = %s WHERE id = %s",
-            (new_owner.email, now, ob.id),
-        )
-        Store.record_events(
-            cur,
-            [
-                Event(
-                    subject=key,
-                    onboarding_id=ob.id,
-                    event_type="ownership.handed_off",
-                    actor=ob.owner_email,
-                    occurred_at=now,
-                    stage=Stage.HANDOFF.value,
-                    stage_owner=ob.stage_owner_email,
-                    details={"from": ob.owner_email, "to": new_owner.email, "role": new_owner.role},
-                    dedupe_key=f"ownership.handed_off:{key}",
-                )
-            ],
-        )
-    if not _events(store, ob.id, "handoff.announced"):
+    new_owner = state.hand_off(store, config, key, now, ACTOR, "customer notified")
+    if not _events(store, ob.id, EventType.HANDOFF_ANNOUNCED):
         name = blockkit.clip(ob.account_name, blockkit.NAME_CHARS)  # the store keeps the whole name
         text = (
             f"*{name}* ({ob.key}, {tier.display_name}) is live and now yours as {new_owner.role}. "
@@ -145,7 +119,7 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) ->
         )
         delivered = announce(config, new_owner.email, text)
         lifecycle.record(
-            store, key, "handoff.announced", now, ACTOR,
+            store, key, EventType.HANDOFF_ANNOUNCED, now, ACTOR,
             {"to": new_owner.email, "delivered": delivered, "channel": "slack" if delivered else "none configured"},
             dedupe=f"handoff.announced:{key}",
         )  # fmt: skip
@@ -160,9 +134,9 @@ def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -
     missing = [
         what
         for what, event in (
-            ("setup complete", "setup.completed"),
-            ("customer notified", "customer.notified"),
-            ("ownership handed off", "ownership.handed_off"),
+            ("setup complete", EventType.SETUP_COMPLETED),
+            ("customer notified", EventType.CUSTOMER_NOTIFIED),
+            ("ownership handed off", EventType.OWNERSHIP_HANDED_OFF),
         )
         if not _events(store, ob.id, event)
     ]
@@ -171,36 +145,17 @@ def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -
         raise NotReadyToGoLive(
             f"onboarding {key} cannot go live: missing {', '.join(missing + [f'step {u}' for u in unfinished])}"
         )
-    lifecycle.advance(store, config, key, Stage.LIVE, now, ACTOR, "setup, customer notice and handoff logged")
-    first_value = _events(store, ob.id, "setup.completed")[0]["occurred_at"]
-    with store.transaction() as cur:
-        cur.execute(
-            f"""UPDATE {SCHEMA}.onboardings SET status = 'live', live_at = %s, blocked_reason = NULL, updated_at = %s
-                WHERE id = %s AND status = 'open'""",
-            (now, now, ob.id),
-        )
-        Store.record_events(
-            cur,
-            [
-                Event(
-                    subject=key,
-                    onboarding_id=ob.id,
-                    event_type="onboarding.live",
-                    actor=ACTOR,
-                    occurred_at=now,
-                    stage=Stage.LIVE.value,
-                    stage_owner=ob.post_owner_email,
-                    details={
-                        "signed_at": ob.signed_at.isoformat(),
-                        "first_value_at": first_value.isoformat(),
-                        "live_at": now.isoformat(),
-                        "days_to_first_value": round((first_value - ob.signed_at).total_seconds() / 86400, 2),
-                        "days_to_live": round((now - ob.signed_at).total_seconds() / 86400, 2),
-                        "activation_target": ob.activation_target.isoformat(),
-                        "on_time": now.date() <= ob.activation_target,
-                    },
-                    dedupe_key=f"onboarding.live:{key}",
-                )
-            ],
-        )
+    first_value = _events(store, ob.id, EventType.SETUP_COMPLETED)[0]["occurred_at"]
+    state.go_live(
+        store, config, key, now, ACTOR, "setup, customer notice and handoff logged",
+        {
+            "signed_at": ob.signed_at.isoformat(),
+            "first_value_at": first_value.isoformat(),
+            "live_at": now.isoformat(),
+            "days_to_first_value": round((first_value - ob.signed_at).total_seconds() / 86400, 2),
+            "days_to_live": round((now - ob.signed_at).total_seconds() / 86400, 2),
+            "activation_target": ob.activation_target.isoformat(),
+            "on_time": now.date() <= ob.activation_target,
+        },
+    )  # fmt: skip
     return {"onboarding_key": key, "live_at": now.isoformat()}

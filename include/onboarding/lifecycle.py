@@ -2,7 +2,8 @@
 
 Every function here is idempotent: it reads the account's state, does what is
 still to be done, and records it.  A cleared or retried task calling it again
-changes nothing that was already done, and never moves an account backwards.
+changes nothing that was already done.  Moving an account between stages is
+:mod:`include.onboarding.state`'s job.
 """
 
 from __future__ import annotations
@@ -12,18 +13,12 @@ from datetime import date, datetime
 from typing import Any
 
 from include.onboarding.config import OnboardingConfig, OrderFacts, Stage, TierConfig
-from include.onboarding.owners import Assignment, stage_owner
+from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.events import EventType
+from include.onboarding.exceptions import OnboardingNotFound as OnboardingNotFound
+from include.onboarding.exceptions import TierRemoved as TierRemoved
+from include.onboarding.owners import Assignment
 from include.onboarding.store import SCHEMA, Event, Store
-
-STAGE_ORDER = list(Stage)
-
-
-class OnboardingNotFound(LookupError):
-    pass
-
-
-class TierRemoved(RuntimeError):
-    """The account's tier has no configuration any more; a person must move it to another tier."""
 
 
 @dataclass(frozen=True)
@@ -118,66 +113,6 @@ def named_owner(onboarding: Onboarding, tier: TierConfig) -> Assignment:
     return Assignment(onboarding.owner_email, tier.onboarding_owner_role)
 
 
-def advance(
-    store: Store,
-    config: OnboardingConfig,
-    key: str,
-    to: Stage,
-    now: datetime,
-    actor: str,
-    reason: str,
-    details: dict[str, Any] | None = None,
-) -> bool:
-    """Move an account to stage ``to`` with that stage's owner.  True if it moved.
-
-    Stages only move forward: asking for the current stage or an earlier one
-    (a cleared task re-running) changes nothing.
-    """
-    onboarding = load(store, key)
-    if STAGE_ORDER.index(to) <= STAGE_ORDER.index(onboarding.stage):
-        return False
-    tier = tier_of(config, onboarding)
-    owner = stage_owner(config.settings, tier, to, onboarding.region, named_owner(onboarding, tier))
-    with store.transaction() as cur:
-        cur.execute(
-            f"""UPDATE {SCHEMA}.onboardings
-                SET stage = %s, stage_owner_email = %s, stage_entered_at = %s, updated_at = %s
-                WHERE id = %s AND stage = %s""",
-            (to.value, owner.email, now, now, onboarding.id, onboarding.stage.value),
-        )
-        if cur.rowcount == 0:  # somebody else moved it meanwhile
-            return False
-        cur.execute(
-            # GREATEST: a stage never ends before it began, even if two workers' clocks disagree.
-            f"""UPDATE {SCHEMA}.stage_history SET exited_at = GREATEST(entered_at, %s)
-                WHERE onboarding_id = %s AND exited_at IS NULL""",
-            (now, onboarding.id),
-        )
-        cur.execute(
-            f"""INSERT INTO {SCHEMA}.stage_history (onboarding_id, stage, owner_email, owner_role, entered_at, reason)
-                VALUES (%s, %s, %s, %s, %s, %s)""",
-            (onboarding.id, to.value, owner.email, owner.role, now, reason),
-        )
-        Store.record_events(
-            cur,
-            [
-                Event(
-                    subject=key,
-                    onboarding_id=onboarding.id,
-                    event_type="stage.entered",
-                    actor=actor,
-                    occurred_at=now,
-                    stage=to.value,
-                    stage_owner=owner.email,
-                    details={"from": onboarding.stage.value, "owner_role": owner.role, "reason": reason}
-                    | (details or {}),
-                    dedupe_key=f"stage.entered:{key}:{to.value}",
-                )
-            ],
-        )
-    return True
-
-
 def record(
     store: Store, key: str, event_type: str, now: datetime, actor: str, details: dict[str, Any], dedupe: str
 ) -> None:
@@ -248,7 +183,7 @@ def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor:
                 Event(
                     subject=key,
                     onboarding_id=onboarding.id,
-                    event_type="checklist.planned",
+                    event_type=EventType.CHECKLIST_PLANNED,
                     actor=actor,
                     occurred_at=now,
                     stage=onboarding.stage.value,
@@ -302,7 +237,7 @@ def unmet(store: Store, key: str) -> Unmet:
         + (f": {r['rejection_reason']}" if r["rejection_reason"] and r["status"] == "rejected" else "")
         for r in store.query(
             f"""SELECT item_key, label, status, rejection_reason FROM {SCHEMA}.checklist_items
-                WHERE onboarding_id = %s AND critical AND status NOT IN ('verified', 'waived') ORDER BY id""",
+                WHERE onboarding_id = %s AND critical AND status NOT IN {SETTLED_SQL} ORDER BY id""",
             (onboarding.id,),
         )
     ]
@@ -327,11 +262,3 @@ def unmet(store: Store, key: str) -> Unmet:
 def readiness_problems(store: Store, key: str) -> list[str]:
     """Why setup may not start yet: unverified critical inputs and missing approvals."""
     return unmet(store, key).all
-
-
-def set_blocked(store: Store, key: str, reason: str | None, now: datetime) -> None:
-    with store.transaction() as cur:
-        cur.execute(
-            f"UPDATE {SCHEMA}.onboardings SET blocked_reason = %s, updated_at = %s WHERE onboarding_key = %s",
-            (reason, now, key),
-        )

@@ -39,6 +39,8 @@ import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 
 if TYPE_CHECKING:
@@ -111,7 +113,7 @@ def queue(
             Event(
                 subject=onboarding.key,
                 onboarding_id=onboarding.id,
-                event_type="mail.queued",
+                event_type=EventType.MAIL_QUEUED,
                 actor=ACTOR,
                 occurred_at=now,
                 stage=onboarding.stage.value,
@@ -205,7 +207,7 @@ def queue_reminder(
     ob = lifecycle.load(store, key)
     rows = store.query(
         f"""SELECT item_key, label FROM {SCHEMA}.checklist_items
-            WHERE onboarding_id = %s AND status NOT IN ('verified', 'waived') ORDER BY id""",
+            WHERE onboarding_id = %s AND status NOT IN {SETTLED_SQL} ORDER BY id""",
         (ob.id,),
     )
     open_items = [r["label"] for r in rows]
@@ -438,7 +440,7 @@ def _send_one(store: Store, hook: Any, sender: str, outbox_id: int, now: datetim
                     Event(
                         subject=row["onboarding_key"],
                         onboarding_id=row["onboarding_id"],
-                        event_type="mail.sent",
+                        event_type=EventType.MAIL_SENT,
                         actor=ACTOR,
                         occurred_at=now,
                         stage=row["stage"],
@@ -478,7 +480,7 @@ def _defer(store: Store, outbox_id: int, error: str, now: datetime) -> None:
                     Event(
                         subject=row["onboarding_key"],
                         onboarding_id=row["onboarding_id"],
-                        event_type="mail.deferred",
+                        event_type=EventType.MAIL_DEFERRED,
                         actor=ACTOR,
                         occurred_at=now,
                         stage=row["stage"],

@@ -28,6 +28,7 @@ import psycopg
 from include.onboarding import blockkit, runtime
 from include.onboarding.clients.slack import DeliveryFailed, SlackWebhookClient
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def _record(
             Event(
                 subject=row["subject"],
                 onboarding_id=row["onboarding_id"],
-                event_type="escalation.undelivered" if error else "escalation.delivered",
+                event_type=EventType.ESCALATION_UNDELIVERED if error else EventType.ESCALATION_DELIVERED,
                 actor=ACTOR,
                 occurred_at=now,
                 stage=row["stage"],

@@ -12,10 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from include.onboarding.config import Settings, Stage, TierConfig
-
-
-class NoOwner(LookupError):
-    """Nobody can own this account at this stage.  The message says why."""
+from include.onboarding.exceptions import NoOwner as NoOwner
 
 
 @dataclass(frozen=True)

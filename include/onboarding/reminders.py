@@ -44,12 +44,13 @@ from include.onboarding import mail
 from include.onboarding.calendar import by_region
 from include.onboarding.config import OnboardingConfig, Stage
 from include.onboarding.escalations.sla import customer_pause_join
+from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:reminders"
-EVENT = "customer.reminded"
+EVENT = EventType.CUSTOMER_REMINDED
 
 
 @dataclass

@@ -11,7 +11,6 @@ summary says why instead of showing an empty or made-up picture.
 from __future__ import annotations
 
 import html
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from include.onboarding import pilot_report, time_split
+from include.onboarding.config import reports_dir
 from include.onboarding.reporting import ALL_WEEKS
 
 CHARTS = {
@@ -31,14 +31,6 @@ BEFORE_AFTER_CHART = "before_after.png"
 """The before/after chart, drawn only once both sides have enough accounts (not one of :data:`CHARTS`)."""
 SPLIT_COLORS = {"customer": "#e0a030", "approvals": "#8e6cc8", "failures": "#c8453c", "setup": "#3a8fc8",
                 "idle": "#b8bec8"}  # fmt: skip
-
-
-def reports_dir() -> Path:
-    """``ONBOARDING_REPORTS_DIR``, else ``reports/`` under ``AIRFLOW_HOME`` (or the working directory)."""
-    explicit = os.environ.get("ONBOARDING_REPORTS_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("AIRFLOW_HOME") or ".") / "reports"
 
 
 def _pyplot() -> Any:

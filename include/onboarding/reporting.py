@@ -43,6 +43,7 @@ import pandas as pd
 from include.onboarding import pilot_report, time_split
 from include.onboarding.calendar import by_region, region_working_time
 from include.onboarding.config import PILOT_FIELDS, OnboardingConfig, Region
+from include.onboarding.constants import SETTLED
 from include.onboarding.escalations import customer_pause_join
 from include.onboarding.store import SCHEMA, Store
 
@@ -464,7 +465,7 @@ def checklist_completeness(history: History) -> pd.DataFrame:
         pd.crosstab(items["onboarding_id"], items["status"]) if not items.empty else pd.DataFrame(index=pd.Index([]))
     )
     critical = (
-        items[items["critical"].astype(bool) & ~items["status"].isin(["verified", "waived"])]
+        items[items["critical"].astype(bool) & ~items["status"].isin(list(SETTLED))]
         .groupby("onboarding_id").size() if not items.empty else pd.Series(dtype=int)
     )  # fmt: skip
     frame = open_ob[["id", "onboarding_key", "tier", "stage", "stage_owner_email"]].rename(

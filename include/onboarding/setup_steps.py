@@ -33,7 +33,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.clients.billing import StripeClient
 from include.onboarding.clients.http import (
     ApiError,
@@ -48,6 +48,8 @@ from include.onboarding.clients.ticketing import JiraClient
 from include.onboarding.clients.ticketing import label_for as jira_label
 from include.onboarding.config import OnboardingConfig, RunSettings, SetupStep, Stage, StepKind
 from include.onboarding.connections import BILLING_API, PROVISIONING_API, TICKETING_API
+from include.onboarding.events import EventType
+from include.onboarding.exceptions import StepNotReady as StepNotReady
 from include.onboarding.store import SCHEMA, Event, Store
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,6 @@ __all__ = [
     "run_step",
     "tenant_status",
 ]
-
-
-class StepNotReady(RuntimeError):
-    """A step ran before the steps it depends on finished."""
 
 
 def _always(first_sent: float | None, now: float) -> bool:
@@ -305,7 +303,7 @@ def run_step(
     ]
     if waiting:
         raise StepNotReady(f"onboarding {key}: {step_key} waits for {', '.join(waiting)}")
-    lifecycle.advance(store, config, key, Stage.SETUP, now, ACTOR, "readiness gate passed")
+    state.advance(store, config, key, Stage.SETUP, now, ACTOR, "readiness gate passed")
     with store.transaction() as cur:
         cur.execute(
             f"""UPDATE {SCHEMA}.setup_steps SET status = 'in_progress', attempts = attempts + 1,
@@ -332,7 +330,7 @@ def run_step(
                 Event(
                     subject=key,
                     onboarding_id=ob.id,
-                    event_type="setup.step_completed",
+                    event_type=EventType.SETUP_STEP_COMPLETED,
                     actor=ACTOR,
                     occurred_at=now,
                     stage=Stage.SETUP.value,
@@ -460,7 +458,7 @@ def _failed(
                 Event(
                     subject=ob.key,
                     onboarding_id=ob.id,
-                    event_type="setup.step_failed",
+                    event_type=EventType.SETUP_STEP_FAILED,
                     actor=ACTOR,
                     occurred_at=now,
                     stage=Stage.SETUP.value,

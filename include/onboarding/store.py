@@ -28,6 +28,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from include.onboarding.connections import ONBOARDING_DB
+from include.onboarding.exceptions import MigrationError as MigrationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 SCHEMA = "onboarding"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 727_001  # pg_advisory_xact_lock key shared by every migrating process
-
-
-class MigrationError(RuntimeError):
-    """The database's applied migrations disagree with the files shipped here."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ import pandas as pd
 
 from include.onboarding.calendar import WorkingTime, region_working_time
 from include.onboarding.config import Region
+from include.onboarding.events import EventType
 
 CATEGORIES = ("customer", "approvals", "failures", "setup", "idle")
 """In order of precedence: a moment two of them claim goes to the earlier."""
@@ -58,9 +59,10 @@ LABELS = {
 
 SETUP_STAGES = frozenset({"setup", "provisioning", "customer_communication", "handoff"})
 EVENT_TYPES = (
-    "checklist.planned", "checklist.requested", "input.verified", "input.waived", "approval.approved",
-    "approval.rejected", "setup.step_failed", "setup.step_completed", "gate.blocked", "gate.passed",
-    "escalation.raised", "escalation.resolved", "stage.entered", "onboarding.live",
+    EventType.CHECKLIST_PLANNED, EventType.CHECKLIST_REQUESTED, EventType.INPUT_VERIFIED, EventType.INPUT_WAIVED,
+    EventType.APPROVAL_APPROVED, EventType.APPROVAL_REJECTED, EventType.SETUP_STEP_FAILED,
+    EventType.SETUP_STEP_COMPLETED, EventType.GATE_BLOCKED, EventType.GATE_PASSED, EventType.ESCALATION_RAISED,
+    EventType.ESCALATION_RESOLVED, EventType.STAGE_ENTERED, EventType.ONBOARDING_LIVE,
 )  # fmt: skip
 """The audit events the split reads (escalations only of kind ``failure``)."""
 
@@ -119,18 +121,18 @@ def intervals(facts: Iterable[Fact], end: datetime) -> dict[str, list[Interval]]
 
 
 def _plan(facts: Sequence[Fact]) -> Fact | None:
-    return next((f for f in facts if f.type == "checklist.planned"), None)
+    return next((f for f in facts if f.type == EventType.CHECKLIST_PLANNED), None)
 
 
 def _customer(facts: Sequence[Fact], end: datetime) -> list[Interval]:
-    requested = next((f.at for f in facts if f.type == "checklist.requested"), None)
+    requested = next((f.at for f in facts if f.type == EventType.CHECKLIST_REQUESTED), None)
     if requested is None:
         return []
     plan = _plan(facts)
     critical = set(plan.critical_items) if plan else {f.ref for f in facts if f.critical and f.ref}
     settled: dict[str, datetime] = {}
     for f in facts:
-        if f.type in ("input.verified", "input.waived") and f.ref in critical:
+        if f.type in (EventType.INPUT_VERIFIED, EventType.INPUT_WAIVED) and f.ref in critical:
             settled.setdefault(f.ref, f.at)
     if not critical:
         return []
@@ -141,14 +143,14 @@ def _customer(facts: Sequence[Fact], end: datetime) -> list[Interval]:
 def _approvals(facts: Sequence[Fact], end: datetime) -> list[Interval]:
     plan = _plan(facts)
     wanted = set(plan.approvals) if plan else set()
-    entered = next((f.at for f in facts if f.type == "stage.entered" and f.stage == "approvals"), None)
+    entered = next((f.at for f in facts if f.type == EventType.STAGE_ENTERED and f.stage == "approvals"), None)
     if not wanted and entered is None:
         return []
     asked = plan.at if plan and wanted else entered
     assert asked is not None
     decided: dict[str, datetime] = {}
     for f in facts:
-        if f.type in ("approval.approved", "approval.rejected") and f.ref:
+        if f.type in (EventType.APPROVAL_APPROVED, EventType.APPROVAL_REJECTED) and f.ref:
             decided.setdefault(f.ref, f.at)
     wanted = wanted or set(decided)
     done = max(decided.values()) if wanted and set(decided) >= wanted else end
@@ -159,12 +161,12 @@ def _failures(facts: Sequence[Fact], end: datetime) -> list[Interval]:
     """From each failure until what ends it: the step completing, the gate passing, the escalation resolved."""
     out = []
     for i, f in enumerate(facts):
-        if f.type == "setup.step_failed":
-            until = _next(facts, i, lambda g, ref=f.ref: g.type == "setup.step_completed" and g.ref == ref)
-        elif f.type == "gate.blocked":
-            until = _next(facts, i, lambda g: g.type == "gate.passed")
-        elif f.type == "escalation.raised" and f.kind == "failure":
-            until = _next(facts, i, lambda g, ref=f.ref: g.type == "escalation.resolved" and g.ref == ref)
+        if f.type == EventType.SETUP_STEP_FAILED:
+            until = _next(facts, i, lambda g, ref=f.ref: g.type == EventType.SETUP_STEP_COMPLETED and g.ref == ref)
+        elif f.type == EventType.GATE_BLOCKED:
+            until = _next(facts, i, lambda g: g.type == EventType.GATE_PASSED)
+        elif f.type == EventType.ESCALATION_RAISED and f.kind == "failure":
+            until = _next(facts, i, lambda g, ref=f.ref: g.type == EventType.ESCALATION_RESOLVED and g.ref == ref)
         else:
             continue
         out.append((f.at, until or end))
@@ -176,10 +178,10 @@ def _next(facts: Sequence[Fact], after: int, ends: Any) -> datetime | None:
 
 
 def _setup(facts: Sequence[Fact], end: datetime) -> list[Interval]:
-    began = next((f.at for f in facts if f.type == "stage.entered" and f.stage in SETUP_STAGES), None)
+    began = next((f.at for f in facts if f.type == EventType.STAGE_ENTERED and f.stage in SETUP_STAGES), None)
     if began is None:
         return []
-    live = next((f.at for f in facts if f.type == "onboarding.live"), None)
+    live = next((f.at for f in facts if f.type == EventType.ONBOARDING_LIVE), None)
     return [(began, live or end)]
 
 

@@ -37,11 +37,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-_LOOK = """
+from include.onboarding.constants import SETTLED_SQL, is_settled
+
+_LOOK = f"""
 SELECT c.status, c.critical,
        (SELECT count(*) FROM onboarding.checklist_items o
          WHERE o.onboarding_id = c.onboarding_id AND o.critical
-           AND o.status NOT IN ('verified', 'waived')) AS critical_outstanding
+           AND o.status NOT IN {SETTLED_SQL}) AS critical_outstanding
 FROM onboarding.checklist_items c
 JOIN onboarding.onboardings b ON b.id = c.onboarding_id
 WHERE b.onboarding_key = %s AND c.item_key = %s
@@ -234,7 +236,7 @@ class ChecklistItemTrigger(BaseTrigger):
         if row is None:
             return "the item is not in the store (the task reports why)"
         status, critical, critical_outstanding = row
-        if status in ("verified", "waived"):
+        if is_settled(status):
             return f"the item is {status}"
         if not critical and critical_outstanding == 0:
             return "every critical item is in"

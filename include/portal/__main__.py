@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 from typing import Any
+
+from include.onboarding.config import database_url
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("ONBOARDING_DATABASE_URL"),
+        default=database_url(),
         help="the onboarding store (default: ONBOARDING_DATABASE_URL, else the Airflow connection onboarding_db)",
     )
     args = parser.parse_args(argv)

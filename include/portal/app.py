@@ -37,6 +37,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from include.onboarding import checklist, lifecycle, mail
 from include.onboarding.clock import Clock, default_clock
 from include.onboarding.config import ChecklistItem, InputType, OnboardingConfig, load_config
+from include.onboarding.constants import is_settled
+from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store, connect, connect_dsn, migrate
 from include.onboarding.validators import MEGABYTE, AccountContext, DocumentMeta, Submission
 from include.portal import documents, links, security, timeline
@@ -228,7 +230,7 @@ class ItemView:
 
     @property
     def open(self) -> bool:
-        return self.status not in ("verified", "waived")
+        return not is_settled(self.status)
 
 
 def _client(request: Request) -> str:
@@ -434,7 +436,7 @@ def _items(portal: Portal, ob: lifecycle.Onboarding, access: links.Access) -> li
                 status=row["status"],
                 status_text=_STATUS_TEXT.get(row["status"], row["status"]),
                 reason=row["rejection_reason"] if row["status"] == "rejected" else None,
-                value=row["value"] if row["status"] in ("verified", "waived") else None,
+                value=row["value"] if is_settled(row["status"]) else None,
                 choices=list(item.choices or []) if item else [],
                 accept=",".join(rules.content_types) if rules else "",
                 max_mb=rules.max_mb if rules else None,
@@ -575,7 +577,7 @@ def _record_document(
             cur,
             [
                 Event(
-                    subject=ob.key, onboarding_id=ob.id, event_type="document.stored", actor=f"customer:{by}",
+                    subject=ob.key, onboarding_id=ob.id, event_type=EventType.DOCUMENT_STORED, actor=f"customer:{by}",
                     occurred_at=now, stage=ob.stage.value, stage_owner=ob.stage_owner_email,
                     details={"item": item.key, "submission_id": submission_id, "filename": meta.filename[:255],
                              "content_type": meta.content_type, "size_bytes": meta.size_bytes, "sha256": meta.sha256},
@@ -625,7 +627,7 @@ def _forward(
             cur,
             [
                 Event(
-                    subject=ob.key, onboarding_id=ob.id, event_type="portal.forwarded",
+                    subject=ob.key, onboarding_id=ob.id, event_type=EventType.PORTAL_FORWARDED,
                     actor=f"customer:{access.contact_email}", occurred_at=now, stage=ob.stage.value,
                     stage_owner=ob.stage_owner_email,
                     details={"forward_id": forward_id, "items": keys, "to": address, "to_name": name,

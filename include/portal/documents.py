@@ -16,14 +16,12 @@ their Airflow provider installed).
 from __future__ import annotations
 
 import io
-import os
 import re
 import zipfile
-from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
-from include.onboarding.config import PortalSettings
+from include.onboarding.config import PortalSettings, portal_storage
 
 OCTET_STREAM = "application/octet-stream"
 _OOXML = {
@@ -83,11 +81,7 @@ def _is_text(head: bytes) -> bool:
 
 
 def storage_root(settings: PortalSettings) -> ObjectStoragePath:
-    configured = os.environ.get("ONBOARDING_PORTAL_STORAGE") or settings.storage_root
-    if not configured:
-        data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-        configured = (data_home / "onboarding" / "portal-documents").as_uri()
-    return ObjectStoragePath(configured)
+    return ObjectStoragePath(portal_storage(settings))
 
 
 def safe_name(filename: str) -> str:

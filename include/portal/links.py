@@ -24,7 +24,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Any
@@ -34,30 +33,16 @@ import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.calendar import region_calendar
-from include.onboarding.config import OnboardingConfig, PortalSettings
+from include.onboarding.config import OnboardingConfig, PortalSettings, portal_base_url, portal_secret
+from include.onboarding.events import EventType
+from include.onboarding.exceptions import BadLink as BadLink
+from include.onboarding.exceptions import PortalNotConfigured as PortalNotConfigured
 from include.onboarding.store import SCHEMA, Event, Store
 
 CHECKLIST = "checklist"
 """Scope of a link to the whole checklist."""
 _VERSION = "v1"
 MIN_SECRET_BYTES = 32
-
-
-class PortalNotConfigured(RuntimeError):
-    """The portal has no signing secret (or one too short to be safe)."""
-
-
-class BadLink(Exception):
-    """A token that opens nothing.  ``why`` is ``forged``, ``expired``, ``revoked`` or ``unknown``.
-
-    ``onboarding_key`` is set only for an authentic link (expired or revoked), so the page
-    can name the account's owner to ask for a new one; a forged token names nobody.
-    """
-
-    def __init__(self, why: str, onboarding_key: str | None = None) -> None:
-        super().__init__(why)
-        self.why = why
-        self.onboarding_key = onboarding_key
 
 
 @dataclass(frozen=True)
@@ -103,7 +88,7 @@ def items_scope(item_keys: list[str]) -> str:
 
 def load_secret(settings: PortalSettings) -> bytes:
     """The signing key: the environment variable ``secret_env``, else the password of ``secret_connection``."""
-    value = os.environ.get(settings.secret_env)
+    value = portal_secret(settings)
     if not value:
         try:
             from airflow.sdk import BaseHook
@@ -215,7 +200,7 @@ def link_expiry(config: OnboardingConfig, region: str, issued_at: datetime) -> d
 
 
 def base_url(config: OnboardingConfig) -> str:
-    return (os.environ.get("ONBOARDING_PORTAL_URL") or config.settings.portal.base_url).rstrip("/")
+    return portal_base_url(config.settings)
 
 
 def issue_link(
@@ -271,7 +256,7 @@ def revoke_contact(store: Store, key: str, contact_email: str, now: datetime, by
                 Event(
                     subject=key,
                     onboarding_id=ob["id"],
-                    event_type="portal.access_revoked",
+                    event_type=EventType.PORTAL_ACCESS_REVOKED,
                     actor=by,
                     occurred_at=now,
                     stage=ob["stage"],

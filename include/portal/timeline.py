@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Store
 
 Render = Callable[[dict[str, Any], dict[str, str]], str]
@@ -49,26 +50,34 @@ def _mail(details: dict[str, Any], labels: dict[str, str]) -> str:
 
 
 CUSTOMER_VISIBLE: dict[str, Render] = {
-    "checklist.planned": lambda d, labels: "Your onboarding checklist was prepared",
-    "checklist.requested": lambda d, labels: "We asked for your onboarding information",
-    "input.verified": lambda d, labels: f"{_item(d, labels)}: verified",
-    "input.rejected": lambda d, labels: f"{_item(d, labels)}: not accepted. {d.get('reason') or ''}".strip(),
-    "input.rerequested": lambda d, labels: f"{_item(d, labels)}: asked for again",
-    "input.waived": lambda d, labels: f"{_item(d, labels)}: no longer needed",
-    "document.stored": lambda d, labels: f"{_item(d, labels)}: file {d.get('filename')} received",
-    "portal.forwarded": lambda d, labels: (
+    EventType.CHECKLIST_PLANNED: lambda d, labels: "Your onboarding checklist was prepared",
+    EventType.CHECKLIST_REQUESTED: lambda d, labels: "We asked for your onboarding information",
+    EventType.INPUT_VERIFIED: lambda d, labels: f"{_item(d, labels)}: verified",
+    EventType.INPUT_REJECTED: lambda d, labels: f"{_item(d, labels)}: not accepted. {d.get('reason') or ''}".strip(),
+    EventType.INPUT_REREQUESTED: lambda d, labels: f"{_item(d, labels)}: asked for again",
+    EventType.INPUT_WAIVED: lambda d, labels: f"{_item(d, labels)}: no longer needed",
+    EventType.DOCUMENT_STORED: lambda d, labels: f"{_item(d, labels)}: file {d.get('filename')} received",
+    EventType.PORTAL_FORWARDED: lambda d, labels: (
         f"{', '.join(labels.get(k, k) for k in d.get('items') or [])} forwarded to {d.get('to_name')} ({d.get('to')})"
     ),
-    "mail.sent": _mail,
-    "stage.entered": lambda d, labels: f"Milestone: {_STAGES.get(str(d.get('stage_label')), 'next step')}",
-    "setup.completed": lambda d, labels: "Your account is set up",
-    "provisioning.done": lambda d, labels: "Your workspace is ready",
-    "customer.notified": lambda d, labels: "We let you know your account is live",
-    "onboarding.live": lambda d, labels: "You are live",
+    EventType.MAIL_SENT: _mail,
+    EventType.STAGE_ENTERED: lambda d, labels: f"Milestone: {_STAGES.get(str(d.get('stage_label')), 'next step')}",
+    EventType.SETUP_COMPLETED: lambda d, labels: "Your account is set up",
+    EventType.PROVISIONING_DONE: lambda d, labels: "Your workspace is ready",
+    EventType.CUSTOMER_NOTIFIED: lambda d, labels: "We let you know your account is live",
+    EventType.ONBOARDING_LIVE: lambda d, labels: "You are live",
 }
 """The allow-list: customer-visible event type -> its sentence."""
 
-ITEM_EVENTS = frozenset({"input.verified", "input.rejected", "input.rerequested", "input.waived", "document.stored"})
+ITEM_EVENTS = frozenset(
+    {
+        EventType.INPUT_VERIFIED,
+        EventType.INPUT_REJECTED,
+        EventType.INPUT_REREQUESTED,
+        EventType.INPUT_WAIVED,
+        EventType.DOCUMENT_STORED,
+    }
+)
 """Events about one item: a colleague's link to some items shows only these, for its items."""
 
 
@@ -92,7 +101,7 @@ def timeline(store: Store, onboarding_id: int, labels: dict[str, str], items: fr
         details = dict(row["details"] or {})
         if items is not None and (kind not in ITEM_EVENTS or details.get("item") not in items):
             continue
-        if kind == "stage.entered":
+        if kind == EventType.STAGE_ENTERED:
             details = {"stage_label": row["stage"]}  # the stage only: its owner and reason are internal
         entries.append(Entry(row["occurred_at"], CUSTOMER_VISIBLE[kind](details, labels), kind))
     return entries

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.approvals import answers, asking
 from include.onboarding.approvals.operator import OnboardingApprovalOperator
 from include.onboarding.clock import FixedClock
@@ -42,7 +42,7 @@ def _account(store: Store, sandbox: Any, config: OnboardingConfig, verified: boo
     deal = sandbox.state.upsert_deal(deal_properties(closedate="2026-11-23T15:00:00.000Z", **(order | props)))
     pickup(store, config, f"pickup-{deal['id']}", clock=FixedClock(ASKED - timedelta(days=2)))
     key = f"hubspot-{deal['id']}"
-    lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, ASKED - timedelta(days=1), "test", "requested")
+    state.advance(store, config, key, Stage.COLLECT_INPUTS, ASKED - timedelta(days=1), "test", "requested")
     lifecycle.plan(store, config, key, ASKED - timedelta(days=1), "test")
     if verified:
         store.conn.execute(

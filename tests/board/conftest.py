@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from include.onboarding import checklist, escalations, lifecycle, mail, setup_steps
+from include.onboarding import checklist, escalations, lifecycle, mail, setup_steps, state
 from include.onboarding.clients.http import ApiClient, ApiError
 from include.onboarding.clock import FixedClock
 from include.onboarding.config import OnboardingConfig, Stage, load_config
@@ -110,13 +110,13 @@ def accounts(store: Store, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Acc
         )  # fmt: skip
     mail.queue_invitation(store, config, keys["blocked"], SIGNED + timedelta(minutes=15), secret=MAIL_SECRET)
     problems = lifecycle.readiness_problems(store, keys["blocked"])
-    lifecycle.set_blocked(store, keys["blocked"], "; ".join(problems), SIGNED + timedelta(days=2))
+    state.set_blocked(store, keys["blocked"], "; ".join(problems), SIGNED + timedelta(days=2))
     lifecycle.record(store, keys["blocked"], "gate.blocked", SIGNED + timedelta(days=2), "system:gate",
                      {"problems": problems}, dedupe=f"gate.blocked:{keys['blocked']}:1")  # fmt: skip
 
     # Kestrel: every input in, waiting on the deal desk and security since Wednesday.
     _answer_everything(store, config, keys["late"], SIGNED + timedelta(days=1))
-    lifecycle.advance(store, config, keys["late"], Stage.APPROVALS, SIGNED + timedelta(days=2), "system:approvals",
+    state.advance(store, config, keys["late"], Stage.APPROVALS, SIGNED + timedelta(days=2), "system:approvals",
                       "inputs verified")  # fmt: skip
 
     # Juniper: ready; the billing profile is created in the sandbox's Stripe, the ticket refused by Jira.

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from include.onboarding import lifecycle
+from include.onboarding import state
 from include.onboarding.config import OnboardingConfig, Stage
 from include.onboarding.store import Store
 from tests.board.conftest import NOW, Accounts, token_for
@@ -116,7 +116,7 @@ def test_the_list_follows_the_store_without_waiting_for_the_escalation_pass(
     ops: Any, accounts: Accounts, store: Store, config: OnboardingConfig
 ) -> None:
     assert _keys(ops.get("/board/?stage=intake").text) == [accounts.fresh]
-    lifecycle.advance(store, config, accounts.fresh, Stage.COLLECT_INPUTS, NOW - timedelta(hours=1), "test", "sent")
+    state.advance(store, config, accounts.fresh, Stage.COLLECT_INPUTS, NOW - timedelta(hours=1), "test", "sent")
     assert _keys(ops.get("/board/?stage=intake").text) == []
     row = _row(ops.get("/board/").text, accounts.fresh)
     assert "collect inputs" in row and "past SLA" not in row

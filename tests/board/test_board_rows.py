@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from include.board import clocks
-from include.onboarding import lifecycle
+from include.onboarding import state
 from include.onboarding.config import OnboardingConfig, Stage
 from include.onboarding.store import Store, connect_dsn
 from tests.board.conftest import NOW, Accounts
@@ -44,7 +44,7 @@ def test_writes_that_matter_are_counted_and_measured_once(
     store.conn.execute("UPDATE onboarding.onboardings SET updated_at = now()")  # touches nothing the board reads
     assert _stale(store) == set()
 
-    lifecycle.advance(store, config, accounts.late, Stage.SETUP, NOW, "test", "approved")
+    state.advance(store, config, accounts.late, Stage.SETUP, NOW, "test", "approved")
     store.conn.execute(
         """UPDATE onboarding.checklist_items SET status = 'verified', verified_at = %s
            WHERE item_key = 'billing_contact_email'
@@ -95,7 +95,7 @@ def test_a_row_whose_account_changed_while_it_was_measured_stays_to_be_measured(
     def meanwhile(frame: Any, cfg: OnboardingConfig) -> Any:
         # Another worker moves Kestrel on after the board read it and before it writes.
         with connect_dsn(database_url) as other:
-            lifecycle.advance(Store(other), config, accounts.late, Stage.SETUP, NOW, "test", "approved")
+            state.advance(Store(other), config, accounts.late, Stage.SETUP, NOW, "test", "approved")
         monkeypatch.setattr(clocks, "instants", measure)
         return measure(frame, cfg)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.clock import FixedClock
 from include.onboarding.config import OnboardingConfig, Stage, load_config
 from include.onboarding.store import Store
@@ -45,7 +45,7 @@ def make_account(store: Store, sandbox: Any, config: OnboardingConfig) -> Any:
         deal = sandbox.state.upsert_deal(deal_properties(closedate="2026-11-16T15:00:00.000Z", region="EMEA", **props))
         pickup(store, config, f"pickup-{deal['id']}", clock=FixedClock(SIGNED))
         key = f"hubspot-{deal['id']}"
-        lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, SIGNED, "test", "planned")
+        state.advance(store, config, key, Stage.COLLECT_INPUTS, SIGNED, "test", "planned")
         lifecycle.plan(store, config, key, SIGNED, "test")
         ob = lifecycle.load(store, key)
         return Account(key, ob.id, ob.primary_contact_email, ob.account_name)

@@ -21,11 +21,9 @@ from include.onboarding.approvals import escalate, records
 from include.onboarding.approvals.asking import approval_of
 from include.onboarding.clock import AcceleratedClock, Clock
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.events import EventType
+from include.onboarding.exceptions import NotTheApprover as NotTheApprover
 from include.onboarding.store import SCHEMA, Store
-
-
-class NotTheApprover(PermissionError):
-    """Someone other than the assigned approver answered; the message says who decides."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def answer(
     at = _business(clock, responded_at)
     if not who or who.lower() != expected.lower():
         records.note(
-            store, onboarding, approval_key, "approval.refused", who or "unknown", clock.now(), attempt,
+            store, onboarding, approval_key, EventType.APPROVAL_REFUSED, who or "unknown", clock.now(), attempt,
             {"answered_by": responder, "assigned_to": expected, "approved": approved, "comment": comment},
         )  # fmt: skip
         raise NotTheApprover(
@@ -100,7 +98,7 @@ def expire(
     approver = str(asked.get("approver") or config.settings.holder(approval.approver_role, onboarding.region) or "")
     waited = str(asked.get("timeout") or "the time allowed")
     records.note(
-        store, onboarding, approval_key, "approval.expired", records.ACTOR, now, attempt,
+        store, onboarding, approval_key, EventType.APPROVAL_EXPIRED, records.ACTOR, now, attempt,
         {"approver": approver, "expires_at": asked.get("expires_at"), "timeout": waited},
     )  # fmt: skip
     escalate.expired(store, config, onboarding, approval_key, approval.label, approver, waited, attempt, task_id, now)

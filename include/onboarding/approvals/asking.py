@@ -15,29 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from include.onboarding import lifecycle
+from include.onboarding import lifecycle, state
 from include.onboarding.approvals import records, review
 from include.onboarding.approvals.timing import Timing, timing
 from include.onboarding.clock import Clock
 from include.onboarding.config import Approval, OnboardingConfig, Stage, TierConfig
+from include.onboarding.exceptions import AlreadyApproved as AlreadyApproved
+from include.onboarding.exceptions import InputsOutstanding as InputsOutstanding
+from include.onboarding.exceptions import NotNeeded as NotNeeded
+from include.onboarding.exceptions import UnknownApproval as UnknownApproval
 from include.onboarding.lifecycle import Onboarding
 from include.onboarding.store import Store
-
-
-class NotNeeded(Exception):
-    """The order does not call for this approval (its ``when`` condition does not hold)."""
-
-
-class InputsOutstanding(Exception):
-    """Critical inputs are not all verified, so there is nothing to approve yet; the gate says what is missing."""
-
-
-class AlreadyApproved(Exception):
-    """The approval was given before; the message says by whom and when."""
-
-
-class UnknownApproval(LookupError):
-    """The tier configuration no longer has this approval; the message says which file to look at."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +83,7 @@ def ask(store: Store, config: OnboardingConfig, clock: Clock, key: str, approval
     if outstanding:
         raise InputsOutstanding(f"{approval.label} is not asked while inputs are outstanding: {'; '.join(outstanding)}")
     email, name, user = approver_of(config, approval, onboarding.region)
-    lifecycle.advance(store, config, key, Stage.APPROVALS, now, records.ACTOR, "inputs verified")
+    state.advance(store, config, key, Stage.APPROVALS, now, records.ACTOR, "inputs verified")
     onboarding = lifecycle.load(store, key)
     when = timing(config, tier, approval, onboarding.region, onboarding.stage_entered_at, now, clock)
     owner_hears = onboarding.owner_email if onboarding.stage_owner_email == email else onboarding.stage_owner_email

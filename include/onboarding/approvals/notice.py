@@ -16,6 +16,8 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from include.onboarding.events import EventType
+
 log = logging.getLogger(__name__)
 
 
@@ -79,6 +81,7 @@ class ApproverNotice(BaseNotifier):
                         error)  # fmt: skip
         records.note(
             store, request.onboarding, request.approval.key,
-            "approval.notice_failed" if error else "approval.notice_sent", records.ACTOR, now, request.attempt,
+            EventType.APPROVAL_NOTICE_FAILED if error else EventType.APPROVAL_NOTICE_SENT,
+            records.ACTOR, now, request.attempt,
             {"to": request.approver_email, "channel": connection, "link": url} | ({"error": error} if error else {}),
         )  # fmt: skip

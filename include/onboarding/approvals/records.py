@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from include.onboarding.events import EventType
 from include.onboarding.lifecycle import Onboarding
 from include.onboarding.store import SCHEMA, Event, Store
 
@@ -69,14 +70,15 @@ def request(
                 SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL, requested_at = %s
                 WHERE onboarding_id = %s AND approval_key = %s AND status <> 'approved'
                   AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.events WHERE dedupe_key = %s)""",
-            (now, onboarding.id, approval_key, _key("approval.requested", onboarding, approval_key, attempt)),
+            (now, onboarding.id, approval_key, _key(EventType.APPROVAL_REQUESTED, onboarding, approval_key, attempt)),
         )
         Store.record_events(
             cur,
             [
                 _event(
-                    onboarding, "approval.requested", ACTOR, now, {"approval": approval_key, "try": attempt} | details,
-                    _key("approval.requested", onboarding, approval_key, attempt),
+                    onboarding, EventType.APPROVAL_REQUESTED, ACTOR, now,
+                    {"approval": approval_key, "try": attempt} | details,
+                    _key(EventType.APPROVAL_REQUESTED, onboarding, approval_key, attempt),
                 )
             ],
         )  # fmt: skip
@@ -141,7 +143,7 @@ def requested_details(store: Store, onboarding: Onboarding, approval_key: str, a
     """What was recorded when the request of try ``attempt`` went out (approver, deadlines), or {}."""
     rows = store.query(
         f"SELECT details FROM {SCHEMA}.events WHERE dedupe_key = %s",
-        (_key("approval.requested", onboarding, approval_key, attempt),),
+        (_key(EventType.APPROVAL_REQUESTED, onboarding, approval_key, attempt),),
     )
     return dict(rows[0]["details"]) if rows else {}
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from include.onboarding.baseline.parse import Parsed, Problem, parse, read_text
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Scratch, Store, fingerprint
 
 ACTOR = "system:baseline"
@@ -100,11 +101,11 @@ def load(store: Store, parsed: Parsed, file_name: str, sha256: str, day_first: b
             [
                 Event(
                     subject="baseline",
-                    event_type="baseline.imported",
+                    event_type=EventType.BASELINE_IMPORTED,
                     actor=ACTOR,
                     occurred_at=now,
                     details=details,
-                    dedupe_key=f"baseline.imported:{import_id}",
+                    dedupe_key=f"{EventType.BASELINE_IMPORTED}:{import_id}",
                 )
             ],
         )

@@ -40,31 +40,11 @@ from typing import Any, NamedTuple, TypeVar
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from include.onboarding.exceptions import ApiError as ApiError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class ApiError(Exception):
-    """An external API refused or failed a request.  The message is fit for a person."""
-
-    def __init__(
-        self,
-        system: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retryable: bool = False,
-        retry_after: float | None = None,
-        maybe_committed: bool = False,
-    ):
-        super().__init__(message)
-        self.system = system
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.maybe_committed = maybe_committed
-        """The request reached the vendor and its answer was lost: it may have taken effect."""
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from include.onboarding import blockkit
+from include.onboarding.exceptions import DeliveryFailed as DeliveryFailed
 
 if TYPE_CHECKING:
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-
-
-class DeliveryFailed(RuntimeError):
-    """Slack did not take the message.  ``connection_down``: the webhook is unusable for now, not just this message."""
-
-    def __init__(self, message: str, connection_down: bool):
-        super().__init__(message)
-        self.connection_down = connection_down
 
 
 class SlackWebhookClient:

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.constants import SETTLED_SQL
 from include.onboarding.store import SCHEMA, Store
 
 ACTOR = "system:escalations"
@@ -211,7 +212,7 @@ def missing_items(store: Store, ids: list[int]) -> dict[int, list[str]]:
         return {}
     rows = store.query(
         f"""SELECT onboarding_id, label, status, rejection_reason FROM {SCHEMA}.checklist_items
-            WHERE onboarding_id = ANY(%s) AND critical AND status NOT IN ('verified', 'waived')
+            WHERE onboarding_id = ANY(%s) AND critical AND status NOT IN {SETTLED_SQL}
             ORDER BY onboarding_id, id""",
         (ids,),
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
-from include.onboarding.config import Settings
+from include.onboarding.config import Settings, board_base_url
+from include.onboarding.names import dag_id_for
 
 
 def recipient(settings: Settings, notify: str, stage_owner: str | None, region: str) -> tuple[str, str]:
@@ -41,8 +41,8 @@ def run_url(settings: Settings, tier: str, run_id: object) -> str:
     """
     base = ui_base_url(settings)
     if isinstance(run_id, str) and run_id:
-        return f"{base}/dags/onboarding_{tier}/runs/{quote(run_id, safe='')}"
-    return f"{base}/dags/onboarding_{tier}"
+        return f"{base}/dags/{dag_id_for(tier)}/runs/{quote(run_id, safe='')}"
+    return f"{base}/dags/{dag_id_for(tier)}"
 
 
 def board_url(settings: Settings, subject: str) -> str:
@@ -51,7 +51,7 @@ def board_url(settings: Settings, subject: str) -> str:
     The board's address is ``ONBOARDING_BOARD_URL``, else ``board.base_url``,
     else the Airflow UI's address plus ``/board`` (where the board plugin serves it).
     """
-    base = os.environ.get("ONBOARDING_BOARD_URL") or settings.board.base_url or f"{ui_base_url(settings)}/board"
+    base = board_base_url(settings) or f"{ui_base_url(settings)}/board"
     base = base.rstrip("/")
     if subject.startswith("order:"):
         return f"{base}/quarantine"

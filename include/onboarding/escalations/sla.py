@@ -20,6 +20,7 @@ import pandas as pd
 
 from include.onboarding.calendar import WorkingTime, as_utc, by_region, utc_ns
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.constants import SETTLED_SQL
 from include.onboarding.store import SCHEMA, Store
 
 
@@ -34,7 +35,7 @@ def customer_pause_join(only_while_collecting: bool = False) -> str:
     only = "AND o.stage = 'collect_inputs'" if only_while_collecting else ""
     return f"""LEFT JOIN LATERAL (
     SELECT min(c.requested_at) AS paused_at, max(coalesce(c.last_submission_at, c.received_at)) AS heard_at,
-           CASE WHEN bool_and(c.status IN ('verified', 'waived')) FILTER (WHERE c.critical) IS NOT FALSE
+           CASE WHEN bool_and(c.status IN {SETTLED_SQL}) FILTER (WHERE c.critical) IS NOT FALSE
                 THEN coalesce(max(c.verified_at) FILTER (WHERE c.critical), min(c.requested_at)) END AS resumed_at
     FROM {SCHEMA}.checklist_items c
     WHERE c.onboarding_id = o.id {only}

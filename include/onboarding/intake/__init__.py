@@ -23,8 +23,9 @@ from include.onboarding.intake.process import process_batch
 from include.onboarding.intake.pull import pull_orders
 from include.onboarding.intake.quarantine import open_quarantine
 from include.onboarding.intake.rules import RULES, FieldRule, judge, normalise
-from include.onboarding.intake.runs import MAX_RUNS_PER_PICKUP, mark_runs_started, run_id_for, runs_to_start
+from include.onboarding.intake.runs import MAX_RUNS_PER_PICKUP, mark_runs_started, runs_to_start
 from include.onboarding.intake.summary import ProcessSummary, PullSummary
+from include.onboarding.names import run_id_for
 
 __all__ = [
     "IMMUTABLE_FIELDS",

@@ -12,6 +12,7 @@ from typing import Any
 
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.events import EventType
 from include.onboarding.intake.orders import ACTOR
 from include.onboarding.store import SCHEMA, Event, Store
 
@@ -57,7 +58,7 @@ def commit_batch(store: Store, config: OnboardingConfig, batch_id: str, clock: C
             [
                 Event(
                     subject="intake",
-                    event_type="intake.pickup_committed",
+                    event_type=EventType.INTAKE_PICKUP_COMMITTED,
                     actor=ACTOR,
                     occurred_at=now,
                     details={"batch_id": batch_id, "counts": batch["counts"], "watermark": str(watermark)},

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from include.onboarding.config import PilotScope
+from include.onboarding.events import EventType
 from include.onboarding.intake.orders import ACTOR, Order
 from include.onboarding.store import SCHEMA, Event, Scratch, Store
 
@@ -75,11 +76,11 @@ def read_from_after_scope_change(
     }
     event = Event(
         subject="intake",
-        event_type="pilot.scope_changed",
+        event_type=EventType.PILOT_SCOPE_CHANGED,
         actor=ACTOR,
         occurred_at=now,
         details=details,
-        dedupe_key=f"pilot.scope_changed:{source}:{batch_id}",
+        dedupe_key=f"{EventType.PILOT_SCOPE_CHANGED}:{source}:{batch_id}",
     )
     Store.record_events(cur, [event])
     oldest = row["oldest"]

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from include.onboarding.config import PILOT_FIELDS, PilotScope
+from include.onboarding.events import EventType
 from include.onboarding.intake.orders import ACTOR, EPOCH, IMMUTABLE_FIELDS, Order, Problem, Rejected
 from include.onboarding.intake.summary import ProcessSummary
 from include.onboarding.store import SCHEMA, Event
@@ -112,7 +113,7 @@ def plan_chunk(
             if other_fp == order.fingerprint:
                 event = Event(
                     subject=f"order:{source}-{order.crm_deal_id}",
-                    event_type="order.duplicate_ignored",
+                    event_type=EventType.ORDER_DUPLICATE_IGNORED,
                     actor=ACTOR,
                     occurred_at=now,
                     details={"order_number": order.order_number, "same_as": other_key},

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from include.onboarding.config import Stage
+from include.onboarding.events import EventType
 from include.onboarding.intake.orders import ACTOR, Order, Rejected
 from include.onboarding.store import SCHEMA, Event, Scratch, Store
 
@@ -61,7 +62,7 @@ def quarantine(
         events.append(
             Event(
                 subject=f"order:{source}-{item.crm_deal_id}",
-                event_type="order.quarantined",
+                event_type=EventType.ORDER_QUARANTINED,
                 actor=ACTOR,
                 occurred_at=now,
                 stage=Stage.INTAKE.value,
@@ -150,7 +151,7 @@ def resolve_quarantines(
         events.append(
             Event(
                 subject=f"order:{source}-{deal_id}",
-                event_type="order.quarantine_resolved",
+                event_type=EventType.ORDER_QUARANTINE_RESOLVED,
                 actor=ACTOR,
                 occurred_at=now,
                 details={"resolution": resolutions[deal_id], "quarantine_ids": ids},

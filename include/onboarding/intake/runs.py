@@ -1,6 +1,6 @@
 """Starting the tier runs: one run of ``onboarding_<tier>`` per new onboarding.
 
-The run id is derived from the onboarding key (:func:`run_id_for`), so a
+The run id is derived from the onboarding key (:func:`~include.onboarding.names.run_id_for`), so a
 repeated trigger starts nothing.  At most :data:`MAX_RUNS_PER_PICKUP` runs
 start per pickup; the rest start at the next one.  An account whose tier has
 no configuration any more is not started: it is marked blocked with the reason.
@@ -11,22 +11,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include.onboarding import run_notes
+from include.onboarding import run_notes, state
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
 from include.onboarding.deadlines import target_warning_at
+from include.onboarding.events import EventType
 from include.onboarding.intake.orders import ACTOR
+from include.onboarding.names import dag_id_for, run_id_for
 from include.onboarding.store import SCHEMA, Event, Store
 
 log = logging.getLogger(__name__)
 
 MAX_RUNS_PER_PICKUP = 1000  # below Airflow's max_map_length (1024); the rest start at the next pickup
-
-
-def run_id_for(onboarding_key: str) -> str:
-    """The tier DAG run that carries one onboarding: derived from its key, so a repeat starts nothing."""
-    return f"onboarding__{onboarding_key}"
 
 
 def runs_to_start(
@@ -61,7 +58,7 @@ def runs_to_start(
             conf[TARGET_WARNING_KEY] = warn.isoformat()
         runs.append(
             {
-                "trigger_dag_id": f"onboarding_{row['tier']}",
+                "trigger_dag_id": dag_id_for(row["tier"]),
                 "trigger_run_id": run_id_for(row["onboarding_key"]),
                 "conf": conf,
                 # The grid shows who the account is and who owns it; the run keeps it current (run_notes).
@@ -82,26 +79,7 @@ def runs_to_start(
                     f" (include/config/tiers/{row['tier']}.yaml); restore it or move the account to another tier"
                 )
                 log.error("onboarding %s not started: %s", row["onboarding_key"], reason)
-                cur.execute(
-                    f"UPDATE {SCHEMA}.onboardings SET blocked_reason = %s, updated_at = %s WHERE id = %s",
-                    (reason, now, row["id"]),
-                )
-                Store.record_events(
-                    cur,
-                    [
-                        Event(
-                            subject=row["onboarding_key"],
-                            onboarding_id=row["id"],
-                            event_type="onboarding.blocked",
-                            actor=ACTOR,
-                            occurred_at=now,
-                            stage=row["stage"],
-                            stage_owner=row["stage_owner_email"],
-                            details={"reason": reason},
-                            dedupe_key=f"onboarding.blocked:{row['onboarding_key']}:tier-removed",
-                        )
-                    ],
-                )
+                state.block_unstartable(cur, row, reason, now, ACTOR)
     return runs
 
 
@@ -121,7 +99,7 @@ def mark_runs_started(store: Store, runs: list[dict[str, Any]], clock: Clock) ->
             [
                 Event(
                     subject=r["conf"]["onboarding_key"],
-                    event_type="run.started",
+                    event_type=EventType.RUN_STARTED,
                     actor=ACTOR,
                     occurred_at=now,
                     details={"dag_id": r["trigger_dag_id"], "run_id": r["trigger_run_id"]},

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from include.onboarding.exceptions import Refused as Refused
+
 MAX_TEXT_CHARS = 10_000
 """Longest typed answer accepted for any item except SAML metadata."""
 MAX_SAML_BYTES = 1024 * 1024
@@ -64,11 +66,3 @@ class Verdict:
     @classmethod
     def reject(cls, reason: str) -> Verdict:
         return cls(ok=False, value=None, reason=reason)
-
-
-class Refused(Exception):
-    """Internal: stop judging and reject with this customer-facing reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
