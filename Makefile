@@ -1,7 +1,9 @@
 # Customer onboarding automation on Apache Airflow 3.
 #
-#   make demo    onboardings on Airflow's own scheduler in minutes (MONTH=1: the full month; UI=1 leaves the UI up)
+#   make demo    onboardings on Airflow's own scheduler in minutes (MONTH=1: the full month; UI=1 leaves the UI up;
+#                CELERY=1: on the CeleryExecutor with two workers and an embedded broker)
 #   make test    lint, type-check and run the whole test suite
+#   make test-distributed   the CeleryExecutor with two workers, one lost mid-run (minutes)
 #   make stop    stop anything the demo left running
 #   make bench   benchmarks; figures in bench/results.json
 #
@@ -13,7 +15,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: install browser demo stop test lint typecheck pytest unit bench lock clean
+.PHONY: install browser demo stop test test-distributed lint typecheck pytest unit bench lock clean
 
 $(STAMP): requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else "This package needs Python 3.11, 3.12 or 3.13, and $(PYTHON) is %d.%d: run make with PYTHON=python3.11 (or 3.12, 3.13)" % v)'
@@ -25,7 +27,7 @@ $(STAMP): requirements.txt requirements-local.txt requirements-dev.txt constrain
 install: $(STAMP)
 
 demo: install
-	$(PY) -m localstack demo $(if $(filter-out 0,$(UI)),--ui) $(if $(filter-out 0,$(MONTH)),--month)
+	$(PY) -m localstack demo $(if $(filter-out 0,$(UI)),--ui) $(if $(filter-out 0,$(MONTH)),--month) $(if $(filter-out 0,$(CELERY)),--celery)
 
 stop: install
 	$(PY) -m localstack stop
@@ -51,6 +53,10 @@ pytest: install browser
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# Tests marked distributed (left out of `make test`): the CeleryExecutor with a real broker and two workers.
+test-distributed: install
+	$(PY) -m pytest -m distributed -q -s
 
 # Tests marked unit: no database (the vendor clients' tests use the sandbox on loopback).
 unit: install

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from bench import board, dag_parse, escalation_pass, intake, portal, reminders, reporting, scheduler
+from bench import board, dag_parse, escalation_pass, intake, portal, reminders, reporting, scheduler, triggerer
 
 BENCHMARKS = {
     "dag_parse": dag_parse.run,
@@ -23,6 +23,7 @@ BENCHMARKS = {
     "portal": portal.run,
     "board": board.run,
     "scheduler": scheduler.run,
+    "triggerer": triggerer.run,
 }
 
 
@@ -103,6 +104,8 @@ def _rows(name: str, result: dict[str, Any]) -> list[tuple[str, str, str]]:
         ]  # fmt: skip
     if name == "board":
         return _board_rows(result)
+    if name == "triggerer":
+        return _triggerer_rows(result)
     if name == "portal":
         return _portal_rows(result)
     return [(name, "", str(result))]
@@ -145,6 +148,32 @@ def _portal_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"p50 {trigger['p50_ms']:.0f} / max {trigger['max_ms']:.0f} ms; slow poll 1 h; "
          f"target < {targets['submit_to_trigger_p95_seconds']:.0f} s"),
     ]  # fmt: skip
+
+
+def _triggerer_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for n, size in result["sizes"].items():
+        steady, floor, wake, prod, look = (
+            size["steady"],
+            size["floor"],
+            size["wake_ms"],
+            size["at_production_poll"],
+            size["look"],
+        )
+        rows += [
+            (f"triggerer: {int(n):,} waiting checklist triggers, CPU", f"{prod['cpu_percent']:.1f} %",
+             f"{prod['queries_per_second']:.1f} queries/s to PostgreSQL (its CPU {prod['database_cpu_percent']:.1f} %)"
+             f", each trigger looking every {result['poll_seconds']:.0f} s"),
+            ("  one look: CPU in the triggerer / in PostgreSQL", f"{look['cpu_ms']:.2f} ms",
+             f"{look['database_cpu_ms']:.2f} ms; {look['sample']:,} at once"),
+            ("  holding them between looks, CPU", f"{steady['cpu_percent']:.1f} %",
+             f"floor: as many bare asyncio sleeps {floor['cpu_percent']:.1f} %"),
+            ("  start: every trigger looked once", f"{size['startup']['seconds']:.1f} s",
+             f"{size['startup']['cpu_seconds']:.1f} s of CPU; +{size['rss_mib_for_triggers']:.0f} MiB resident"),
+            ("  a portal commit wakes its trigger, p50", f"{wake['p50']:.0f} ms",
+             f"max {wake['max']:.0f} ms over {wake['count']} wakes"),
+        ]  # fmt: skip
+    return rows
 
 
 def _board_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:

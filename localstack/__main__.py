@@ -3,7 +3,9 @@
 ``demo`` runs a month of signed orders through Airflow's own scheduler,
 dag-processor, triggerer and api-server on the embedded PostgreSQL and the
 sandbox, with business time accelerated (see :mod:`localstack.month_demo`).
-``stop`` stops everything the local stack started.
+``--celery`` runs it on the CeleryExecutor: an embedded broker and two Celery
+workers instead of the LocalExecutor.  ``stop`` stops everything the local stack
+started, the workers and the broker included.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--ui", action="store_true", default=env("UI", "") not in ("", "0"),
                      help="leave Airflow (and the UI) running at the end; `make stop` stops it")  # fmt: skip
     run.add_argument("--parallelism", type=int, default=6, help="task instances Airflow runs at once")
+    run.add_argument("--celery", action="store_true", default=env("CELERY", "") not in ("", "0"),
+                     help="run on the CeleryExecutor: an embedded broker (Valkey) and Celery workers")  # fmt: skip
+    run.add_argument("--workers", type=int, default=2, help="Celery workers, with --celery (default 2)")
     run.add_argument("--max-minutes", type=float, default=_float(env("DEMO_MAX_MINUTES")),
                      help="stop the month after this long (default 12, or 60 with --month)")  # fmt: skip
     run.add_argument("--quiet-hours", type=float, default=8,

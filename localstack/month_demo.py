@@ -3,7 +3,8 @@
 What runs is what a deployment runs: PostgreSQL (embedded unless configured),
 the sandbox standing in for the CRM, Jira, Stripe, the SCIM
 provisioning API and Slack, and Airflow's api-server, scheduler, dag-processor
-and triggerer with the LocalExecutor.  Nothing is called by hand: the intake
+and triggerer with the LocalExecutor (``--celery``: the CeleryExecutor, an
+embedded broker and two Celery workers).  Nothing is called by hand: the intake
 picks orders up on its schedule and starts one run per account, the runs wait
 on the customers in the triggerer, the escalation pass runs on its schedule.
 
@@ -78,6 +79,8 @@ class Options:
     parallelism: int
     max_minutes: float
     quiet_business_hours: float
+    celery_workers: int = 0
+    """0: the LocalExecutor; otherwise the CeleryExecutor with this many workers and the embedded broker."""
 
 
 SHORT = {"orders": 20, "business_days": 2, "max_minutes": 9.0, "speed": 2880.0}
@@ -104,6 +107,7 @@ def options(args: argparse.Namespace) -> Options:
         parallelism=args.parallelism,
         max_minutes=args.max_minutes if args.max_minutes is not None else float(preset["max_minutes"]),
         quiet_business_hours=args.quiet_hours,
+        celery_workers=args.workers if args.celery else 0,
     )
 
 
@@ -308,6 +312,9 @@ def run(opts: Options) -> None:
         stack.sandbox_call(sandbox_port, "POST", "/_sandbox/ticketing/settings", {"search_delay_seconds": 1800})
         api_port = free_port()
         env = stack.airflow_service_env(stack.airflow_env(dbs, sandbox_port), api_port)
+        if opts.celery_workers:
+            _say(f"Starting the Celery broker (Valkey, the Redis protocol) for {opts.celery_workers} workers")
+            env = stack.use_celery(env, dbs, stack.ensure_broker())
         env.update(
             {
                 "ONBOARDING_CLOCK": clock.spec(),
@@ -325,8 +332,18 @@ def run(opts: Options) -> None:
         env["ONBOARDING_CONFIG_DIR"] = os.environ["ONBOARDING_CONFIG_DIR"]
         portal_url = stack.start_portal(env)
         _say(f"The customer portal is up on {portal_url}; customers get their links by email (the sandbox's SMTP)")
-        _say(f"Starting Airflow (api-server on http://127.0.0.1:{api_port}, scheduler, dag-processor, triggerer)")
-        api = stack.bring_up_airflow(env, {*RUNNING_DAGS, "onboarding_reporting"})
+        workers = f", {opts.celery_workers} Celery workers" if opts.celery_workers else ""
+        _say(
+            f"Starting Airflow (api-server on http://127.0.0.1:{api_port}, scheduler, dag-processor,"
+            f" triggerer{workers})"
+        )
+        api = stack.bring_up_airflow(
+            env,
+            {*RUNNING_DAGS, "onboarding_reporting"},
+            workers=opts.celery_workers,
+            # The parallelism split between the workers (each at least 2), as the LocalExecutor would use it.
+            worker_concurrency=max(2, -(-opts.parallelism // max(opts.celery_workers, 1))),
+        )
         home = stack.local_dir() / "airflow"
         for dag_id in RUNNING_DAGS:
             api.set_paused(dag_id, False)

@@ -5,6 +5,12 @@ cluster, Airflow's home and the sandbox's pid file.  Starting twice reuses what
 is running; :func:`stop` stops every process the stack started, by process
 group, so nothing is left behind.
 
+On the CeleryExecutor (``make demo CELERY=1``, :func:`use_celery`) the stack also
+starts the embedded broker (:mod:`localstack.broker`) and Celery workers, each
+in its own process group under its own Celery hostname; :func:`stop` stops them
+and the broker too.  ``ONBOARDING_BROKER_URL`` points at a broker of your own
+instead (then none is started).
+
 External PostgreSQL: set ``ONBOARDING_DATABASE_URL`` (a libpq URL of the
 onboarding database) or ``AIRFLOW_CONN_ONBOARDING_DB`` (an Airflow connection,
 URI or JSON) and no embedded server is started.  Airflow's own metadata then
@@ -31,6 +37,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import psutil
 
 from localstack import interrupts, processes
+from localstack.broker import EmbeddedBroker
 from localstack.postgres import EmbeddedPostgres, free_port
 
 if TYPE_CHECKING:
@@ -394,15 +401,21 @@ def sandbox_call(port: int, method: str, path: str, body: object | None = None) 
 
 
 def stop(keep_database: bool = False, own_descendants: bool = False) -> list[str]:
-    """Stop Airflow, the portal, the sandbox and, unless asked to keep it, the embedded PostgreSQL.
+    """Stop Airflow (its Celery workers too), the portal, the sandbox, the embedded broker and,
+    unless asked to keep it, the embedded PostgreSQL.
 
     Each with everything it spawned, then anything else marked as the stack's
     (:data:`STACK_ENV`); ``own_descendants`` also stops whatever this process itself
     started and is still running.  Returns the names of what was running.
     """
-    stopped = stop_process_groups([*(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS)), "portal", "sandbox"])
+    stopped = stop_process_groups(
+        [*worker_names(), *(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS)), "portal", "sandbox"]
+    )
     if strays := sweep(own_descendants):
         stopped.append(f"{len(strays)} other process{'es' if len(strays) > 1 else ''}")
+    # After Airflow: a scheduler still running would only log that the broker is gone.
+    if EmbeddedBroker(local_dir() / "broker").stop():
+        stopped.append("broker")
     if not keep_database and EmbeddedPostgres(local_dir() / "postgres").stop():
         stopped.append("postgres")
     return stopped
@@ -492,15 +505,21 @@ def wait_for_airflow(env: dict[str, str], timeout: float = 180) -> dict[str, Any
     raise RuntimeError(f"Airflow did not become healthy within {timeout:.0f}s: {health}")
 
 
-def bring_up_airflow(env: dict[str, str], dag_ids: set[str]) -> AirflowApi:
+def bring_up_airflow(
+    env: dict[str, str], dag_ids: set[str], workers: int = 0, worker_concurrency: int = 4
+) -> AirflowApi:
     """Migrate Airflow's database, start its components, wait until healthy and ``dag_ids`` are loaded.
 
-    Returns a REST client logged in as the simple auth manager's ``admin``.
+    On the CeleryExecutor (see :func:`use_celery`) also starts ``workers`` Celery workers and waits
+    until each answers.  Returns a REST client logged in as the simple auth manager's ``admin``.
     """
     from localstack.airflow_api import AirflowApi, admin_password
 
     airflow_cli(env, "db", "migrate")
     start_airflow(env)
+    if workers and env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
+        hostnames = start_workers(env, workers, worker_concurrency)
+        wait_for_workers(env["AIRFLOW__CELERY__BROKER_URL"], hostnames)
     wait_for_airflow(env)
     api = AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", admin_password(Path(env["AIRFLOW_HOME"])))
     api.wait_for_dags(dag_ids)
@@ -508,7 +527,103 @@ def bring_up_airflow(env: dict[str, str], dag_ids: set[str]) -> AirflowApi:
 
 
 def stop_airflow() -> list[str]:
-    return stop_process_groups(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS))
+    return stop_process_groups([*worker_names(), *(f"airflow-{c}" for c in reversed(AIRFLOW_COMPONENTS))])
+
+
+# --------------------------------------------------------------------------- CeleryExecutor
+
+WORKER_PREFIX = "airflow-worker-"
+
+
+def ensure_broker() -> str:
+    """The Celery broker's URL: ``ONBOARDING_BROKER_URL`` if set, else the embedded one, started if need be."""
+    external = os.environ.get("ONBOARDING_BROKER_URL")
+    if external:
+        return external
+    broker = EmbeddedBroker(local_dir() / "broker")
+    broker.start(env=child_env())
+    return broker.url
+
+
+def use_celery(env: dict[str, str], dbs: Databases, broker_url: str) -> dict[str, str]:
+    """``env`` switched to the CeleryExecutor: the broker, and Celery's results in Airflow's own database.
+
+    Set on every component (the scheduler sends, the workers receive, both read the results).
+    """
+    parts = urlsplit(dbs.airflow_sqlalchemy_url)
+    return {
+        **env,
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + urlunsplit(("postgresql+psycopg",) + tuple(parts)[1:]),
+    }
+
+
+def worker_names() -> list[str]:
+    """The pid-file names of the Celery workers the stack started (``airflow-worker-<n>``)."""
+    return sorted(p.stem for p in local_dir().glob(f"{WORKER_PREFIX}*.pid"))
+
+
+def start_workers(env: dict[str, str], count: int, concurrency: int) -> list[str]:
+    """Start ``count`` Celery workers, each in its own process group and log, as ``worker-<n>@<host>``.
+
+    Returns their Celery hostnames.  Several workers on one machine each need a hostname of their
+    own, as they would on several machines; they share the log folder, so none serves logs
+    (Airflow reads a finished task's log from the file).
+    """
+    logs = local_dir() / "airflow" / "services"
+    logs.mkdir(parents=True, exist_ok=True)
+    stop_process_groups(worker_names())
+    hostnames = []
+    for n in range(1, count + 1):
+        hostname = worker_hostname(n)
+        log = open(logs / f"worker-{n}.log", "ab")  # noqa: SIM115 - handed to the child process
+        with interrupts.deferred():  # a signal in between would leave a process no pid file leads to
+            proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", hostname,
+                    "--concurrency", str(concurrency), "--skip-serve-logs",
+                ],
+                env=child_env(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+            _pid_file(f"{WORKER_PREFIX}{n}").write_text(str(proc.pid))
+        hostnames.append(hostname)
+    return hostnames
+
+
+def worker_hostname(n: int) -> str:
+    """The Celery hostname of the stack's ``n``-th worker."""
+    import socket
+
+    return f"worker-{n}@{socket.gethostname()}"
+
+
+def worker_pid(hostname: str) -> int:
+    """The pid of the worker the stack started as ``hostname`` (``worker-<n>@...``)."""
+    n = hostname.split("@")[0].removeprefix("worker-")
+    return int(_pid_file(f"{WORKER_PREFIX}{n}").read_text())
+
+
+def wait_for_workers(broker_url: str, hostnames: list[str], timeout: float = 120) -> None:
+    """Wait until every worker answers a ping through the broker (so it consumes its queue)."""
+    from celery import Celery
+
+    app = Celery(broker=broker_url)
+    deadline = time.monotonic() + timeout
+    answered: set[str] = set()
+    try:
+        while time.monotonic() < deadline:
+            for hostname in hostnames:
+                if not _alive(worker_pid(hostname)):
+                    n = hostname.split("@")[0]
+                    raise RuntimeError(f"celery {n} exited; see {local_dir() / 'airflow' / 'services' / n}.log")
+            answered = {name for reply in app.control.ping(timeout=2) for name in reply}
+            if answered >= set(hostnames):
+                return
+            time.sleep(1)
+    finally:
+        app.close()
+    raise RuntimeError(f"Celery workers did not answer within {timeout:.0f}s: {sorted(set(hostnames) - answered)}")
 
 
 def airflow_cli(env: dict[str, str], *args: str) -> None:

@@ -81,6 +81,19 @@ def _airflow_environment(tmp: Path, server_url: str) -> dict[str, str]:
     }
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the tests marked ``distributed`` unless the ``-m`` expression names them.
+
+    They take minutes on two cores; ``make test-distributed`` runs them after ``make test``.
+    """
+    if "distributed" in (config.getoption("markexpr") or ""):
+        return
+    left_out = [item for item in items if item.get_closest_marker("distributed") is not None]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item.get_closest_marker("distributed") is None]
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     airflow_settings = sys.modules.get("airflow.settings")
     if airflow_settings is not None:  # close Airflow's pool before its server goes away

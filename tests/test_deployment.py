@@ -51,6 +51,7 @@ LONG_RUNNING_SERVICES = (
     *AIRFLOW_COMMANDS,
     ONBOARDING_DB_SERVICE,
     SANDBOX,
+    "portal",
 )
 
 AIRFLOW_HOME = "/opt/airflow"
@@ -469,6 +470,39 @@ def test_long_running_services_have_healthchecks() -> None:
     all_services = services()
     unchecked = [name for name in LONG_RUNNING_SERVICES if not has_healthcheck(all_services.get(name, {}))]
     assert not unchecked, f"services without a healthcheck: {unchecked}"
+
+
+def test_workers_scale_with_docker_compose_up_scale() -> None:
+    """``docker compose up --scale airflow-worker=N`` starts N workers, each its own Celery node.
+
+    Compose refuses to scale a service with a fixed container name, and replicas cannot share a
+    host port; a fixed hostname or ``--celery-hostname`` would give every replica the same Celery
+    node name, which ``airflow celery worker`` refuses once one is running.  Each replica's
+    container hostname is its own, so its health check pings its own node.
+    """
+    document = load_compose()
+    worker = document["services"]["airflow-worker"]
+    for where, service in (("airflow-worker", worker), ("x-airflow-common", document["x-airflow-common"])):
+        assert "container_name" not in service, f"{where} has a fixed container_name: it cannot be scaled"
+        assert "hostname" not in service, f"{where} has a fixed hostname: every replica would be one Celery node"
+    pinned = [str(p) for p in worker.get("ports") or [] if ":" in str(p) or isinstance(p, dict)]
+    assert not pinned, f"airflow-worker publishes host ports {pinned}: a second replica could not bind them"
+    words = command_words(worker)
+    assert words[:2] == ["celery", "worker"]
+    assert option(words, "--celery-hostname") is None and option(words, "-H") is None
+    probe = " ".join(interpolate(str(word)) for word in worker["healthcheck"]["test"])
+    assert 'inspect ping -d "celery@${HOSTNAME}"' in probe, probe
+    assert (worker.get("deploy") or {}).get("replicas", 1) >= 1
+
+
+def test_the_portal_and_the_sandbox_are_checked_by_asking_them() -> None:
+    all_services = services()
+    for name, path in (("portal", "/healthz"), (SANDBOX, "/_sandbox/health")):
+        service = all_services[name]
+        assert has_healthcheck(service), f"{name} has no health check"
+        probe = " ".join(str(word) for word in service["healthcheck"]["test"])
+        assert "curl" in probe and "--fail" in probe and path in probe, f"{name}: {probe}"
+        assert service.get("restart") in ("always", "unless-stopped"), f"{name} is not restarted when it dies"
 
 
 def test_dependencies_name_existing_services_and_valid_conditions() -> None:
