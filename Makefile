@@ -4,6 +4,7 @@
 #                CELERY=1: on the CeleryExecutor with two workers and an embedded broker)
 #   make test    lint, type-check and run the whole test suite
 #   make test-distributed   the CeleryExecutor with two workers, one lost mid-run (minutes)
+#   make test-stack  the whole-stack runs left out of `make test` (the distributed ones included)
 #   make stop    stop anything the demo left running
 #   make bench   benchmarks; figures in bench/results.json
 #
@@ -15,7 +16,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: install browser demo stop test test-distributed lint typecheck pytest unit bench lock clean
+.PHONY: install browser demo stop test test-distributed test-stack lint typecheck pytest unit bench lock clean
 
 $(STAMP): requirements.txt requirements-local.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else "This package needs Python 3.11, 3.12 or 3.13, and $(PYTHON) is %d.%d: run make with PYTHON=python3.11 (or 3.12, 3.13)" % v)'
@@ -57,6 +58,11 @@ test: lint typecheck pytest
 # Tests marked distributed (left out of `make test`): the CeleryExecutor with a real broker and two workers.
 test-distributed: install
 	$(PY) -m pytest -m distributed -q -s
+
+# Whole-stack runs (left out of `make test`, minutes each): a month on the real scheduler, `make demo`
+# interrupted at random moments, and the CeleryExecutor with a worker lost.  CI runs them after `make test`.
+test-stack: install
+	$(PY) -m pytest -m "stack or distributed" -q
 
 # Tests marked unit: no database (the vendor clients' tests use the sandbox on loopback).
 unit: install

@@ -81,17 +81,20 @@ def _airflow_environment(tmp: Path, server_url: str) -> dict[str, str]:
     }
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the tests marked ``distributed`` unless the ``-m`` expression names them.
+LEFT_OUT_UNLESS_NAMED = ("stack", "distributed")
 
-    They take minutes on two cores; ``make test-distributed`` runs them after ``make test``.
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the tests marked ``stack`` or ``distributed`` unless the ``-m`` expression names them.
+
+    They take minutes on two cores; ``make test-stack`` runs them after ``make test``.
     """
-    if "distributed" in (config.getoption("markexpr") or ""):
-        return
-    left_out = [item for item in items if item.get_closest_marker("distributed") is not None]
+    named = config.getoption("markexpr") or ""
+    markers = [m for m in LEFT_OUT_UNLESS_NAMED if m not in named]
+    left_out = [item for item in items if any(item.get_closest_marker(m) for m in markers)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if item.get_closest_marker("distributed") is None]
+        items[:] = [item for item in items if item not in left_out]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -45,7 +45,7 @@ MARKER = "ONBOARDING_DEMO_INTERRUPT_MARK"
 SEED = int(os.environ.get("DEMO_INTERRUPT_SEED") or random.SystemRandom().randrange(1_000_000))
 EXIT_WITHIN = 120  # seconds from the signal to the demo's exit; stopping waits up to 8 s per group
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+pytestmark = [pytest.mark.stack, pytest.mark.skipif(shutil.which("make") is None, reason="needs make")]
 
 
 def _as_a_terminal_starts_it() -> None:

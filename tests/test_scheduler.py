@@ -22,6 +22,8 @@ from localstack.month_demo import ledger_problems
 from tests.real_stack import TIERS, Stack, real_stack
 from tests.real_stack import sign as _sign
 
+pytestmark = pytest.mark.stack  # minutes: `make test-stack` (and CI) runs it, `make test` does not
+
 
 @pytest.fixture
 def scheduler_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
