@@ -248,8 +248,10 @@ def _progress(onboarding_url: str) -> dict[str, Any]:
                           SELECT 1 FROM onboarding.escalations e
                           WHERE e.onboarding_id = o.id AND e.resolved_at IS NULL)) AS escalated,
                       (SELECT count(*) FROM onboarding.quarantined_orders q WHERE q.status = 'open') AS quarantined,
+                      (SELECT count(*) FROM onboarding.out_of_pilot_orders p WHERE p.taken_at IS NULL)
+                        AS out_of_pilot,
                       (SELECT max(e.occurred_at) FROM onboarding.events e
-                        WHERE e.event_type NOT LIKE 'escalation.%%') AS last_progress
+                        WHERE e.onboarding_id IS NOT NULL AND e.event_type NOT LIKE 'escalation.%%') AS last_progress
                FROM onboarding.onboardings o"""
         )[0]
     return dict(row)

@@ -68,10 +68,11 @@ class MonthProgress:
 
     def update(self, now: datetime, signed: int, state: dict[str, Any]) -> None:
         """Show the business time ``now``, orders ``signed`` so far and the store's counts."""
-        settled = int(state["live"]) + int(state["quarantined"]) + int(state["escalated"])
+        out = int(state.get("out_of_pilot") or 0)
+        settled = int(state["live"]) + int(state["quarantined"]) + int(state["escalated"]) + out
         counts = (
             f"live {state['live']}  open {state['open']} (escalated {state['escalated']})  "
-            f"quarantined {state['quarantined']}  signed {signed}"
+            f"quarantined {state['quarantined']}  out of pilot {out}  signed {signed}"
         )
         if self._bar is not None:
             day = f"{now:%a %d %b %H:%M}"
