@@ -44,6 +44,13 @@ from localstack.postgres import free_port
 BEHAVIOURS = (
     (["prompt"] * 9) + (["slow"] * 4) + (["invalid_then_correct"] * 3) + ["silent", "partial", "forwarding", "prompt"]
 )
+
+
+def behaviour_of(signed: int) -> str:
+    """The behaviour of the customer of the ``signed``-th signed order (from 0), dealt out in signing order."""
+    return BEHAVIOURS[signed % len(BEHAVIOURS)]
+
+
 TIER_DAGS = ("onboarding_enterprise", "onboarding_smb", "onboarding_partner")
 DEMO_FAULTS = {
     "billing": {"server_error": 3},
@@ -154,7 +161,7 @@ class Feeder:
             _, props = self.deals[self.fed]
             stack.sandbox_call(self.port, "POST", "/_sandbox/crm/deals", {"properties": props})
             if props.get("dealstage") == "closedwon":
-                behaviour = BEHAVIOURS[self.signed % len(BEHAVIOURS)]
+                behaviour = behaviour_of(self.signed)
                 contact = str(props.get("primary_contact_email") or "")
                 if contact:  # the customer reads their mail and answers in the portal as this behaviour says
                     stack.sandbox_call(
@@ -198,7 +205,7 @@ def contacts_to_hold(deals: list[tuple[datetime, dict[str, Any]]], count: int = 
     for _, props in deals:
         if props.get("dealstage") != "closedwon":
             continue
-        if BEHAVIOURS[signed % len(BEHAVIOURS)] == "prompt" and props.get("primary_contact_email"):
+        if behaviour_of(signed) == "prompt" and props.get("primary_contact_email"):
             prompt.append(str(props["primary_contact_email"]).lower())
         signed += 1
     return set(prompt[-count:]) if count else set()
