@@ -231,8 +231,15 @@ def _pid_file(name: str) -> Path:
 
 
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``env`` (or this process's environment) marked as the stack's: see :data:`STACK_ENV`."""
-    return {**(os.environ if env is None else env), STACK_ENV: str(local_dir())}
+    """``env`` (or this process's environment) marked as the stack's: see :data:`STACK_ENV`.
+
+    Bytecode is kept, under the local directory rather than in the checkout, even where the
+    shell says not to write it (``PYTHONDONTWRITEBYTECODE``): every task process imports the
+    package, and a deployed worker compiles it once, not once per task."""
+    base = {**(os.environ if env is None else env)}
+    base.pop("PYTHONDONTWRITEBYTECODE", None)
+    base.setdefault("PYTHONPYCACHEPREFIX", str(local_dir() / "pycache"))
+    return {**base, STACK_ENV: str(local_dir())}
 
 
 def _alive(pid: int) -> bool:
