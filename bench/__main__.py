@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from datetime import datetime, timezone
 from typing import Any
 
@@ -204,10 +205,17 @@ def main(argv: list[str]) -> None:
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     rows: list[tuple[str, str, str]] = []
+    failed: list[str] = []
     for name in wanted:
         print(f"running {name} ...", flush=True)
         began = time.perf_counter()
-        rows += _rows(name, BENCHMARKS[name]())
+        try:
+            rows += _rows(name, BENCHMARKS[name]())
+        except Exception as exc:  # one broken benchmark must not lose the others' figures
+            traceback.print_exc()
+            failed.append(name)
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            rows.append((f"{name}: FAILED", "-", reason[:160]))
         print(f"  {name} took {_minutes(time.perf_counter() - began)}", flush=True)
     width = max(len(r[0]) for r in rows)
     print()
@@ -218,6 +226,8 @@ def main(argv: list[str]) -> None:
     for what, figure, note in rows:
         print(f"{what:<{width}}  {figure:>10}  {note}")
     print("\nresults: bench/results.json")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)} (traceback above)")
 
 
 def _minutes(seconds: float) -> str:

@@ -133,7 +133,7 @@ def prepare(url: str, load_keys: list[str], sensor_keys: list[str], secret: str)
     The sensor accounts get every item but :data:`LAST_ITEM` verified through
     :func:`checklist.judge_submission`, the way every channel records a verdict.
     """
-    from include.onboarding import intake, lifecycle, runtime
+    from include.onboarding import intake, lifecycle, runtime, state
     from include.onboarding.clock import SystemClock
     from include.onboarding.config import Stage
     from include.onboarding.store import Store, connect_dsn
@@ -150,7 +150,7 @@ def prepare(url: str, load_keys: list[str], sensor_keys: list[str], secret: str)
     accounts = {}
     for key in load_keys + sensor_keys:
         now = clock.now()
-        lifecycle.advance(store, config, key, Stage.COLLECT_INPUTS, now, "bench", "checklist planned")
+        state.advance(store, config, key, Stage.COLLECT_INPUTS, now, "bench", "checklist planned")
         lifecycle.plan(store, config, key, now, "bench")
         accounts[key] = _invite(store, config, key, secret.encode(), now)
     for key in sensor_keys:
