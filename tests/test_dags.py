@@ -191,3 +191,20 @@ def test_a_task_process_parse_imports_nothing_heavy() -> None:
         out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True)
         assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_busy_worker_pool_sends_new_checklists_first_then_finishes_accounts_nearest_live(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag_id in ("onboarding_smb", "onboarding_enterprise", "onboarding_partner"):
+        dag = dagbag.dags[dag_id]
+        weight = {t.task_id: t.priority_weight for t in dag.tasks}
+        assert {t.weight_rule for t in dag.tasks} == {"absolute"}, dag_id  # comparable across runs and tiers
+        later = ["wait_for_input", "readiness_gate", "notify_customer", "hand_off", "mark_live"]
+        assert [weight[t] for t in later] == sorted(weight[t] for t in later), (dag_id, weight)
+        assert weight["readiness_gate"] > weight["wait_for_input"]
+        assert weight["request_inputs"] > weight["mark_live"] == max(
+            w for t, w in weight.items() if t not in ("plan_checklist", "request_inputs")
+        )
+        for task in dag.tasks:
+            for upstream in task.upstream_task_ids:
+                if upstream not in ("plan_checklist", "request_inputs"):
+                    assert weight[task.task_id] > weight[upstream], (dag_id, upstream, task.task_id)

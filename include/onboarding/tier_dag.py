@@ -251,4 +251,26 @@ def build_tier_dag(tier: TierConfig, config: OnboardingConfig) -> DAG:  # noqa: 
         leaves >> notice
         provisioned >> notice
         notice >> hand_off() >> mark_live()
+    prioritise(dag, first=("plan_checklist", "request_inputs"))
     return dag
+
+
+def prioritise(dag: DAG, first: tuple[str, ...]) -> None:
+    """Who goes first when every worker slot is busy: a new account's checklist (the customer can start on
+    it while the rest waits), then the account closest to going live.
+
+    Airflow's default weighs a task by how much follows it, so under a burst of signings every new run's
+    first steps jump ahead of the accounts being set up, and all of them finish late together.  Here a
+    task weighs its depth in the graph (the longest path to it), absolute across runs of every tier.
+    """
+    depth: dict[str, int] = {}
+
+    def depth_of(task_id: str) -> int:
+        if task_id not in depth:
+            depth[task_id] = 1 + max((depth_of(u) for u in dag.get_task(task_id).upstream_task_ids), default=0)
+        return depth[task_id]
+
+    deepest = max(depth_of(t) for t in dag.task_ids)
+    for task in dag.tasks:
+        task.weight_rule = "absolute"
+        task.priority_weight = deepest + 1 if task.task_id in first else depth_of(task.task_id)
