@@ -201,8 +201,10 @@ def test_a_busy_worker_pool_sends_new_checklists_first_then_finishes_accounts_ne
         later = ["wait_for_input", "readiness_gate", "notify_customer", "hand_off", "mark_live"]
         assert [weight[t] for t in later] == sorted(weight[t] for t in later), (dag_id, weight)
         assert weight["readiness_gate"] > weight["wait_for_input"]
-        assert weight["request_inputs"] > weight["mark_live"] == max(
-            w for t, w in weight.items() if t not in ("plan_checklist", "request_inputs")
+        assert (
+            weight["request_inputs"]
+            > weight["mark_live"]
+            == max(w for t, w in weight.items() if t not in ("plan_checklist", "request_inputs"))
         )
         for task in dag.tasks:
             for upstream in task.upstream_task_ids:

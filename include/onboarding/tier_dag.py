@@ -271,6 +271,6 @@ def prioritise(dag: DAG, first: tuple[str, ...]) -> None:
         return depth[task_id]
 
     deepest = max(depth_of(t) for t in dag.task_ids)
-    for task in dag.tasks:
-        task.weight_rule = "absolute"
-        task.priority_weight = deepest + 1 if task.task_id in first else depth_of(task.task_id)
+    for op in dag.tasks:
+        op.weight_rule = "absolute"
+        op.priority_weight = deepest + 1 if op.task_id in first else depth_of(op.task_id)
