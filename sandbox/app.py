@@ -25,15 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox import billing, crm, provisioning, slack, ticketing
 from sandbox.customers import BEHAVIOURS
-from sandbox.faults import (
-    ErrorKind,
-    FaultInjector,
-    FaultSpec,
-    SandboxSystem,
-    VendorError,
-    system_for,
-)
+from sandbox.faults import FaultInjector, FaultSpec
 from sandbox.state import DEFAULT_START, SandboxState
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError, system_for
 
 SYSTEMS: tuple[SandboxSystem, ...] = (
     crm.SYSTEM,

@@ -39,8 +39,8 @@ from sandbox.common import (
     is_email,
     random_id,
 )
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
 from sandbox.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, IdempotencyKeys, KeyReused
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState

@@ -37,8 +37,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
 from sandbox.state import Deal, SandboxState, parse_timestamp
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 SYSTEM_NAME = "crm"
 PREFIX = "/crm/"

@@ -41,8 +41,8 @@ from sandbox.common import (
     json_body,
     random_id,
 )
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
 from sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState

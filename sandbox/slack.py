@@ -30,7 +30,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from sandbox.common import Clock, SystemStore, iso
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from sandbox import jql
 from sandbox.common import Clock, SystemStore, configured_token, json_body
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState
