@@ -132,7 +132,8 @@ def _admin_router() -> APIRouter:
 
     @admin.get("/ledger")
     def ledger(state: StateDep, systems: SystemsDep) -> dict[str, Any]:
-        return {system.name: system.ledger(state) for system in systems}
+        ledgers = state.ledger()
+        return {system.name: ledgers[system.name] for system in systems}
 
     return admin
 

@@ -22,16 +22,13 @@ import enum
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi import Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.systems import ErrorKind, SandboxSystem, VendorError, system_for
-
-if TYPE_CHECKING:
-    from sandbox.state import RequestRecord, SandboxState
 
 HANG_POLL_SECONDS = 0.05
 """How often a hanging request checks whether it was released."""
@@ -122,6 +119,63 @@ class FaultPlan:
         return asdict(self)
 
 
+@dataclass
+class RequestRecord:
+    """One request a simulated system received, for tests to inspect.
+
+    ``monotonic`` comes from this process's ``time.monotonic()``, so a test
+    running the server in-process can measure gaps (e.g. that a client honoured
+    ``Retry-After``) without wall-clock jitter.
+    """
+
+    system: str
+    method: str
+    path: str
+    at: str
+    monotonic: float
+    fault: FaultKind | None
+    status: int | None = None
+    content_type: str | None = None
+    accept: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the admin API lists it."""
+        return {
+            "system": self.system,
+            "at": self.at,
+            "monotonic": self.monotonic,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "fault": self.fault.value if self.fault else None,
+            "content_type": self.content_type,
+            "accept": self.accept,
+        }
+
+
+class RequestLog(Protocol):
+    """What the fault layer needs of the sandbox's state (``SandboxState``): the request log and the plans."""
+
+    @property
+    def hang_epoch(self) -> int:
+        """Changes whenever hanging requests must give up."""
+        ...
+
+    def begin_request(
+        self, system: str, method: str, path: str, content_type: str | None = None, accept: str | None = None
+    ) -> RequestRecord:
+        """Log an arriving request and decide, atomically, which fault it gets."""
+        ...
+
+    def finish_request(self, record: RequestRecord, status: int) -> None:
+        """Store the status the request was answered with."""
+        ...
+
+    def fault_plan(self, system: str) -> FaultPlan | None:
+        """The live plan of one system."""
+        ...
+
+
 class FaultSpec(BaseModel):
     """Body of ``POST /_sandbox/faults``; unknown keys are refused so typos show."""
 
@@ -154,7 +208,7 @@ CallNext = Callable[[Request], Awaitable[Response]]
 class FaultInjector:
     """HTTP middleware: logs every vendor request and applies its scheduled fault."""
 
-    def __init__(self, state: SandboxState, systems: Sequence[SandboxSystem]) -> None:
+    def __init__(self, state: RequestLog, systems: Sequence[SandboxSystem]) -> None:
         self.state = state
         self.systems = systems
 

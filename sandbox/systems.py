@@ -1,8 +1,9 @@
 """The simulated systems as the app and the fault layer see them, and the error shapes they share.
 
 Each system (the CRM, Jira, Stripe, the product's provisioning API, Slack) describes itself with a
-``SandboxSystem``: its name, its path prefix, its router, how its vendor renders errors, and what it
-reports in the ledger.  Adding a system means writing one module that exports one.  Vendor routers
+``SandboxSystem``: its name, its path prefix, its router and how its vendor renders errors.  Adding a
+system means writing one module that exports one, and giving its store a place in ``SandboxState``
+(which also reports what the store holds in the ledger).  Vendor routers
 raise :class:`VendorError` with a vendor-neutral :class:`ErrorKind`; the system owning the request
 path renders it in its vendor's shape.
 """
@@ -12,13 +13,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-
-if TYPE_CHECKING:
-    from sandbox.state import SandboxState
 
 
 class ErrorKind(str, enum.Enum):
@@ -75,7 +73,6 @@ class SandboxSystem:
     """Path prefix(es) of the vendor API; faults and the request log apply to them."""
     router: APIRouter
     render_error: ErrorRenderer
-    ledger: Callable[[SandboxState], dict[str, Any]]
     admin_router: APIRouter | None = None
     """Sandbox-only endpoints (seeding etc.), mounted under ``/_sandbox/<name>``."""
     respond_error: ErrorResponder | None = None
