@@ -283,6 +283,9 @@ def generate_orders(
         raise ValueError("count must be >= 0")
     if not 0.0 <= bad_ratio <= 1.0:
         raise ValueError("bad_ratio must be between 0 and 1")
+    extra = open_deals if open_deals is not None else count // 10
+    if count == 0 and extra == 0:
+        return []  # an empty sandbox needs no tier files
     mix = _TierMix(config or load_config())
     rng = random.Random(seed)
     names = _Names(rng)
@@ -290,7 +293,6 @@ def generate_orders(
     drafts = [_signed_order(rng, mix, next(names), at) for at in _signing_times(rng, days, count)]
     _number_orders(rng, drafts)
     _inject_defects(rng, drafts, round(count * bad_ratio))
-    extra = open_deals if open_deals is not None else count // 10
     drafts += [_open_deal(rng, mix, next(names), days) for _ in range(extra)]
     drafts.sort(key=lambda d: d.signed_at)
     return [d.properties for d in drafts]
