@@ -13,6 +13,8 @@ Faults are applied by a middleware in front of the vendor routers, as a real
 API gateway or rate limiter answers before the application (and before
 authentication).  Which system a request belongs to, and how that vendor
 renders an error, comes from the systems' descriptions (:mod:`sandbox.systems`).
+The middleware also logs every vendor request (:class:`RequestRecord`), with the
+fault it got, in the sandbox's state.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Each system (the CRM, Jira, Stripe, the product's provisioning API, Slack) describes itself with a
 ``SandboxSystem``: its name, its path prefix, its router and how its vendor renders errors.  Adding a
 system means writing one module that exports one, and giving its store a place in ``SandboxState``
-(which also reports what the store holds in the ledger).  Vendor routers
-raise :class:`VendorError` with a vendor-neutral :class:`ErrorKind`; the system owning the request
-path renders it in its vendor's shape.
+(which also reports what the store holds in the ledger).  Vendor routers raise :class:`VendorError`
+with a vendor-neutral :class:`ErrorKind`; the system owning the request path renders it in its
+vendor's shape.
 """
 
 from __future__ import annotations
