@@ -206,7 +206,7 @@ def run() -> dict[str, Any]:
     state = SandboxState(token=SANDBOX_TOKEN, clock=lambda: NOW.timestamp())
     seeded = state.reset(seed=SEED, orders=n, bad_ratio=0.0)
     cleared = clear_departed_managers(state, seeded)
-    crm = state.crm_ledger()
+    crm = state.crm.ledger()
     good_signed = crm["closedwon"] - sum(crm["defects"].values())
     with (
         scratch_server() as server,

@@ -9,7 +9,8 @@ and records every request, so retry and back-off behaviour can be tested.
 
 Systems (one module each, by fault/log name): ``crm`` (HubSpot deals),
 ``ticketing`` (Jira Cloud), ``billing`` (Stripe customers), ``provisioning``
-(the product's SCIM 2.0 and tenant APIs) and ``slack`` (incoming webhooks).
+(the product's SCIM 2.0 and tenant APIs) and ``slack`` (incoming webhooks),
+each described to the app and the fault layer by a ``SandboxSystem`` (:mod:`.systems`).
 Beside them, a real SMTP server (:mod:`.mail`) keeps every email sent to
 customers, and simulated customers (:mod:`.customers`) read that mail, open
 the magic link and answer through the portal's own forms, as people do.

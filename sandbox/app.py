@@ -25,15 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox import billing, crm, provisioning, slack, ticketing
 from sandbox.customers import BEHAVIOURS
-from sandbox.faults import (
-    ErrorKind,
-    FaultInjector,
-    FaultSpec,
-    SandboxSystem,
-    VendorError,
-    system_for,
-)
+from sandbox.faults import FaultInjector, FaultSpec
 from sandbox.state import DEFAULT_START, SandboxState
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError, system_for
 
 SYSTEMS: tuple[SandboxSystem, ...] = (
     crm.SYSTEM,
@@ -138,7 +132,8 @@ def _admin_router() -> APIRouter:
 
     @admin.get("/ledger")
     def ledger(state: StateDep, systems: SystemsDep) -> dict[str, Any]:
-        return {system.name: system.ledger(state) for system in systems}
+        ledgers = state.ledger()
+        return {system.name: ledgers[system.name] for system in systems}
 
     return admin
 

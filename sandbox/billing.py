@@ -23,7 +23,7 @@ import string
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
@@ -39,11 +39,8 @@ from sandbox.common import (
     is_email,
     random_id,
 )
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
 from sandbox.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, IdempotencyKeys, KeyReused
-
-if TYPE_CHECKING:
-    from sandbox.state import SandboxState
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 SYSTEM_NAME = "billing"
 PREFIX = "/v1/"
@@ -531,17 +528,11 @@ def settings(body: BillingSettings, store: StoreDep) -> dict[str, Any]:
     return body.model_dump()
 
 
-def ledger(state: SandboxState) -> dict[str, Any]:
-    """The billing line of ``GET /_sandbox/ledger``."""
-    return state.billing.ledger()
-
-
 SYSTEM = SandboxSystem(
     name=SYSTEM_NAME,
     prefix=PREFIX,
     router=router,
     render_error=render_error,
-    ledger=ledger,
     admin_router=admin_router,
 )
 """Stripe as the app and the fault layer see it."""

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import fnmatch
 import hashlib
 import json
 import re
+import threading
 import uuid
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, cast
 from urllib.parse import quote, unquote
@@ -37,8 +40,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
-from sandbox.state import Deal, SandboxState, parse_timestamp
+from sandbox.common import Clock, SystemStore, configured_token
+from sandbox.generator import iso_z
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 SYSTEM_NAME = "crm"
 PREFIX = "/crm/"
@@ -125,6 +129,187 @@ def render_error(kind: ErrorKind, message: str | None) -> dict[str, Any]:
 def _invalid(message: str) -> VendorError:
     """A 400 VALIDATION_ERROR, HubSpot's answer to any malformed search."""
     return VendorError(400, ErrorKind.VALIDATION, message)
+
+
+# -- the CRM's data --------------------------------------------------------------
+
+FIRST_DEAL_ID = 18_000_000_001
+"""HubSpot deal ids are large integers; start in that range so ids look real."""
+
+SYSTEM_MANAGED = frozenset({"hs_object_id", "hs_lastmodifieddate"})
+"""Properties the CRM sets itself; values sent by a client are ignored."""
+
+
+def ms_to_iso(ms: int) -> str:
+    """Milliseconds since the epoch to HubSpot's ISO form (``...T14:03:00.000Z``)."""
+    return iso_z(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    """Parse what HubSpot accepts for a date or datetime; ``None`` if unparsable.
+
+    Accepts milliseconds since the epoch (``"1790000000000"``), ISO datetimes
+    (with ``Z`` or an offset; naive ones are UTC) and plain dates (midnight UTC).
+    """
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def to_property_value(value: object) -> str | None:
+    """Coerce a client value to what HubSpot stores: a string, or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_NOT_RAW: Any = object()
+
+
+@dataclass
+class Deal:
+    """One CRM deal; ``properties`` holds HubSpot's string values.
+
+    ``raw``, when set, is what reads and searches return for this deal instead
+    of its JSON, exactly as seeded (see :meth:`CrmStore.seed_raw_deal`);
+    ``properties`` then only decide which searches find it and in what order.
+    """
+
+    id: str
+    properties: dict[str, str | None]
+    archived: bool = False
+    raw: Any = _NOT_RAW
+
+    def to_json(self, only: Iterable[str] | None = None) -> Any:
+        """The deal as HubSpot returns it, with all or only the named properties (or its raw record)."""
+        if self.raw is not _NOT_RAW:
+            return copy.deepcopy(self.raw)
+        names = list(self.properties) if only is None else list(only)
+        return {
+            "id": self.id,
+            "properties": {name: self.properties.get(name) for name in names},
+            "createdAt": self.properties.get("createdate"),
+            "updatedAt": self.properties.get("hs_lastmodifieddate"),
+            "archived": self.archived,
+        }
+
+
+class CrmStore(SystemStore):
+    """HubSpot: the deals, by id."""
+
+    def __init__(self, lock: threading.RLock, clock: Clock) -> None:
+        super().__init__(lock, clock)
+        self._deals: dict[str, Deal] = {}
+        self._next_id = FIRST_DEAL_ID
+        self._last_modified_ms = 0
+
+    def upsert_deal(self, properties: Mapping[str, object], deal_id: str | None = None) -> dict[str, Any]:
+        """Create a deal, or merge ``properties`` into deal ``deal_id`` if it exists.
+
+        Like HubSpot, the CRM stamps ``hs_lastmodifieddate`` itself, strictly
+        increasing so incremental-sync tests never see two writes at the same
+        millisecond.  ``createdate`` may be given (HubSpot allows back-dating
+        on import); it defaults to now on create.  Raises ``ValueError`` for an
+        unparsable ``createdate``.
+        """
+        values = {k: to_property_value(v) for k, v in properties.items() if k not in SYSTEM_MANAGED}
+        if values.get("createdate") is not None:
+            values["createdate"] = _normalized_time(values["createdate"] or "")
+        with self.lock:
+            deal = self._deals.get(deal_id) if deal_id else None
+            if deal is None:
+                deal = self._create(deal_id)
+            deal.raw = _NOT_RAW  # an edit in the CRM's UI replaces a seeded raw record
+            deal.properties.update(values)
+            now = ms_to_iso(self._next_modified_ms())
+            deal.properties["hs_lastmodifieddate"] = now
+            if deal.properties.get("createdate") is None:
+                deal.properties["createdate"] = now
+            json: dict[str, Any] = deal.to_json()
+            return json
+
+    def seed_raw_deal(self, record: Any, deal_id: str | None = None, dealstage: str = "closedwon") -> dict[str, Any]:
+        """Store a record that searches and reads return verbatim, whatever it holds.
+
+        For tests of what a client does with records no well-behaved CRM sends
+        (control characters, wrong types, absurd dates, not even an object), as
+        a broken export or a proxy in between could.  The deal is found by
+        searches as a deal in ``dealstage`` modified now; the record itself is
+        never checked or changed.  Returns the deal's id and that modification
+        time.
+        """
+        with self.lock:
+            deal = self._deals.get(deal_id) if deal_id else None
+            if deal is None:
+                deal = self._create(deal_id)
+            now = ms_to_iso(self._next_modified_ms())
+            deal.properties.update({"dealstage": dealstage, "hs_lastmodifieddate": now})
+            deal.properties.setdefault("createdate", now)
+            deal.raw = copy.deepcopy(record)
+            return {"id": deal.id, "hs_lastmodifieddate": now}
+
+    def get_deal(self, deal_id: str) -> Deal | None:
+        """A copy of one deal, or ``None``."""
+        with self.lock:
+            deal = self._deals.get(deal_id)
+            return _copy(deal) if deal else None
+
+    def deals(self) -> list[Deal]:
+        """Copies of all deals, safe to filter and sort outside the lock."""
+        with self.lock:
+            return [_copy(deal) for deal in self._deals.values()]
+
+    def _create(self, deal_id: str | None) -> Deal:
+        """Register an empty deal under ``deal_id`` or the next free id."""
+        if deal_id is None:
+            while str(self._next_id) in self._deals:
+                self._next_id += 1
+            deal_id = str(self._next_id)
+            self._next_id += 1
+        deal = Deal(id=deal_id, properties={"hs_object_id": deal_id})
+        self._deals[deal_id] = deal
+        return deal
+
+    def _next_modified_ms(self) -> int:
+        """Now in ms, bumped past the previous stamp so stamps never repeat."""
+        now = int(self.clock() * 1000)
+        stamp = max(now, self._last_modified_ms + 1)
+        self._last_modified_ms = stamp
+        return stamp
+
+    def ledger(self) -> dict[str, Any]:
+        """What the CRM holds: deal counts by stage and the defects seeded."""
+        stages: dict[str, int] = {}
+        defects: dict[str, int] = {}
+        with self.lock:
+            for deal in self._deals.values():
+                stage = deal.properties.get("dealstage") or "(none)"
+                stages[stage] = stages.get(stage, 0) + 1
+                defect = deal.properties.get("sandbox_defect")
+                if defect:
+                    defects[defect] = defects.get(defect, 0) + 1
+            total = len(self._deals)
+        return {"deals": total, "closedwon": stages.get("closedwon", 0), "stages": stages, "defects": defects}
+
+
+def _normalized_time(value: str) -> str:
+    """A client-supplied timestamp in HubSpot's ISO form; ``ValueError`` if unparsable."""
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise ValueError(f"createdate {value!r} is not a date")
+    return iso_z(parsed)
+
+
+def _copy(deal: Deal) -> Deal:
+    """Detach a deal from the store so callers cannot mutate it unlocked."""
+    return Deal(id=deal.id, properties=dict(deal.properties), archived=deal.archived, raw=deal.raw)
 
 
 # -- request models -----------------------------------------------------------
@@ -380,13 +565,13 @@ def _returned_properties(requested: Iterable[str]) -> list[str]:
     return names + [p for p in ALWAYS_RETURNED if p not in names]
 
 
-def search_deals(state: SandboxState, request: SearchRequest) -> dict[str, Any]:
+def search_deals(store: CrmStore, request: SearchRequest) -> dict[str, Any]:
     """Run a deals search with HubSpot's filtering, sorting and paging rules."""
     if not 1 <= request.limit <= MAX_LIMIT:
         raise _invalid(f"limit must be between 1 and {MAX_LIMIT}, got {request.limit}.")
     offset = _offset(request)
     matches = _matcher(request)
-    found = _sort([deal for deal in state.deals() if not deal.archived and matches(deal)], request.sorts)
+    found = _sort([deal for deal in store.deals() if not deal.archived and matches(deal)], request.sorts)
     page = found[offset : offset + request.limit]
     wanted = _returned_properties(request.properties)
     body: dict[str, Any] = {"total": len(found), "results": [deal.to_json(wanted) for deal in page]}
@@ -402,21 +587,22 @@ def search_deals(state: SandboxState, request: SearchRequest) -> dict[str, Any]:
 # -- routes ----------------------------------------------------------------------
 
 
-def _state(request: Request) -> SandboxState:
-    """The app's shared state (set by ``create_app``)."""
-    state: SandboxState = request.app.state.sandbox
-    return state
+def _store(request: Request) -> CrmStore:
+    """The CRM's data in the app's shared state (set by ``create_app``)."""
+    store: CrmStore = request.app.state.sandbox.crm
+    return store
 
 
-def _authenticated(
-    state: Annotated[SandboxState, Depends(_state)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> None:
+StoreDep = Annotated[CrmStore, Depends(_store)]
+
+
+def _authenticated(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """Require ``Authorization: Bearer <token>`` (the configured one, if any)."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise VendorError(401, ErrorKind.AUTHENTICATION)
-    if state.token is not None and token.strip() != state.token:
+    expected = configured_token(request)
+    if expected is not None and token.strip() != expected:
         raise VendorError(
             401,
             ErrorKind.AUTHENTICATION,
@@ -440,31 +626,31 @@ router = APIRouter(prefix="/crm/v3/objects/deals", dependencies=[Depends(_authen
 
 
 @router.post("/search")
-def search(body: SearchRequest, state: Annotated[SandboxState, Depends(_state)]) -> VerbatimJSON:
+def search(body: SearchRequest, store: StoreDep) -> VerbatimJSON:
     """``POST /crm/v3/objects/deals/search``."""
-    return VerbatimJSON(search_deals(state, body))
+    return VerbatimJSON(search_deals(store, body))
 
 
 @router.get("/{deal_id}")
 def read_deal(
     deal_id: str,
-    state: Annotated[SandboxState, Depends(_state)],
+    store: StoreDep,
     properties: Annotated[list[str] | None, Query()] = None,
     id_property: Annotated[str | None, Query(alias="idProperty")] = None,
 ) -> VerbatimJSON:
     """``GET /crm/v3/objects/deals/{dealId}``; ``idProperty`` looks up by another unique property."""
-    deal = _find(state, deal_id, id_property)
+    deal = _find(store, deal_id, id_property)
     if deal is None or deal.archived:
         raise VendorError(404, ErrorKind.NOT_FOUND)
     names = [p.strip() for value in properties or [] for p in value.split(",")]
     return VerbatimJSON(deal.to_json(_returned_properties(names)))
 
 
-def _find(state: SandboxState, key: str, id_property: str | None) -> Deal | None:
+def _find(store: CrmStore, key: str, id_property: str | None) -> Deal | None:
     """A deal by id, or by the value of ``id_property``."""
     if id_property in (None, "", "hs_object_id"):
-        return state.get_deal(key)
-    return next((d for d in state.deals() if d.properties.get(id_property or "") == key), None)
+        return store.get_deal(key)
+    return next((d for d in store.deals() if d.properties.get(id_property or "") == key), None)
 
 
 class DealUpsert(BaseModel):
@@ -478,16 +664,16 @@ admin_router = APIRouter()
 
 
 @admin_router.post("/deals")
-def upsert_deal(body: DealUpsert, state: Annotated[SandboxState, Depends(_state)]) -> dict[str, Any]:
+def upsert_deal(body: DealUpsert, store: StoreDep) -> dict[str, Any]:
     """Create or update a deal as a sales rep would in the CRM's UI."""
     try:
-        return state.upsert_deal(body.properties, deal_id=body.id)
+        return store.upsert_deal(body.properties, deal_id=body.id)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
 
 
 class RawDeal(BaseModel):
-    """Body of ``POST /_sandbox/crm/raw-deals``: a record served verbatim (see ``SandboxState.seed_raw_deal``)."""
+    """Body of ``POST /_sandbox/crm/raw-deals``: a record served verbatim (see ``CrmStore.seed_raw_deal``)."""
 
     record: Any
     id: str | None = None
@@ -495,14 +681,9 @@ class RawDeal(BaseModel):
 
 
 @admin_router.post("/raw-deals")
-def seed_raw_deal(body: RawDeal, state: Annotated[SandboxState, Depends(_state)]) -> dict[str, Any]:
+def seed_raw_deal(body: RawDeal, store: StoreDep) -> dict[str, Any]:
     """Serve ``record`` as a deal exactly as given: the hostile or garbled records no HubSpot UI would produce."""
-    return state.seed_raw_deal(body.record, deal_id=body.id, dealstage=body.dealstage)
-
-
-def ledger(state: SandboxState) -> dict[str, Any]:
-    """The CRM's line of ``GET /_sandbox/ledger``."""
-    return state.crm_ledger()
+    return store.seed_raw_deal(body.record, deal_id=body.id, dealstage=body.dealstage)
 
 
 SYSTEM = SandboxSystem(
@@ -510,7 +691,6 @@ SYSTEM = SandboxSystem(
     prefix=PREFIX,
     router=router,
     render_error=render_error,
-    ledger=ledger,
     admin_router=admin_router,
 )
 """The CRM as the app and the fault layer see it."""

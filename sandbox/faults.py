@@ -1,4 +1,4 @@
-"""Fault injection and error shapes shared by every simulated system.
+"""Fault injection in front of every simulated system.
 
 Real integrations fail in a handful of ways: rate limits with ``Retry-After``,
 5xx errors, bodies cut off mid-document, well-formed answers missing a field
@@ -11,9 +11,10 @@ requests, so retry and back-off logic is exercised deterministically.
 
 Faults are applied by a middleware in front of the vendor routers, as a real
 API gateway or rate limiter answers before the application (and before
-authentication).  Each system describes itself with a ``SandboxSystem``: its
-path prefix, its router, how its vendor renders errors, and what it reports in
-the ledger.  Adding a system means writing one module that exports one.
+authentication).  Which system a request belongs to, and how that vendor
+renders an error, comes from the systems' descriptions (:mod:`sandbox.systems`).
+The middleware also logs every vendor request (:class:`RequestRecord`), with the
+fault it got, in the sandbox's state.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ import enum
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-if TYPE_CHECKING:
-    from sandbox.state import RequestRecord, SandboxState
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError, system_for
 
 HANG_POLL_SECONDS = 0.05
 """How often a hanging request checks whether it was released."""
@@ -51,85 +51,6 @@ class FaultKind(str, enum.Enum):
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """Methods that change something; the after-commit faults apply only to them."""
-
-
-class ErrorKind(str, enum.Enum):
-    """Vendor-neutral error classes; each system maps them to its own body."""
-
-    VALIDATION = "validation"
-    AUTHENTICATION = "authentication"
-    NOT_FOUND = "not_found"
-    RATE_LIMIT = "rate_limit"
-    INTERNAL = "internal"
-
-
-ErrorBody = dict[str, Any] | str
-"""A vendor's error body: JSON, or plain text for vendors that answer in text."""
-
-
-class VendorError(Exception):
-    """Raised by a vendor router; rendered in that vendor's error shape.
-
-    ``body``, when given, is the complete vendor body (for errors carrying more
-    than a message, such as Stripe's ``param`` or SCIM's ``scimType``);
-    otherwise the system renders one from ``kind`` and ``message``.
-    """
-
-    def __init__(
-        self,
-        status_code: int,
-        kind: ErrorKind,
-        message: str | None = None,
-        headers: dict[str, str] | None = None,
-        body: ErrorBody | None = None,
-    ) -> None:
-        super().__init__(message or kind.value)
-        self.status_code = status_code
-        self.kind = kind
-        self.message = message
-        self.headers = headers or {}
-        self.body = body
-
-
-ErrorRenderer = Callable[[ErrorKind, str | None], ErrorBody]
-"""(error kind, message or ``None`` for the vendor's usual one) -> error body."""
-
-ErrorResponder = Callable[[VendorError, str], Response]
-"""(error, request path) -> response, for systems whose APIs differ in error style."""
-
-
-@dataclass(frozen=True)
-class SandboxSystem:
-    """What the shared layer needs to know about one simulated system."""
-
-    name: str
-    prefix: str | tuple[str, ...]
-    """Path prefix(es) of the vendor API; faults and the request log apply to them."""
-    router: APIRouter
-    render_error: ErrorRenderer
-    ledger: Callable[[SandboxState], dict[str, Any]]
-    admin_router: APIRouter | None = None
-    """Sandbox-only endpoints (seeding etc.), mounted under ``/_sandbox/<name>``."""
-    respond_error: ErrorResponder | None = None
-    """Replaces ``render_error`` when one system serves APIs with different error styles."""
-
-    def owns(self, path: str) -> bool:
-        """Whether a request path belongs to this system."""
-        return path.startswith(self.prefix)
-
-    def error_response(self, error: VendorError, path: str = "") -> Response:
-        """Render an error the way this vendor would (``path``: the request's)."""
-        if self.respond_error is not None:
-            return self.respond_error(error, path)
-        body = error.body if error.body is not None else self.render_error(error.kind, error.message)
-        if isinstance(body, str):
-            return PlainTextResponse(body, status_code=error.status_code, headers=error.headers)
-        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
-
-
-def system_for(path: str, systems: Sequence[SandboxSystem]) -> SandboxSystem | None:
-    """The system a path belongs to, if any (admin paths belong to none)."""
-    return next((system for system in systems if system.owns(path)), None)
 
 
 @dataclass
@@ -200,6 +121,63 @@ class FaultPlan:
         return asdict(self)
 
 
+@dataclass
+class RequestRecord:
+    """One request a simulated system received, for tests to inspect.
+
+    ``monotonic`` comes from this process's ``time.monotonic()``, so a test
+    running the server in-process can measure gaps (e.g. that a client honoured
+    ``Retry-After``) without wall-clock jitter.
+    """
+
+    system: str
+    method: str
+    path: str
+    at: str
+    monotonic: float
+    fault: FaultKind | None
+    status: int | None = None
+    content_type: str | None = None
+    accept: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the admin API lists it."""
+        return {
+            "system": self.system,
+            "at": self.at,
+            "monotonic": self.monotonic,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "fault": self.fault.value if self.fault else None,
+            "content_type": self.content_type,
+            "accept": self.accept,
+        }
+
+
+class RequestLog(Protocol):
+    """What the fault layer needs of the sandbox's state (``SandboxState``): the request log and the plans."""
+
+    @property
+    def hang_epoch(self) -> int:
+        """Changes whenever hanging requests must give up."""
+        ...
+
+    def begin_request(
+        self, system: str, method: str, path: str, content_type: str | None = None, accept: str | None = None
+    ) -> RequestRecord:
+        """Log an arriving request and decide, atomically, which fault it gets."""
+        ...
+
+    def finish_request(self, record: RequestRecord, status: int) -> None:
+        """Store the status the request was answered with."""
+        ...
+
+    def fault_plan(self, system: str) -> FaultPlan | None:
+        """The live plan of one system."""
+        ...
+
+
 class FaultSpec(BaseModel):
     """Body of ``POST /_sandbox/faults``; unknown keys are refused so typos show."""
 
@@ -232,7 +210,7 @@ CallNext = Callable[[Request], Awaitable[Response]]
 class FaultInjector:
     """HTTP middleware: logs every vendor request and applies its scheduled fault."""
 
-    def __init__(self, state: SandboxState, systems: Sequence[SandboxSystem]) -> None:
+    def __init__(self, state: RequestLog, systems: Sequence[SandboxSystem]) -> None:
         self.state = state
         self.systems = systems
 

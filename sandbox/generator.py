@@ -12,6 +12,12 @@ The output is a list of HubSpot property dicts (string values, ``None`` for an
 empty property), deterministic for a given seed, ordered by the time the deal
 reached its current stage so that loading them in order gives increasing
 ``hs_lastmodifieddate`` values.
+
+The tiers, and each tier's regions and segments, come from the tier files
+(``include/config/tiers/*.yaml``, read by :func:`load_config`), so a tier added
+there gets orders too.  What the files do not say (how much a tier sells, its
+deal sizes and add-ons) is kept here for the known tiers, with a default for a
+new one.
 """
 
 from __future__ import annotations
@@ -20,18 +26,27 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-TIERS = ("enterprise", "smb", "partner")
-"""Onboarding tiers the company sells; anything else is a defect."""
+from include.onboarding.config import OnboardingConfig, TierConfig, load_config
 
-SEGMENTS_BY_TIER: dict[str, tuple[str, ...]] = {
-    "enterprise": ("strategic", "large"),
-    "smb": ("commercial", "startup"),
-    "partner": ("channel",),
-}
-"""Segments each tier may carry, as the sales-ops rules define them."""
+TIER_SHARES: dict[str, float] = {"enterprise": 0.3, "smb": 0.5, "partner": 0.2}
+"""Relative share of the deals of each known tier.  The tiers are those of the tier files: the known ones in
+this order, then any other in file-name order with :data:`NEW_TIER_SHARE`.  Any other tier value on a deal
+is a defect."""
 
-REGIONS = ("NA", "EMEA", "APAC")
-"""Regions that have an onboarding team; ``LATAM`` deals are a defect."""
+NEW_TIER_SHARE = 0.2
+"""Relative share of the deals of a tier that :data:`TIER_SHARES` does not list."""
+
+REGION_SHARES: dict[str, float] = {"NA": 0.5, "EMEA": 0.3, "APAC": 0.2}
+"""Relative share of a tier's deals in each of the regions its tier file lists; a region not listed here
+gets :data:`NEW_REGION_SHARE`.  ``LATAM`` has no onboarding team: ``LATAM`` deals are a defect."""
+
+NEW_REGION_SHARE = 0.2
+"""Relative share of the deals in a region that :data:`REGION_SHARES` does not list."""
+
+SEGMENT_FLOORS: dict[str, int] = {"strategic": 200_000, "commercial": 12_000}
+"""Smallest contract value of a segment, as the sales-ops rules assign them: a deal takes the first of its
+tier's segments (in the tier file's order) whose floor it reaches, a segment not listed here having none;
+failing that, the tier's last segment."""
 
 ADDONS = ("sso", "premium_support", "sandbox_env", "data_migration", "training_pack")
 """Options of the ``addons`` multi-select, in HubSpot's option order."""
@@ -206,24 +221,31 @@ _COUNTRIES: dict[str, tuple[tuple[str, str, float], ...]] = {
     "APAC": ((".com.au", "AUD", 0.5), (".co.nz", "AUD", 0.2), (".sg", "USD", 0.3)),
     "LATAM": ((".com.br", "USD", 0.6), (".mx", "USD", 0.4)),
 }
+_OTHER_COUNTRIES = ((".com", "USD", 1.0),)
 _SALES_REPS: dict[str, tuple[str, ...]] = {
     "NA": ("7001", "7002", "7003"),
     "EMEA": ("7101", "7102"),
     "APAC": ("7201", "7202"),
     "LATAM": ("7001", "7003"),
 }
+_OTHER_SALES_REPS = ("7001",)
 _AMOUNT_RANGES: dict[str, tuple[int, int, int]] = {
     # tier -> (low, high, step) in whole currency units
     "enterprise": (60_000, 420_000, 1_000),
     "smb": (4_800, 36_000, 100),
     "partner": (18_000, 120_000, 500),
 }
+_OTHER_AMOUNT_RANGE = (10_000, 100_000, 500)
 _ADDON_ODDS: dict[str, dict[str, float]] = {
     "enterprise": {"sso": 0.15, "premium_support": 0.35, "sandbox_env": 0.25, "data_migration": 0.2},
     "smb": {"premium_support": 0.15, "sandbox_env": 0.05, "training_pack": 0.2},
     "partner": {"premium_support": 0.2, "training_pack": 0.3},
 }
+_OTHER_ADDON_ODDS = {"premium_support": 0.15}
 _DEAL_LABELS = {"enterprise": "Enterprise Annual", "smb": "Growth Plan", "partner": "Partner Resale"}
+# Business days from signing to first value before the automation (the baseline), per tier.
+_FIRST_VALUE_DAYS: dict[str, tuple[int, int]] = {"enterprise": (14, 20), "smb": (10, 15), "partner": (12, 18)}
+_OTHER_FIRST_VALUE_DAYS = (10, 20)
 
 
 @dataclass
@@ -245,6 +267,7 @@ def generate_orders(
     bad_ratio: float = 0.0,
     open_deals: int | None = None,
     business_days: int | None = None,
+    config: OnboardingConfig | None = None,
 ) -> list[dict[str, str | None]]:
     """Return ``count`` signed orders plus a few deals in other stages.
 
@@ -252,23 +275,43 @@ def generate_orders(
     of which are broken (each marked with ``sandbox_defect``).  ``open_deals``
     deals in other stages are added (default ``count // 10``).  Close dates
     fall on business days from ``start`` on, spread over ``business_days`` of
-    them (default: about three orders a day).  The same arguments always give
-    the same list.
+    them (default: about three orders a day).  The deals are in the tiers of
+    ``config`` (default: :func:`load_config`).  The same arguments and tier
+    files always give the same list.
     """
     if count < 0:
         raise ValueError("count must be >= 0")
     if not 0.0 <= bad_ratio <= 1.0:
         raise ValueError("bad_ratio must be between 0 and 1")
+    extra = open_deals if open_deals is not None else count // 10
+    if count == 0 and extra == 0:
+        return []  # an empty sandbox needs no tier files
+    mix = _TierMix(config or load_config())
     rng = random.Random(seed)
     names = _Names(rng)
     days = _business_days(start, business_days or max(5, (count * 3) // 5))
-    drafts = [_signed_order(rng, next(names), at) for at in _signing_times(rng, days, count)]
+    drafts = [_signed_order(rng, mix, next(names), at) for at in _signing_times(rng, days, count)]
     _number_orders(rng, drafts)
     _inject_defects(rng, drafts, round(count * bad_ratio))
-    extra = open_deals if open_deals is not None else count // 10
-    drafts += [_open_deal(rng, next(names), days) for _ in range(extra)]
+    drafts += [_open_deal(rng, mix, next(names), days) for _ in range(extra)]
     drafts.sort(key=lambda d: d.signed_at)
     return [d.properties for d in drafts]
+
+
+class _TierMix:
+    """The tiers of the tier files, in the order and with the shares deals are drawn with."""
+
+    def __init__(self, config: OnboardingConfig) -> None:
+        known = [key for key in TIER_SHARES if key in config.tiers]
+        others = sorted(key for key in config.tiers if key not in TIER_SHARES)
+        self.tiers = [config.tiers[key] for key in known + others]
+        self.shares = [TIER_SHARES.get(key, NEW_TIER_SHARE) for key in known + others]
+
+    def draw(self, rng: random.Random) -> tuple[TierConfig, str]:
+        """A tier, and one of its regions."""
+        tier = rng.choices(self.tiers, weights=self.shares)[0]
+        shares = [REGION_SHARES.get(region, NEW_REGION_SHARE) for region in tier.regions]
+        return tier, rng.choices(tier.regions, weights=shares)[0]
 
 
 class _Names:
@@ -338,56 +381,51 @@ def _slug(name: str) -> str:
 
 def _amount(rng: random.Random, tier: str) -> int:
     """Contract value for a tier, rounded as sales reps quote it."""
-    low, high, step = _AMOUNT_RANGES[tier]
+    low, high, step = _AMOUNT_RANGES.get(tier, _OTHER_AMOUNT_RANGE)
     return rng.randrange(low, high + 1, step)
 
 
-def _segment(tier: str, amount: int) -> str:
-    """Segment implied by tier and deal size, as sales-ops assigns it."""
-    if tier == "enterprise":
-        return "strategic" if amount >= 200_000 else "large"
-    if tier == "smb":
-        return "startup" if amount < 12_000 else "commercial"
-    return "channel"
+def _segment(tier: TierConfig, amount: int) -> str:
+    """Segment implied by tier and deal size, as sales-ops assigns it (see :data:`SEGMENT_FLOORS`)."""
+    return next((s for s in tier.segments if amount >= SEGMENT_FLOORS.get(s, 0)), tier.segments[-1])
 
 
 def _addons(rng: random.Random, tier: str) -> str | None:
     """Multi-select value (``sso;premium_support``) or ``None`` when nothing was sold."""
-    odds = _ADDON_ODDS[tier]
+    odds = _ADDON_ODDS.get(tier, _OTHER_ADDON_ODDS)
     chosen = [name for name in ADDONS if rng.random() < odds.get(name, 0.0)]
     return ";".join(chosen) or None
 
 
-def _base_deal(rng: random.Random, company: str, region: str, tier: str) -> dict[str, str | None]:
-    """Properties every deal has, whatever its stage."""
-    tld, currency = _weighted(rng, _COUNTRIES[region])
+def _base_deal(rng: random.Random, company: str, region: str, tier: TierConfig) -> dict[str, str | None]:
+    """Properties every deal has, whatever its stage (the tier as the CRM names it: its first CRM value)."""
+    tld, currency = _weighted(rng, _COUNTRIES.get(region, _OTHER_COUNTRIES))
     domain = _slug(company) + tld
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    amount = _amount(rng, tier)
+    amount = _amount(rng, tier.tier)
     return {
-        "dealname": f"{company} - {_DEAL_LABELS[tier]}",
+        "dealname": f"{company} - {_DEAL_LABELS.get(tier.tier, tier.display_name)}",
         "pipeline": "default",
         "amount": f"{amount:.2f}",
         "deal_currency_code": currency,
-        "hubspot_owner_id": rng.choice(_SALES_REPS[region]),
-        "onboarding_tier": tier,
+        "hubspot_owner_id": rng.choice(_SALES_REPS.get(region, _OTHER_SALES_REPS)),
+        "onboarding_tier": tier.crm_tier_values[0],
         "company_name": company,
         "company_domain": domain,
         "region": region,
         "segment": _segment(tier, amount),
         "primary_contact_name": f"{first} {last}",
         "primary_contact_email": f"{first}.{last}@{domain}".lower(),
-        "addons": _addons(rng, tier),
-        "partner_name": rng.choice(_PARTNERS) if tier == "partner" else None,
+        "addons": _addons(rng, tier.tier),
+        "partner_name": rng.choice(_PARTNERS) if tier.tier == "partner" else None,
         "onboarding_owner_email": None,
         "committed_go_live_date": None,
     }
 
 
-def _signed_order(rng: random.Random, company: str, signed_at: datetime) -> _Draft:
+def _signed_order(rng: random.Random, mix: _TierMix, company: str, signed_at: datetime) -> _Draft:
     """A clean ``closedwon`` deal signed at ``signed_at`` (order number set later)."""
-    tier = rng.choices(TIERS, weights=(0.3, 0.5, 0.2))[0]
-    region = rng.choices(REGIONS, weights=(0.5, 0.3, 0.2))[0]
+    tier, region = mix.draw(rng)
     props = _base_deal(rng, company, region, tier)
     created = signed_at - timedelta(days=rng.randint(7, 120), hours=rng.randint(0, 6))
     props.update(dealstage="closedwon", closedate=iso_z(signed_at), createdate=iso_z(created))
@@ -399,10 +437,9 @@ def _signed_order(rng: random.Random, company: str, signed_at: datetime) -> _Dra
     return _Draft(signed_at, props)
 
 
-def _open_deal(rng: random.Random, company: str, days: list[date]) -> _Draft:
+def _open_deal(rng: random.Random, mix: _TierMix, company: str, days: list[date]) -> _Draft:
     """A deal in another stage: no order number, expected close date only."""
-    tier = rng.choices(TIERS, weights=(0.3, 0.5, 0.2))[0]
-    region = rng.choices(REGIONS, weights=(0.5, 0.3, 0.2))[0]
+    tier, region = mix.draw(rng)
     props = _base_deal(rng, company, region, tier)
     touched = datetime.combine(rng.choice(days), time(rng.randint(9, 17), rng.randint(0, 59)), timezone.utc)
     expected = touched + timedelta(days=rng.randint(10, 60))
@@ -490,23 +527,26 @@ BASELINE_COLUMNS = (
 """Columns of the historical export :func:`generate_baseline` writes, as a CRM report names them."""
 
 
-def generate_baseline(count: int, seed: int, end: date, weeks: int = 26) -> list[dict[str, str]]:
+def generate_baseline(
+    count: int, seed: int, end: date, weeks: int = 26, config: OnboardingConfig | None = None
+) -> list[dict[str, str]]:
     """The company's onboardings before the automation: ``count`` accounts signed over ``weeks`` weeks before
     ``end``, the way a CRM report exports them (dates as day-month-name, some ISO).
 
     Like the simulated customers, in the same tiers, segments and regions; but coordinated by email: first
     value (setup complete) 2 to 4 weeks after signing (10 to 20 business days, enterprise at the long end),
     live a few business days after that, and about one status email or check-in per business day until live.
-    Deterministic for a seed.  Accounts still onboarding at ``end`` have no live date.
+    Deterministic for a seed and the tier files of ``config`` (default: :func:`load_config`).  Accounts still
+    onboarding at ``end`` have no live date.
     """
+    mix = _TierMix(config or load_config())
     rng = random.Random(seed)
     names = _Names(rng)
     days = [d for d in _business_days(end - timedelta(weeks=weeks), weeks * 5) if d < end]
     rows: list[dict[str, str]] = []
     for signed in sorted(rng.choice(days) for _ in range(count)):
-        tier = rng.choices(TIERS, weights=(0.3, 0.5, 0.2))[0]
-        region = rng.choices(REGIONS, weights=(0.5, 0.3, 0.2))[0]
-        low, high = {"enterprise": (14, 20), "smb": (10, 15), "partner": (12, 18)}[tier]
+        tier, region = mix.draw(rng)
+        low, high = _FIRST_VALUE_DAYS.get(tier.tier, _OTHER_FIRST_VALUE_DAYS)
         to_first_value = rng.randint(low, high)
         first_value = _business_days(signed + timedelta(days=1), to_first_value)[-1]
         live = _business_days(first_value + timedelta(days=1), rng.randint(2, 6))[-1]
@@ -515,8 +555,8 @@ def generate_baseline(count: int, seed: int, end: date, weeks: int = 26) -> list
         rows.append(
             {
                 "account": next(names),
-                "tier": tier,
-                "segment": _segment(tier, _amount(rng, tier)),
+                "tier": tier.tier,
+                "segment": _segment(tier, _amount(rng, tier.tier)),
                 "region": region,
                 "signed_date": written(signed),
                 "first_value_date": written(first_value) if first_value <= end else "",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.common import Clock, flat_error
-from sandbox.faults import ErrorKind, VendorError
+from sandbox.systems import ErrorKind, VendorError
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 TTL_SECONDS = 24 * 60 * 60

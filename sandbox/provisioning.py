@@ -22,7 +22,7 @@ import uuid
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -41,11 +41,8 @@ from sandbox.common import (
     json_body,
     random_id,
 )
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
 from sandbox.idempotency import REPLAYED_HEADER, IdempotencyKeys, flat_vendor_error, replay_or_conflict
-
-if TYPE_CHECKING:
-    from sandbox.state import SandboxState
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 SYSTEM_NAME = "provisioning"
 SCIM_PREFIX = "/scim/v2/"
@@ -616,17 +613,11 @@ def set_outcome(body: OutcomeBody, store: StoreDep) -> dict[str, Any]:
     return {"ok": True}
 
 
-def ledger(state: SandboxState) -> dict[str, Any]:
-    """The provisioning line of ``GET /_sandbox/ledger``."""
-    return state.provisioning.ledger()
-
-
 SYSTEM = SandboxSystem(
     name=SYSTEM_NAME,
     prefix=PREFIXES,
     router=router,
     render_error=render_error,
-    ledger=ledger,
     admin_router=admin_router,
     respond_error=respond_error,
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
@@ -30,10 +30,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from sandbox.common import Clock, SystemStore, iso
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
-
-if TYPE_CHECKING:
-    from sandbox.state import SandboxState
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 SYSTEM_NAME = "slack"
 PREFIX = "/services/"
@@ -240,17 +237,11 @@ def set_webhook(body: WebhookBody, store: StoreDep) -> dict[str, Any]:
     return {"disabled": store.disabled()}
 
 
-def ledger(state: SandboxState) -> dict[str, Any]:
-    """Slack's line of ``GET /_sandbox/ledger``."""
-    return state.slack.ledger()
-
-
 SYSTEM = SandboxSystem(
     name=SYSTEM_NAME,
     prefix=PREFIX,
     router=router,
     render_error=render_error,
-    ledger=ledger,
     admin_router=admin_router,
 )
 """Slack incoming webhooks as the app and the fault layer see them."""

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -31,10 +31,7 @@ from pydantic import BaseModel, Field
 
 from sandbox import jql
 from sandbox.common import Clock, SystemStore, configured_token, json_body
-from sandbox.faults import ErrorKind, SandboxSystem, VendorError
-
-if TYPE_CHECKING:
-    from sandbox.state import SandboxState
+from sandbox.systems import ErrorKind, SandboxSystem, VendorError
 
 SYSTEM_NAME = "ticketing"
 PREFIX = "/rest/api/3/"
@@ -669,17 +666,11 @@ def settings(body: TicketingSettings, store: StoreDep) -> dict[str, Any]:
     return {"search_delay_seconds": store.search_delay_seconds, "issue_types": list(store.issue_types)}
 
 
-def ledger(state: SandboxState) -> dict[str, Any]:
-    """The ticketing line of ``GET /_sandbox/ledger``."""
-    return state.ticketing.ledger()
-
-
 SYSTEM = SandboxSystem(
     name=SYSTEM_NAME,
     prefix=PREFIX,
     router=router,
     render_error=render_error,
-    ledger=ledger,
     admin_router=admin_router,
 )
 """Jira as the app and the fault layer see it."""

@@ -19,8 +19,9 @@ from urllib.parse import unquote
 import pytest
 import requests
 
+from include.onboarding.config import load_config
 from sandbox.crm import SearchRequest, after_cursor
-from sandbox.generator import DEFECTS, SEGMENTS_BY_TIER, generate_orders
+from sandbox.generator import DEFECTS, generate_orders
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 
@@ -415,9 +416,10 @@ def test_generator_is_deterministic_and_realistic() -> None:
     assert 1 <= len(orders) - len(signed) <= 10
     assert len({o["order_number"] for o in signed}) == 60
     assert all(o["order_number"] is None for o in orders if o["dealstage"] != "closedwon")
+    segments_by_tier = {key: tier.segments for key, tier in load_config().tiers.items()}
     for order in signed:
         tier = order["onboarding_tier"]
-        assert tier in SEGMENTS_BY_TIER and order["segment"] in SEGMENTS_BY_TIER[tier]
+        assert tier in segments_by_tier and order["segment"] in segments_by_tier[tier]
         assert EMAIL.match(order["primary_contact_email"] or "")
         assert (order["partner_name"] is not None) == (tier == "partner")
         assert "sso" not in (order["addons"] or "") or tier == "enterprise"
