@@ -95,7 +95,7 @@ class Clock:
 
 @dataclass(frozen=True)
 class Row:
-    key: str
+    onboarding_key: str
     name: str
     tier: str
     region: str
@@ -139,7 +139,7 @@ def account_list(store: Store, config: OnboardingConfig, filters: Filters, now: 
         d = details.get(int(r["id"]), {})
         out.append(
             Row(
-                key=r["onboarding_key"],
+                onboarding_key=r["onboarding_key"],
                 name=r["account_name"],
                 tier=r["tier"],
                 region=r["region"],
@@ -261,14 +261,14 @@ ACCOUNT_SQL = {
 """The plain SQL behind one account's page (the measured SLA clock aside), by what it reads."""
 
 
-def account(store: Store, config: OnboardingConfig, key: str, now: datetime) -> Account | None:
+def account(store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime) -> Account | None:
     """Everything the board shows about one account; None when there is no such account."""
-    rows = store.query(ACCOUNT_SQL["onboarding"], {"key": key})
+    rows = store.query(ACCOUNT_SQL["onboarding"], {"key": onboarding_key})
     if not rows:
         return None
     row = rows[0]
     oid = int(row["id"])
-    params: dict[str, Any] = {"key": key, "id": oid}
+    params: dict[str, Any] = {"key": onboarding_key, "id": oid}
     names = {p.email: p.name for p in config.settings.people}
     tier = config.tiers.get(row["tier"])
     clock = None
@@ -282,7 +282,7 @@ def account(store: Store, config: OnboardingConfig, key: str, now: datetime) -> 
         tier_name=tier.display_name if tier else row["tier"],
         stage_owner_name=names.get(row["stage_owner_email"], row["stage_owner_email"]),
         owner_name=names.get(row["owner_email"], row["owner_email"]),
-        run_url=airflow_run(config.settings, row["tier"], row["run_id"] or f"onboarding__{key}"),
+        run_url=airflow_run(config.settings, row["tier"], row["run_id"] or f"onboarding__{onboarding_key}"),
         clock=clock,
         items=_items(store, params),
         approvals=store.query(ACCOUNT_SQL["approvals"], params),

@@ -57,10 +57,10 @@ WHERE o.status = 'open'
 """
 
 
-def load_open(store: Store, key: str | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """Every open onboarding (or the one with ``key``, or those with ``ids``) with what its SLA clock needs."""
-    if key is not None:
-        frame = store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (key,))
+def load_open(store: Store, onboarding_key: str | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every open onboarding (or the one ``onboarding_key`` names, or those with ``ids``) with what its clock needs."""
+    if onboarding_key is not None:
+        frame = store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (onboarding_key,))
     elif ids is not None:
         frame = store.frame(_OPEN_SQL + " AND o.id = ANY(%s)", (list(ids),))
     else:
