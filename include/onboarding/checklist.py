@@ -103,7 +103,7 @@ def poll_item(store: Store, config: OnboardingConfig, onboarding_key: str, item_
         tier = lifecycle.tier_of(config, onboarding)
         if not any(i.key == item_key for i in tier.checklist):
             raise lifecycle.TierRemoved(
-                f"onboarding {onboarding_key}: item {item_key!r} is no longer in tier {tier.tier!r}"
+                f"onboarding {onboarding_key}: item {item_key!r} is no longer in tier {tier.key!r}"
             )
         raise RuntimeError(f"onboarding {onboarding_key}: item {item_key!r} was never planned for this account")
     row = rows[0]

@@ -128,7 +128,7 @@ def select(frame: pd.DataFrame, config: OnboardingConfig) -> tuple[pd.DataFrame,
     """
     step = np.zeros(len(frame), dtype=np.int64)
     for tier in config.tiers.values():
-        in_tier = (frame["tier"] == tier.tier).to_numpy()
+        in_tier = (frame["tier"] == tier.key).to_numpy()
         if tier.reminders is None or not in_tier.any():
             continue
         part = frame.loc[in_tier]
@@ -182,7 +182,7 @@ def load_waiting(store: Store, config: OnboardingConfig) -> pd.DataFrame:
     ``quiet_since``: the checklist request or the customer's last submission, whichever is later;
     ``reminded``: the last reminder number queued for that stretch (0 if none).
     """
-    tiers = sorted(t.tier for t in config.tiers.values() if t.reminders is not None)
+    tiers = sorted(t.key for t in config.tiers.values() if t.reminders is not None)
     frame = store.frame(_WAITING_SQL, {"stage": Stage.COLLECT_INPUTS.value, "tiers": tiers})
     frame["quiet_since"] = pd.to_datetime(frame["quiet_since_us"].astype("int64"), unit="us", utc=True)
     frame["reminded"] = frame["reminded"].astype("int64")

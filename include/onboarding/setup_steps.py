@@ -288,7 +288,7 @@ def run_step(
     step = next((s for s in tier.setup_steps if s.key == step_key), None)
     row = _step_row(store, ob.id, step_key)
     if step is None or row is None:
-        raise StepNotReady(f"onboarding {onboarding_key}: step {step_key!r} is not planned (tier {tier.tier})")
+        raise StepNotReady(f"onboarding {onboarding_key}: step {step_key!r} is not planned (tier {tier.key})")
     if row["status"] == "skipped":
         return None
     if row["status"] == "done":

@@ -49,7 +49,7 @@ def approval_of(tier: TierConfig, approval_key: str) -> Approval:
     found = next((a for a in tier.approvals if a.key == approval_key), None)
     if found is None:
         raise UnknownApproval(
-            f"tier {tier.tier!r} has no approval {approval_key!r} any more (include/config/tiers/{tier.tier}.yaml,"
+            f"tier {tier.key!r} has no approval {approval_key!r} any more (include/config/tiers/{tier.key}.yaml,"
             f" approvals: {[a.key for a in tier.approvals]})"
         )
     return found

@@ -88,7 +88,7 @@ def stage_plans(config: OnboardingConfig) -> dict[tuple[str, str, str], _StagePl
             hours = config.settings.regions[region].business_hours
             seconds = [s.sla_seconds(hours) for s in tier.stages]
             for i, stage in enumerate(tier.stages):
-                plans[(tier.tier, region, stage.key.value)] = _StagePlan(
+                plans[(tier.key, region, stage.key.value)] = _StagePlan(
                     seconds[i], stage.clock_pauses_on_customer, float(sum(seconds[i + 1 :])), stage.describe_sla()
                 )
     return plans

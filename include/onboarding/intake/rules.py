@@ -120,7 +120,7 @@ def region(raw: str, found: Found, config: OnboardingConfig) -> Any:
 def segment(raw: str, found: Found, config: OnboardingConfig) -> Any:
     of_tier = found["tier"]
     if of_tier is not None and raw not in of_tier.segments:
-        return Refused(f"{raw!r} is not a {of_tier.tier} segment ({', '.join(of_tier.segments)})")
+        return Refused(f"{raw!r} is not a {of_tier.key} segment ({', '.join(of_tier.segments)})")
     return raw
 
 
