@@ -21,7 +21,7 @@ from include.board.links import airflow_run, step_link
 from include.onboarding import time_split
 from include.onboarding.calendar import region_working_time
 from include.onboarding.config import OnboardingConfig, Stage, StepKind
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, ItemStatus, QuarantineStatus, StepStatus
 from include.onboarding.store import SCHEMA, Store
 
 _PAST_SLA = "b.sla_due_at <= %(now)s"
@@ -176,7 +176,7 @@ def _details(store: Store, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     for r in store.query(
         f"""SELECT onboarding_id, count(*) AS items,
                    count(*) FILTER (WHERE status IN {SETTLED_SQL}) AS done,
-                   count(*) FILTER (WHERE status = 'rejected') AS rejected,
+                   count(*) FILTER (WHERE status = '{ItemStatus.REJECTED}') AS rejected,
                    count(*) FILTER (WHERE critical AND status NOT IN {SETTLED_SQL}) AS critical_open
             FROM {SCHEMA}.checklist_items WHERE onboarding_id = ANY(%s) GROUP BY onboarding_id""",
         (list(ids),),
@@ -192,7 +192,7 @@ def _details(store: Store, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         out[r["onboarding_id"]].setdefault("escalations", []).append(wording.escalation(r["kind"], r["level"]))
     for r in store.query(
         f"""SELECT onboarding_id, step_key, last_error FROM {SCHEMA}.setup_steps
-            WHERE onboarding_id = ANY(%s) AND status = 'failed' ORDER BY id""",
+            WHERE onboarding_id = ANY(%s) AND status = '{StepStatus.FAILED}' ORDER BY id""",
         (list(ids),),
     ):
         out[r["onboarding_id"]].setdefault("failed", []).append(f"setup step {r['step_key']} failed: {r['last_error']}")
@@ -348,7 +348,7 @@ def quarantine(store: Store) -> list[dict[str, Any]]:
     rows = store.query(
         f"""SELECT id, crm_source, crm_deal_id, order_number, reasons, payload, first_seen_at, last_seen_at,
                    seen_in_batches
-            FROM {SCHEMA}.quarantined_orders WHERE status = 'open' ORDER BY first_seen_at, id"""
+            FROM {SCHEMA}.quarantined_orders WHERE status = '{QuarantineStatus.OPEN}' ORDER BY first_seen_at, id"""
     )
     for r in rows:
         props = (r["payload"] or {}).get("properties") if isinstance(r["payload"], dict) else None

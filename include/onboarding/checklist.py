@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from include.onboarding import lifecycle, state
 from include.onboarding.config import ChecklistItem, OnboardingConfig, Stage
-from include.onboarding.constants import SETTLED_SQL, is_settled
+from include.onboarding.constants import SETTLED_SQL, ItemStatus, is_settled
 from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 from include.onboarding.validators import AccountContext, Submission, validate
@@ -182,19 +182,19 @@ def judge_submission(
         if verdict.ok:
             cur.execute(
                 f"""UPDATE {SCHEMA}.checklist_items
-                    SET status = 'verified', value = %s, rejection_reason = NULL, submissions = submissions + 1,
-                        received_at = COALESCE(received_at, %s), verified_at = %s, last_submission_id = %s,
-                        last_submission_at = %s, updated_at = %s
-                    WHERE onboarding_id = %s AND item_key = %s AND status <> 'verified'""",
+                    SET status = '{ItemStatus.VERIFIED}', value = %s, rejection_reason = NULL,
+                        submissions = submissions + 1, received_at = COALESCE(received_at, %s), verified_at = %s,
+                        last_submission_id = %s, last_submission_at = %s, updated_at = %s
+                    WHERE onboarding_id = %s AND item_key = %s AND status <> '{ItemStatus.VERIFIED}'""",
                 (Jsonb(verdict.value), submitted_at, now, submission_id, submitted_at, now, onboarding.id, item.key),
             )
         else:
             cur.execute(
                 f"""UPDATE {SCHEMA}.checklist_items
-                    SET status = 'rejected', rejection_reason = %s, submissions = submissions + 1,
+                    SET status = '{ItemStatus.REJECTED}', rejection_reason = %s, submissions = submissions + 1,
                         received_at = COALESCE(received_at, %s), last_submission_id = %s, last_submission_at = %s,
                         updated_at = %s
-                    WHERE onboarding_id = %s AND item_key = %s AND status <> 'verified'""",
+                    WHERE onboarding_id = %s AND item_key = %s AND status <> '{ItemStatus.VERIFIED}'""",
                 (verdict.reason, submitted_at, submission_id, submitted_at, now, onboarding.id, item.key),
             )
         Store.record_events(

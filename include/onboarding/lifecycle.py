@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from include.onboarding.config import OnboardingConfig, OrderFacts, Stage, TierConfig
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, ApprovalStatus
 from include.onboarding.events import EventType
 from include.onboarding.exceptions import OnboardingNotFound as OnboardingNotFound
 from include.onboarding.exceptions import TierRemoved as TierRemoved
@@ -252,7 +252,7 @@ def unmet(store: Store, onboarding_key: str) -> Unmet:
         )
         for r in store.query(
             f"""SELECT approval_key, label, status, decided_by, comment FROM {SCHEMA}.approvals
-                WHERE onboarding_id = %s AND status <> 'approved' ORDER BY id""",
+                WHERE onboarding_id = %s AND status <> '{ApprovalStatus.APPROVED}' ORDER BY id""",
             (onboarding.id,),
         )
     ]

@@ -39,7 +39,7 @@ import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, OutboxStatus
 from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 
@@ -387,7 +387,7 @@ def deliver_pending(store: Store, config: OnboardingConfig, now: datetime, *, co
     ids = [
         int(r["id"])
         for r in store.query(
-            f"SELECT id FROM {SCHEMA}.outbox WHERE status = 'pending' ORDER BY queued_at, id LIMIT %s",
+            f"SELECT id FROM {SCHEMA}.outbox WHERE status = '{OutboxStatus.PENDING}' ORDER BY queued_at, id LIMIT %s",
             (settings.batch_size,),
         )
     ]
@@ -418,7 +418,7 @@ def _send_one(store: Store, hook: Any, sender: str, outbox_id: int, now: datetim
             cur.execute(
                 f"""SELECT o.*, b.onboarding_key, b.stage, b.stage_owner_email FROM {SCHEMA}.outbox o
                     JOIN {SCHEMA}.onboardings b ON b.id = o.onboarding_id
-                    WHERE o.id = %s AND o.status = 'pending' FOR UPDATE OF o SKIP LOCKED""",
+                    WHERE o.id = %s AND o.status = '{OutboxStatus.PENDING}' FOR UPDATE OF o SKIP LOCKED""",
                 (outbox_id,),
             )
             row = cur.fetchone()
@@ -436,7 +436,7 @@ def _send_one(store: Store, hook: Any, sender: str, outbox_id: int, now: datetim
                 },
             )
             cur.execute(
-                f"""UPDATE {SCHEMA}.outbox SET status = 'sent', sent_at = %s, attempts = attempts + 1,
+                f"""UPDATE {SCHEMA}.outbox SET status = '{OutboxStatus.SENT}', sent_at = %s, attempts = attempts + 1,
                         last_attempt_at = %s, last_error = NULL WHERE id = %s""",
                 (now, now, outbox_id),
             )
@@ -472,7 +472,7 @@ def _defer(store: Store, outbox_id: int, error: str, now: datetime) -> None:
             cur.execute(
                 f"""UPDATE {SCHEMA}.outbox o SET attempts = attempts + 1, last_error = %s, last_attempt_at = %s
                     FROM {SCHEMA}.onboardings b
-                    WHERE o.id = %s AND o.status = 'pending' AND b.id = o.onboarding_id
+                    WHERE o.id = %s AND o.status = '{OutboxStatus.PENDING}' AND b.id = o.onboarding_id
                     RETURNING o.attempts, o.kind, o.to_email, b.onboarding_key, b.id AS onboarding_id, b.stage,
                               b.stage_owner_email""",
                 (error[:1000], now, outbox_id),

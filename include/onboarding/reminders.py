@@ -43,6 +43,7 @@ import psycopg
 from include.onboarding import mail
 from include.onboarding.calendar import by_region
 from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.constants import AccountStatus
 from include.onboarding.escalations.sla import customer_pause_join
 from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
@@ -164,7 +165,7 @@ LEFT JOIN LATERAL (
     SELECT max(r.reminder) AS reminded FROM {SCHEMA}.customer_reminders r
     WHERE r.onboarding_id = o.id AND r.quiet_since = greatest(p.paused_at, p.heard_at)
 ) r ON true
-WHERE o.status = 'open' AND o.stage = %(stage)s AND o.tier = ANY(%(tiers)s)
+WHERE o.status = '{AccountStatus.OPEN}' AND o.stage = %(stage)s AND o.tier = ANY(%(tiers)s)
   AND p.paused_at IS NOT NULL AND p.resumed_at IS NULL
 """
 

@@ -48,6 +48,7 @@ from include.onboarding.clients.ticketing import JiraClient
 from include.onboarding.clients.ticketing import label_for as jira_label
 from include.onboarding.config import OnboardingConfig, RunSettings, SetupStep, Stage, StepKind
 from include.onboarding.connections import BILLING_API, PROVISIONING_API, TICKETING_API
+from include.onboarding.constants import FINISHED_STEP_SQL, StepStatus
 from include.onboarding.events import EventType
 from include.onboarding.exceptions import StepNotReady as StepNotReady
 from include.onboarding.store import SCHEMA, Event, Store
@@ -120,7 +121,8 @@ class StepContext:
     def done_ids(self) -> dict[str, str]:
         """External ids of the account's finished steps, by step key."""
         rows = self.store.query(
-            f"SELECT step_key, external_id FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s AND status = 'done'",
+            f"""SELECT step_key, external_id FROM {SCHEMA}.setup_steps
+                WHERE onboarding_id = %s AND status = '{StepStatus.DONE}'""",
             (self.onboarding.id,),
         )
         return {r["step_key"]: str(r["external_id"]) for r in rows}
@@ -297,7 +299,7 @@ def run_step(
         d["step_key"]
         for d in store.query(
             f"""SELECT step_key FROM {SCHEMA}.setup_steps
-                WHERE onboarding_id = %s AND step_key = ANY(%s) AND status NOT IN ('done', 'skipped')""",
+                WHERE onboarding_id = %s AND step_key = ANY(%s) AND status NOT IN {FINISHED_STEP_SQL}""",
             (ob.id, list(row["depends_on"])),
         )
     ]
@@ -306,7 +308,7 @@ def run_step(
     state.advance(store, config, onboarding_key, Stage.SETUP, now, ACTOR, "readiness gate passed")
     with store.transaction() as cur:
         cur.execute(
-            f"""UPDATE {SCHEMA}.setup_steps SET status = 'in_progress', attempts = attempts + 1,
+            f"""UPDATE {SCHEMA}.setup_steps SET status = '{StepStatus.IN_PROGRESS}', attempts = attempts + 1,
                     started_at = COALESCE(started_at, %s), updated_at = %s
                 WHERE id = %s""",
             (now, now, row["id"]),
@@ -319,7 +321,7 @@ def run_step(
         raise
     with store.transaction() as cur:
         cur.execute(
-            f"""UPDATE {SCHEMA}.setup_steps SET status = 'done', external_id = %s, external_url = %s,
+            f"""UPDATE {SCHEMA}.setup_steps SET status = '{StepStatus.DONE}', external_id = %s, external_url = %s,
                     last_error = NULL, completed_at = %s, updated_at = %s
                 WHERE id = %s""",
             (external_id, url, now, now, row["id"]),

@@ -21,6 +21,7 @@ from include.onboarding.approvals import escalate, records
 from include.onboarding.approvals.asking import approval_of
 from include.onboarding.clock import AcceleratedClock, Clock
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.constants import ApprovalStatus
 from include.onboarding.events import EventType
 from include.onboarding.exceptions import NotTheApprover as NotTheApprover
 from include.onboarding.store import SCHEMA, Store
@@ -131,7 +132,8 @@ def recover(
     pending = [
         r["approval_key"]
         for r in store.query(
-            f"SELECT approval_key FROM {SCHEMA}.approvals WHERE onboarding_id = %s AND status = 'pending' ORDER BY id",
+            f"""SELECT approval_key FROM {SCHEMA}.approvals
+                WHERE onboarding_id = %s AND status = '{ApprovalStatus.PENDING}' ORDER BY id""",
             (onboarding.id,),
         )
     ]

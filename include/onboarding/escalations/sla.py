@@ -20,7 +20,7 @@ import pandas as pd
 
 from include.onboarding.calendar import WorkingTime, as_utc, by_region, utc_ns
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, AccountStatus
 from include.onboarding.store import SCHEMA, Store
 
 
@@ -53,7 +53,7 @@ SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage,
        extract(epoch FROM p.heard_at)::float8 AS heard_at
 FROM {SCHEMA}.onboardings o
 {customer_pause_join(only_while_collecting=True)}
-WHERE o.status = 'open'
+WHERE o.status = '{AccountStatus.OPEN}'
 """
 
 

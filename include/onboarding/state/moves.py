@@ -16,6 +16,7 @@ import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.constants import AccountStatus
 from include.onboarding.events import EventType
 from include.onboarding.lifecycle import Onboarding
 from include.onboarding.owners import Assignment, stage_owner
@@ -138,8 +139,9 @@ def go_live(
     with store.transaction() as cur:
         _move(cur, config, ob, Stage.LIVE, now, actor, reason)
         cur.execute(
-            f"""UPDATE {SCHEMA}.onboardings SET status = 'live', live_at = %s, blocked_reason = NULL, updated_at = %s
-                WHERE id = %s AND status = 'open'""",
+            f"""UPDATE {SCHEMA}.onboardings
+                SET status = '{AccountStatus.LIVE}', live_at = %s, blocked_reason = NULL, updated_at = %s
+                WHERE id = %s AND status = '{AccountStatus.OPEN}'""",
             (now, now, ob.id),
         )
         Store.record_events(
