@@ -132,7 +132,7 @@ def _routes(app: FastAPI, board: Board, templates: Jinja2Templates) -> None:  # 
 
     @app.get("/runs/{dag_id}/{run_id:path}", response_class=HTMLResponse)
     def run(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
-        onboarding_key = queries.key_for_run(dag_id, run_id)
+        onboarding_key = queries.onboarding_key_for_run(dag_id, run_id)
         if onboarding_key is None:
             return page(
                 request, "message.html", title="Not an onboarding run",

@@ -22,6 +22,7 @@ from include.onboarding import time_split
 from include.onboarding.calendar import region_working_time
 from include.onboarding.config import OnboardingConfig, Stage, StepKind
 from include.onboarding.constants import SETTLED_SQL, ItemStatus, QuarantineStatus, StepStatus
+from include.onboarding.names import onboarding_key_from_run_id, run_id_for, tier_from_dag_id
 from include.onboarding.store import SCHEMA, Store
 
 _PAST_SLA = "b.sla_due_at <= %(now)s"
@@ -282,7 +283,7 @@ def account(store: Store, config: OnboardingConfig, onboarding_key: str, now: da
         tier_name=tier.display_name if tier else row["tier"],
         stage_owner_name=names.get(row["stage_owner_email"], row["stage_owner_email"]),
         owner_name=names.get(row["owner_email"], row["owner_email"]),
-        run_url=airflow_run(config.settings, row["tier"], row["run_id"] or f"onboarding__{onboarding_key}"),
+        run_url=airflow_run(config.settings, row["tier"], row["run_id"] or run_id_for(onboarding_key)),
         clock=clock,
         items=_items(store, params),
         approvals=store.query(ACCOUNT_SQL["approvals"], params),
@@ -364,11 +365,11 @@ def quarantine(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
-def key_for_run(dag_id: str, run_id: str) -> str | None:
-    """The onboarding a tier DAG's run carries (run id ``onboarding__<key>``); None for any other run."""
-    if not dag_id.startswith("onboarding_") or not run_id.startswith("onboarding__"):
+def onboarding_key_for_run(dag_id: str, run_id: str) -> str | None:
+    """The onboarding a tier DAG's run carries (run id ``onboarding__<onboarding key>``); None for any other run."""
+    if tier_from_dag_id(dag_id) is None:
         return None
-    return run_id.removeprefix("onboarding__") or None
+    return onboarding_key_from_run_id(run_id)
 
 
 STAGES = [s.value for s in Stage]
