@@ -32,8 +32,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
-
 from include.onboarding.calendar import region_calendar
 from include.onboarding.clients.crm import EARLIEST_DATE, LATEST_DATE, record_modified_at, within_date_range
 from include.onboarding.config import OnboardingConfig, Stage
@@ -125,10 +123,12 @@ def segment(raw: str, found: Found, config: OnboardingConfig) -> Any:
 
 
 def email(raw: str, found: Found, config: OnboardingConfig) -> Any:
-    try:
-        return str(validate_email(raw, check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        return Refused(f"{raw!r} is not a valid email address: {exc}")
+    from include.onboarding.validators.emails import BadAddress, normalised_address
+
+    address = normalised_address(raw)
+    if isinstance(address, BadAddress):
+        return Refused(f"{raw!r} is not a valid email address: {address.reason}")
+    return address
 
 
 def signing_time(raw: str, found: Found, config: OnboardingConfig) -> Any:
