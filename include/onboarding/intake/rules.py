@@ -150,7 +150,7 @@ def amount(raw: str, found: Found, config: OnboardingConfig) -> Any:
 
 
 def partner(raw: str | None, found: Found, config: OnboardingConfig) -> Any:
-    if raw is None and found["tier"] is not None and found["tier"].tier == "partner":
+    if raw is None and found["tier"] is not None and found["tier"].key == "partner":
         return Refused("missing: partner-led orders name the partner")
     return raw
 
@@ -340,7 +340,7 @@ def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
         order_number=found["order_number"],
         account_name=found["account_name"],
         account_domain=found["account_domain"],
-        tier=found["tier"].tier,
+        tier=found["tier"].key,
         region=found["region"],
         segment=found["segment"],
         addons=found["addons"],
