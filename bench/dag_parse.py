@@ -243,7 +243,7 @@ def task_floor_dag_file() -> str:
 
     config = load_config()
     shapes = {
-        tier.tier: {
+        tier.key: {
             "steps": [(s.key, list(s.depends_on)) for s in tier.setup_steps],
             "approvals": [a.key for a in tier.approvals],
             "tenant": next((s.key for s in tier.setup_steps if s.kind is StepKind.TENANT), None),

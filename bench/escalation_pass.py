@@ -93,7 +93,7 @@ def seed(url: str, n: int, seed_value: int = 7) -> dict[str, Any]:
         rows.append((i + 1, tier, stage))
         fields = [
             str(i + 1), f"bench-{i + 1}", "hubspot", str(10_000_000 + i), f"SO-B-{i + 1}", f"Account {i + 1}",
-            tier.tier, region, f"contact{i}@example.com", owner, stage, stage_owner_email, entered.isoformat(),
+            tier.key, region, f"contact{i}@example.com", owner, stage, stage_owner_email, entered.isoformat(),
             signed.isoformat(), target.isoformat(), "tier_default", signed.isoformat(), "f", "{}",
             signed.isoformat(), entered.isoformat(), f"onboarding__bench-{i + 1}",
         ]  # fmt: skip

@@ -95,7 +95,7 @@ def seed(url: str, n: int, events_per_onboarding: int, seed_value: int = 11) -> 
                     "hubspot",
                     str(20_000_000 + i),
                     f"Account {i}",
-                    tier.tier,
+                    tier.key,
                     region,
                     tier.segments[0],
                     f"c{i}@example.com",

@@ -433,7 +433,7 @@ def floor_dag_file(prefix: str = FLOOR_PREFIX) -> str:
     config = load_config()
     runs = config.settings.runs
     shapes = {
-        tier.tier: {
+        tier.key: {
             "steps": [(s.key, list(s.depends_on)) for s in tier.setup_steps],
             "approvals": [a.key for a in tier.approvals],
             "tenant": next((s.key for s in tier.setup_steps if s.kind is StepKind.TENANT), None),

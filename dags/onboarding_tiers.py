@@ -19,6 +19,6 @@ CONFIG = load_config()  # local YAML only
 
 _wanted = get_parsing_context().dag_id
 for _tier in CONFIG.tiers.values():
-    _dag_id = dag_id_for(_tier.tier)
+    _dag_id = dag_id_for(_tier.key)
     if _wanted is None or _wanted == _dag_id:  # when one DAG's task runs, build only that DAG
         globals()[_dag_id] = build_tier_dag(_tier, CONFIG)

@@ -52,8 +52,8 @@ def test_every_shipped_tier_reminds_its_customers_before_the_owner_hears_of_sile
     config = load_config()
     silent = config.settings.escalations.customer_silent_business_days
     for tier in config.tiers.values():
-        assert tier.reminders is not None, tier.tier
-        assert 0 < tier.reminders.after_business_days[-1] < silent, tier.tier
+        assert tier.reminders is not None, tier.key
+        assert 0 < tier.reminders.after_business_days[-1] < silent, tier.key
     # Light-touch tiers lean on email; an enterprise customer gets one nudge, then their manager.
     assert config.tiers["smb"].reminders == config.tiers["partner"].reminders
     assert len(config.tiers["enterprise"].reminders.after_business_days) == 1  # type: ignore[union-attr]

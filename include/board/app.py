@@ -3,7 +3,7 @@
 Routes (server-rendered HTML; every page works without JavaScript)::
 
     GET /                          open accounts, most urgent first; filters tier, owner, stage, blocked, at_risk; paged
-    GET /accounts/{key}            one account: SLA clock, where the days went, checklist with every submission and
+    GET /accounts/{onboarding_key} one account: SLA clock, where the days went, checklist with every submission and
                                    verdict, approvals, setup steps and links, escalations, customer mail, audit trail
     GET /quarantine                signed orders waiting in quarantine, each reason with how to fix it
     GET /runs/{dag_id}/{run_id}    the account a tier DAG's run carries (the tab on the run's page in Airflow)
@@ -126,30 +126,30 @@ def _routes(app: FastAPI, board: Board, templates: Jinja2Templates) -> None:  # 
             stages=filters.OPEN_STAGES, now=now, title="Onboarding board",
         )  # fmt: skip
 
-    @app.get("/accounts/{key}", response_class=HTMLResponse)
-    def account(request: Request, key: str) -> HTMLResponse:
-        return _account_page(request, key, embedded=False)
+    @app.get("/accounts/{onboarding_key}", response_class=HTMLResponse)
+    def account(request: Request, onboarding_key: str) -> HTMLResponse:
+        return _account_page(request, onboarding_key, embedded=False)
 
     @app.get("/runs/{dag_id}/{run_id:path}", response_class=HTMLResponse)
     def run(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
-        key = queries.key_for_run(dag_id, run_id)
-        if key is None:
+        onboarding_key = queries.onboarding_key_for_run(dag_id, run_id)
+        if onboarding_key is None:
             return page(
                 request, "message.html", title="Not an onboarding run",
                 message=f"Run {run_id} of {dag_id} does not carry an account: onboarding runs are those of the"
                 " onboarding_<tier> DAGs, with run ids onboarding__<onboarding key>.",
             )  # fmt: skip
-        return _account_page(request, key, embedded=True)
+        return _account_page(request, onboarding_key, embedded=True)
 
-    def _account_page(request: Request, key: str, embedded: bool) -> HTMLResponse:
+    def _account_page(request: Request, onboarding_key: str, embedded: bool) -> HTMLResponse:
         config, now = board.config, board.now()
         with board.pool.store() as store:
             clocks.refresh(store, config, now)
-            found = queries.account(store, config, key, now)
+            found = queries.account(store, config, onboarding_key, now)
         if found is None:
             return page(
                 request, "message.html", 404, title="No such account",
-                message=f"There is no onboarding {key!r} in the store. Keys look like hubspot-18000000001;"
+                message=f"There is no onboarding {onboarding_key!r} in the store. Keys look like hubspot-18000000001;"
                 " the board's list has every open account.",
             )  # fmt: skip
         return page(request, "account.html", a=found, embedded=embedded, now=now, title=found.row["account_name"])

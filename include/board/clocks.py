@@ -43,6 +43,7 @@ import pandas as pd
 
 from include.onboarding.calendar import as_utc, by_region, region_working_time, utc_ns
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.constants import StepStatus
 from include.onboarding.escalations.sla import load_open, stage_plans, target_end
 from include.onboarding.store import SCHEMA, Scratch, Store, fingerprint
 
@@ -275,7 +276,8 @@ def _refresh_batch(store: Store, config: OnboardingConfig, now: datetime) -> int
                 f"""UPDATE {SCHEMA}.board_accounts b
                     SET measured = s.changes, tier = o.tier, stage = o.stage, stage_owner_email = o.stage_owner_email,
                         owner_email = o.owner_email, blocked = o.blocked_reason IS NOT NULL OR EXISTS (
-                            SELECT 1 FROM {SCHEMA}.setup_steps f WHERE f.onboarding_id = o.id AND f.status = 'failed'),
+                            SELECT 1 FROM {SCHEMA}.setup_steps f
+                            WHERE f.onboarding_id = o.id AND f.status = '{StepStatus.FAILED}'),
                         sla_due_at = to_timestamp(s.sla_due_epoch), clock_started_at = to_timestamp(s.started_epoch),
                         clock_offset_seconds = s.clock_offset_seconds, risk_from = to_timestamp(s.risk_epoch),
                         attention_at = to_timestamp(s.attention_epoch),

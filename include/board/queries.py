@@ -21,7 +21,8 @@ from include.board.links import airflow_run, step_link
 from include.onboarding import time_split
 from include.onboarding.calendar import region_working_time
 from include.onboarding.config import OnboardingConfig, Stage, StepKind
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, ItemStatus, QuarantineStatus, StepStatus
+from include.onboarding.names import onboarding_key_from_run_id, run_id_for, tier_from_dag_id
 from include.onboarding.store import SCHEMA, Store
 
 _PAST_SLA = "b.sla_due_at <= %(now)s"
@@ -95,7 +96,7 @@ class Clock:
 
 @dataclass(frozen=True)
 class Row:
-    key: str
+    onboarding_key: str
     name: str
     tier: str
     region: str
@@ -139,7 +140,7 @@ def account_list(store: Store, config: OnboardingConfig, filters: Filters, now: 
         d = details.get(int(r["id"]), {})
         out.append(
             Row(
-                key=r["onboarding_key"],
+                onboarding_key=r["onboarding_key"],
                 name=r["account_name"],
                 tier=r["tier"],
                 region=r["region"],
@@ -176,7 +177,7 @@ def _details(store: Store, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     for r in store.query(
         f"""SELECT onboarding_id, count(*) AS items,
                    count(*) FILTER (WHERE status IN {SETTLED_SQL}) AS done,
-                   count(*) FILTER (WHERE status = 'rejected') AS rejected,
+                   count(*) FILTER (WHERE status = '{ItemStatus.REJECTED}') AS rejected,
                    count(*) FILTER (WHERE critical AND status NOT IN {SETTLED_SQL}) AS critical_open
             FROM {SCHEMA}.checklist_items WHERE onboarding_id = ANY(%s) GROUP BY onboarding_id""",
         (list(ids),),
@@ -192,7 +193,7 @@ def _details(store: Store, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         out[r["onboarding_id"]].setdefault("escalations", []).append(wording.escalation(r["kind"], r["level"]))
     for r in store.query(
         f"""SELECT onboarding_id, step_key, last_error FROM {SCHEMA}.setup_steps
-            WHERE onboarding_id = ANY(%s) AND status = 'failed' ORDER BY id""",
+            WHERE onboarding_id = ANY(%s) AND status = '{StepStatus.FAILED}' ORDER BY id""",
         (list(ids),),
     ):
         out[r["onboarding_id"]].setdefault("failed", []).append(f"setup step {r['step_key']} failed: {r['last_error']}")
@@ -261,14 +262,14 @@ ACCOUNT_SQL = {
 """The plain SQL behind one account's page (the measured SLA clock aside), by what it reads."""
 
 
-def account(store: Store, config: OnboardingConfig, key: str, now: datetime) -> Account | None:
+def account(store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime) -> Account | None:
     """Everything the board shows about one account; None when there is no such account."""
-    rows = store.query(ACCOUNT_SQL["onboarding"], {"key": key})
+    rows = store.query(ACCOUNT_SQL["onboarding"], {"key": onboarding_key})
     if not rows:
         return None
     row = rows[0]
     oid = int(row["id"])
-    params: dict[str, Any] = {"key": key, "id": oid}
+    params: dict[str, Any] = {"key": onboarding_key, "id": oid}
     names = {p.email: p.name for p in config.settings.people}
     tier = config.tiers.get(row["tier"])
     clock = None
@@ -282,7 +283,7 @@ def account(store: Store, config: OnboardingConfig, key: str, now: datetime) -> 
         tier_name=tier.display_name if tier else row["tier"],
         stage_owner_name=names.get(row["stage_owner_email"], row["stage_owner_email"]),
         owner_name=names.get(row["owner_email"], row["owner_email"]),
-        run_url=airflow_run(config.settings, row["tier"], row["run_id"] or f"onboarding__{key}"),
+        run_url=airflow_run(config.settings, row["tier"], row["run_id"] or run_id_for(onboarding_key)),
         clock=clock,
         items=_items(store, params),
         approvals=store.query(ACCOUNT_SQL["approvals"], params),
@@ -348,7 +349,7 @@ def quarantine(store: Store) -> list[dict[str, Any]]:
     rows = store.query(
         f"""SELECT id, crm_source, crm_deal_id, order_number, reasons, payload, first_seen_at, last_seen_at,
                    seen_in_batches
-            FROM {SCHEMA}.quarantined_orders WHERE status = 'open' ORDER BY first_seen_at, id"""
+            FROM {SCHEMA}.quarantined_orders WHERE status = '{QuarantineStatus.OPEN}' ORDER BY first_seen_at, id"""
     )
     for r in rows:
         props = (r["payload"] or {}).get("properties") if isinstance(r["payload"], dict) else None
@@ -364,11 +365,11 @@ def quarantine(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
-def key_for_run(dag_id: str, run_id: str) -> str | None:
-    """The onboarding a tier DAG's run carries (run id ``onboarding__<key>``); None for any other run."""
-    if not dag_id.startswith("onboarding_") or not run_id.startswith("onboarding__"):
+def onboarding_key_for_run(dag_id: str, run_id: str) -> str | None:
+    """The onboarding a tier DAG's run carries (run id ``onboarding__<onboarding key>``); None for any other run."""
+    if tier_from_dag_id(dag_id) is None:
         return None
-    return run_id.removeprefix("onboarding__") or None
+    return onboarding_key_from_run_id(run_id)
 
 
 STAGES = [s.value for s in Stage]

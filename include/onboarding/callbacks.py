@@ -63,21 +63,21 @@ def failure_cause(
 
 def on_task_failure(context: Any) -> None:
     """``on_failure_callback`` of the tier DAGs' tasks."""
-    key = None
+    onboarding_key = None
     try:
         from include.onboarding import escalations, notify, runtime
 
         dag_run = context["dag_run"]
-        key = (dag_run.conf or {}).get("onboarding_key")
-        if not key:
+        onboarding_key = (dag_run.conf or {}).get("onboarding_key")
+        if not onboarding_key:
             return
         ti = context["ti"]
         if already_escalated(context.get("exception")):
-            log.info("onboarding %s: %s failed and has escalated it itself", key, ti.task_id)
+            log.info("onboarding %s: %s failed and has escalated it itself", onboarding_key, ti.task_id)
             return
         approval = getattr(context.get("task"), "approval_key", None)  # an OnboardingApprovalOperator's
         if approval is not None and _answered_after_all(context, approval):
-            log.info("onboarding %s: %s failed while resuming, but its answer is recorded", key, ti.task_id)
+            log.info("onboarding %s: %s failed while resuming, but its answer is recorded", onboarding_key, ti.task_id)
             return
         map_index = getattr(ti, "map_index", -1)
         map_key = getattr(ti, "rendered_map_index", None) or (str(map_index) if map_index >= 0 else None)
@@ -86,19 +86,19 @@ def on_task_failure(context: Any) -> None:
         ids = escalations.account_escalation(
             store,
             cfg,
-            key,
+            onboarding_key,
             kind="failure",
             reason=cause,
             # One notice per task and try: a silent customer times out every mapped item
             # sensor at once, and the owner needs to hear it once (the notice lists them all).
-            dedupe_key=f"failure:{key}:{ti.task_id}:{ti.try_number}",
+            dedupe_key=f"failure:{onboarding_key}:{ti.task_id}:{ti.try_number}",
             now=now,
             extra={"task": ti.task_id + (f"[{map_key}]" if map_key else ""), "try_number": ti.try_number},
         )
         if ids:
             notify.deliver(store, cfg, now, only=ids)
     except Exception:
-        log.exception("could not escalate the failure of onboarding %s; the task failure stands", key)
+        log.exception("could not escalate the failure of onboarding %s; the task failure stands", onboarding_key)
 
 
 def _answered_after_all(context: Any, approval_key: str) -> bool:
@@ -111,16 +111,16 @@ def _answered_after_all(context: Any, approval_key: str) -> bool:
 
 def on_deadline_missed(**kwargs: Any) -> None:
     """Deadline Alert callback: the run is near its activation target, or has overrun its window."""
-    key = None
+    onboarding_key = None
     try:
         from include.onboarding import escalations, notify, runtime
 
         context = kwargs.get("context") or {}
         dag_run = context.get("dag_run") or {}
         conf = (dag_run.get("conf") if isinstance(dag_run, dict) else getattr(dag_run, "conf", None)) or {}
-        key = conf.get("onboarding_key")
+        onboarding_key = conf.get("onboarding_key")
         which = str(kwargs.get("which") or "deadline")
-        if not key:
+        if not onboarding_key:
             log.warning("deadline %s missed on a run without an onboarding key: %s", which, dag_run)
             return
         store, cfg, now = runtime.open_store(), runtime.config(), runtime.clock().now()
@@ -128,10 +128,10 @@ def on_deadline_missed(**kwargs: Any) -> None:
         ids = escalations.account_escalation(
             store,
             cfg,
-            key,
+            onboarding_key,
             kind="deadline",
             reason=reason,
-            dedupe_key=f"deadline:{key}:{which}",
+            dedupe_key=f"deadline:{onboarding_key}:{which}",
             now=now,
             notify="named_owner",
             extra={"deadline": which},
@@ -139,4 +139,4 @@ def on_deadline_missed(**kwargs: Any) -> None:
         if ids:
             notify.deliver(store, cfg, now, only=ids)
     except Exception:
-        log.exception("could not escalate a missed deadline of onboarding %s", key)
+        log.exception("could not escalate a missed deadline of onboarding %s", onboarding_key)

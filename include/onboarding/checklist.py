@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from include.onboarding import lifecycle, state
 from include.onboarding.config import ChecklistItem, OnboardingConfig, Stage
-from include.onboarding.constants import SETTLED_SQL, is_settled
+from include.onboarding.constants import SETTLED_SQL, ItemStatus, is_settled
 from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 from include.onboarding.validators import AccountContext, Submission, validate
@@ -38,7 +38,7 @@ submission's transaction commits, so a woken sensor always finds what woke it.
 
 
 def request_inputs(
-    store: Store, config: OnboardingConfig, key: str, now: datetime, *, secret: bytes | None = None
+    store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime, *, secret: bytes | None = None
 ) -> int:
     """Ask the customer for the planned checklist once: mark it requested and queue the invitation.
 
@@ -48,7 +48,7 @@ def request_inputs(
     """
     from include.onboarding import mail
 
-    onboarding = lifecycle.load(store, key)
+    onboarding = lifecycle.load(store, onboarding_key)
     planned = [
         r["item_key"]
         for r in store.query(
@@ -56,7 +56,7 @@ def request_inputs(
         )
     ]
     if not planned:
-        raise RuntimeError(f"onboarding {key}: no checklist is planned yet, so there is nothing to ask for")
+        raise RuntimeError(f"onboarding {onboarding_key}: no checklist is planned yet, so there is nothing to ask for")
     with store.transaction() as cur:
         cur.execute(
             f"""UPDATE {SCHEMA}.checklist_items SET requested_at = COALESCE(requested_at, %s), updated_at = %s
@@ -67,7 +67,7 @@ def request_inputs(
             cur,
             [
                 Event(
-                    subject=key,
+                    subject=onboarding_key,
                     onboarding_id=onboarding.id,
                     event_type=EventType.CHECKLIST_REQUESTED,
                     actor=ACTOR,
@@ -75,16 +75,16 @@ def request_inputs(
                     stage=onboarding.stage.value,
                     stage_owner=onboarding.stage_owner_email,
                     details={"items": planned, "to": onboarding.primary_contact_email},
-                    dedupe_key=f"checklist.requested:{key}",
+                    dedupe_key=f"checklist.requested:{onboarding_key}",
                 )
             ],
         )
-    mail.queue_invitation(store, config, key, now, secret=secret)
-    state.advance(store, config, key, Stage.COLLECT_INPUTS, now, ACTOR, "checklist sent to the customer")
+    mail.queue_invitation(store, config, onboarding_key, now, secret=secret)
+    state.advance(store, config, onboarding_key, Stage.COLLECT_INPUTS, now, ACTOR, "checklist sent to the customer")
     return len(planned)
 
 
-def poll_item(store: Store, config: OnboardingConfig, key: str, item_key: str) -> bool:
+def poll_item(store: Store, config: OnboardingConfig, onboarding_key: str, item_key: str) -> bool:
     """True once the account no longer waits on one item: it is verified or waived, or it is a
     nice-to-have and every critical item is in.  Submissions are judged when they arrive (the
     portal), so this only reads the store.
@@ -96,14 +96,16 @@ def poll_item(store: Store, config: OnboardingConfig, key: str, item_key: str) -
                        AND o.status NOT IN {SETTLED_SQL}) AS critical_outstanding
             FROM {SCHEMA}.checklist_items c JOIN {SCHEMA}.onboardings b ON b.id = c.onboarding_id
             WHERE b.onboarding_key = %s AND c.item_key = %s""",
-        (key, item_key),
+        (onboarding_key, item_key),
     )
     if not rows:
-        onboarding = lifecycle.load(store, key)  # names a missing account
+        onboarding = lifecycle.load(store, onboarding_key)  # names a missing account
         tier = lifecycle.tier_of(config, onboarding)
         if not any(i.key == item_key for i in tier.checklist):
-            raise lifecycle.TierRemoved(f"onboarding {key}: item {item_key!r} is no longer in tier {tier.tier!r}")
-        raise RuntimeError(f"onboarding {key}: item {item_key!r} was never planned for this account")
+            raise lifecycle.TierRemoved(
+                f"onboarding {onboarding_key}: item {item_key!r} is no longer in tier {tier.key!r}"
+            )
+        raise RuntimeError(f"onboarding {onboarding_key}: item {item_key!r} was never planned for this account")
     row = rows[0]
     return is_settled(row["status"]) or (not row["critical"] and row["critical_outstanding"] == 0)
 
@@ -180,19 +182,19 @@ def judge_submission(
         if verdict.ok:
             cur.execute(
                 f"""UPDATE {SCHEMA}.checklist_items
-                    SET status = 'verified', value = %s, rejection_reason = NULL, submissions = submissions + 1,
-                        received_at = COALESCE(received_at, %s), verified_at = %s, last_submission_id = %s,
-                        last_submission_at = %s, updated_at = %s
-                    WHERE onboarding_id = %s AND item_key = %s AND status <> 'verified'""",
+                    SET status = '{ItemStatus.VERIFIED}', value = %s, rejection_reason = NULL,
+                        submissions = submissions + 1, received_at = COALESCE(received_at, %s), verified_at = %s,
+                        last_submission_id = %s, last_submission_at = %s, updated_at = %s
+                    WHERE onboarding_id = %s AND item_key = %s AND status <> '{ItemStatus.VERIFIED}'""",
                 (Jsonb(verdict.value), submitted_at, now, submission_id, submitted_at, now, onboarding.id, item.key),
             )
         else:
             cur.execute(
                 f"""UPDATE {SCHEMA}.checklist_items
-                    SET status = 'rejected', rejection_reason = %s, submissions = submissions + 1,
+                    SET status = '{ItemStatus.REJECTED}', rejection_reason = %s, submissions = submissions + 1,
                         received_at = COALESCE(received_at, %s), last_submission_id = %s, last_submission_at = %s,
                         updated_at = %s
-                    WHERE onboarding_id = %s AND item_key = %s AND status <> 'verified'""",
+                    WHERE onboarding_id = %s AND item_key = %s AND status <> '{ItemStatus.VERIFIED}'""",
                 (verdict.reason, submitted_at, submission_id, submitted_at, now, onboarding.id, item.key),
             )
         Store.record_events(

@@ -663,7 +663,8 @@ class ReminderCadence(Model):
 
 
 class TierConfig(Model):
-    tier: Key
+    key: Key = Field(alias="tier")
+    """The tier's name, ``tier:`` in its file (which is named after it) and in the CRM's routing."""
     display_name: str
     description: str
     crm_tier_values: list[str] = Field(min_length=1)
@@ -1002,15 +1003,15 @@ def _load(root: Path) -> OnboardingConfig:
     crm_values: dict[str, Path] = {}
     for path in tier_files:
         tier = _parse(path, TierConfig)
-        if tier.tier != path.stem:
-            raise ConfigError(f"{path}: tier: {tier.tier!r} must match the file name {path.stem!r}")
+        if tier.key != path.stem:
+            raise ConfigError(f"{path}: tier: {tier.key!r} must match the file name {path.stem!r}")
         _check_against_settings(path, tier, settings)
         for value in tier.crm_tier_values:
             other = crm_values.get(value.lower())
             if other is not None:
                 raise ConfigError(f"{path}: crm_tier_values: {value!r} is already routed by {other}")
             crm_values[value.lower()] = path
-        tiers[tier.tier] = tier
+        tiers[tier.key] = tier
     _check_pilot_tiers(settings_path, settings.pilot, tiers)
     return OnboardingConfig(settings=settings, tiers=tiers, config_dir=root)
 

@@ -2,7 +2,9 @@
 
 Each is a ``StrEnum`` whose values are the strings the database holds (and its
 CHECK constraints allow), so a member compares equal to the stored value and
-can be passed to SQL as it is.
+can be passed to SQL as it is.  Queries spell a status from its enum: one value
+as ``status = '{StepStatus.DONE}'`` in an f-string (a member formats as its
+value), several with :func:`sql_list`, e.g. ``status IN {SETTLED_SQL}``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ class ItemStatus(StrEnum):
 SETTLED: tuple[ItemStatus, ...] = (ItemStatus.VERIFIED, ItemStatus.WAIVED)
 """An item is settled when it is verified, or a person waived it: it no longer holds the account up."""
 
-SETTLED_SQL = "('verified', 'waived')"
+
+def sql_list(*values: str) -> str:
+    """Constant values as an SQL list, ``('done', 'skipped')``, for ``status IN ...`` in a query's text."""
+    if not values or any("'" in v for v in values):
+        raise ValueError(f"not a list of plain SQL string constants: {values!r}")
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+SETTLED_SQL = sql_list(*SETTLED)
 """:data:`SETTLED` as an SQL list, for ``status IN {SETTLED_SQL}`` in queries."""
 
 
@@ -63,6 +73,9 @@ class StepStatus(StrEnum):
 FINISHED_STEP: tuple[StepStatus, ...] = (StepStatus.DONE, StepStatus.SKIPPED)
 """A step that holds nothing up: done, or not applicable to the account."""
 
+FINISHED_STEP_SQL = sql_list(*FINISHED_STEP)
+""":data:`FINISHED_STEP` as an SQL list, for ``status IN {FINISHED_STEP_SQL}`` in queries."""
+
 
 class EscalationStatus(StrEnum):
     """An escalation's state (``escalations.status``)."""
@@ -78,3 +91,18 @@ class AccountStatus(StrEnum):
     OPEN = "open"
     LIVE = "live"
     CANCELLED = "cancelled"
+
+
+class QuarantineStatus(StrEnum):
+    """A quarantined order's state (``quarantined_orders.status``)."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+
+
+class OutboxStatus(StrEnum):
+    """A customer email's state in the outbox (``outbox.status``)."""
+
+    PENDING = "pending"
+    SENT = "sent"

@@ -39,55 +39,62 @@ def _steps(store: Store, onboarding_id: int) -> list[dict[str, Any]]:
     )
 
 
-def poll_provisioning(store: Store, config: OnboardingConfig, key: str, client_for: ClientFor, now: datetime) -> bool:
+def poll_provisioning(
+    store: Store, config: OnboardingConfig, onboarding_key: str, client_for: ClientFor, now: datetime
+) -> bool:
     """True once the account's tenant reports active; raises if provisioning failed."""
-    state.advance(store, config, key, Stage.PROVISIONING, now, ACTOR, "tenant requested")
-    status, error = tenant_status(store, key, client_for)
+    state.advance(store, config, onboarding_key, Stage.PROVISIONING, now, ACTOR, "tenant requested")
+    status, error = tenant_status(store, onboarding_key, client_for)
     if status == "failed":
-        raise ProvisioningFailed(f"onboarding {key}: tenant provisioning failed: {error or 'no reason given'}")
+        raise ProvisioningFailed(
+            f"onboarding {onboarding_key}: tenant provisioning failed: {error or 'no reason given'}"
+        )
     if status != "active":
         return False
     lifecycle.record(
-        store, key, EventType.PROVISIONING_DONE, now, ACTOR, {"status": status}, dedupe=f"provisioning.done:{key}"
-    )
+        store, onboarding_key, EventType.PROVISIONING_DONE, now, ACTOR, {"status": status},
+        dedupe=f"provisioning.done:{onboarding_key}",
+    )  # fmt: skip
     return True
 
 
-def _complete_setup(store: Store, key: str, onboarding_id: int, now: datetime) -> list[dict[str, Any]]:
+def _complete_setup(store: Store, onboarding_key: str, onboarding_id: int, now: datetime) -> list[dict[str, Any]]:
     """Record the moment setup is complete (first value); refuse while a step is unfinished."""
     steps = _steps(store, onboarding_id)
     unfinished = [s["step_key"] for s in steps if s["status"] not in ("done", "skipped")]
     if unfinished:
-        raise NotReadyToGoLive(f"onboarding {key}: setup steps not done: {', '.join(unfinished)}")
+        raise NotReadyToGoLive(f"onboarding {onboarding_key}: setup steps not done: {', '.join(unfinished)}")
     if not _events(store, onboarding_id, EventType.PROVISIONING_DONE):
-        raise NotReadyToGoLive(f"onboarding {key}: provisioning has not reported done")
+        raise NotReadyToGoLive(f"onboarding {onboarding_key}: provisioning has not reported done")
     lifecycle.record(
-        store, key, EventType.SETUP_COMPLETED, now, ACTOR,
+        store, onboarding_key, EventType.SETUP_COMPLETED, now, ACTOR,
         {"steps": {s["step_key"]: s["external_id"] for s in steps if s["status"] == "done"}},
-        dedupe=f"setup.completed:{key}",
+        dedupe=f"setup.completed:{onboarding_key}",
     )  # fmt: skip
     return [s for s in steps if s["status"] == "done"]
 
 
-def notify_customer(store: Store, config: OnboardingConfig, key: str, now: datetime) -> int:
+def notify_customer(store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime) -> int:
     """Queue the go-live email listing what was set up; once.  Returns its outbox id."""
     from include.onboarding import mail
 
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     sent = _events(store, ob.id, EventType.CUSTOMER_NOTIFIED)
     if sent:
         return int(sent[0]["details"]["outbox_id"])
-    done = _complete_setup(store, key, ob.id, now)
-    state.advance(store, config, key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
+    done = _complete_setup(store, onboarding_key, ob.id, now)
+    state.advance(store, config, onboarding_key, Stage.CUSTOMER_COMMUNICATION, now, ACTOR, "setup complete")
     tier = lifecycle.tier_of(config, ob)
     labels = {s.key: s.label for s in tier.setup_steps}
     set_up = [f"{labels.get(s['step_key'], s['step_key'])}: {s['external_id']}" for s in done]
-    mail.queue_go_live(store, config, key, now, set_up=set_up)
-    outbox_id = int(store.scalar(f"SELECT id FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (f"go_live:{key}",)))
+    mail.queue_go_live(store, config, onboarding_key, now, set_up=set_up)
+    outbox_id = int(
+        store.scalar(f"SELECT id FROM {SCHEMA}.outbox WHERE dedupe_key = %s", (f"go_live:{onboarding_key}",))
+    )
     lifecycle.record(
-        store, key, EventType.CUSTOMER_NOTIFIED, now, ACTOR,
+        store, onboarding_key, EventType.CUSTOMER_NOTIFIED, now, ACTOR,
         {"outbox_id": outbox_id, "to": ob.primary_contact_email, "set_up": [s["step_key"] for s in done]},
-        dedupe=f"customer.notified:{key}",
+        dedupe=f"customer.notified:{onboarding_key}",
     )  # fmt: skip
     return outbox_id
 
@@ -104,13 +111,13 @@ def announce(config: OnboardingConfig, email: str, text: str) -> bool:
     return True
 
 
-def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) -> str:
+def hand_off(store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime) -> str:
     """Pass the account to its post-onboarding owner, record it, and tell them."""
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     if not _events(store, ob.id, EventType.CUSTOMER_NOTIFIED):
-        raise NotReadyToGoLive(f"onboarding {key}: the customer has not been told it is live")
+        raise NotReadyToGoLive(f"onboarding {onboarding_key}: the customer has not been told it is live")
     tier = lifecycle.tier_of(config, ob)
-    new_owner = state.hand_off(store, config, key, now, ACTOR, "customer notified")
+    new_owner = state.hand_off(store, config, onboarding_key, now, ACTOR, "customer notified")
     if not _events(store, ob.id, EventType.HANDOFF_ANNOUNCED):
         name = blockkit.clip(ob.account_name, blockkit.NAME_CHARS)  # the store keeps the whole name
         text = (
@@ -119,18 +126,18 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime) ->
         )
         delivered = announce(config, new_owner.email, text)
         lifecycle.record(
-            store, key, EventType.HANDOFF_ANNOUNCED, now, ACTOR,
+            store, onboarding_key, EventType.HANDOFF_ANNOUNCED, now, ACTOR,
             {"to": new_owner.email, "delivered": delivered, "channel": "slack" if delivered else "none configured"},
-            dedupe=f"handoff.announced:{key}",
+            dedupe=f"handoff.announced:{onboarding_key}",
         )  # fmt: skip
     return new_owner.email
 
 
-def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -> dict[str, Any]:
+def mark_live(store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime) -> dict[str, Any]:
     """Close the onboarding unit, only when setup, customer communication and handoff are all logged."""
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     if ob.status == "live":
-        return {"onboarding_key": key, "live_at": ob.live_at.isoformat() if ob.live_at else None}
+        return {"onboarding_key": onboarding_key, "live_at": ob.live_at.isoformat() if ob.live_at else None}
     missing = [
         what
         for what, event in (
@@ -143,11 +150,12 @@ def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -
     unfinished = [s["step_key"] for s in _steps(store, ob.id) if s["status"] not in ("done", "skipped")]
     if missing or unfinished:
         raise NotReadyToGoLive(
-            f"onboarding {key} cannot go live: missing {', '.join(missing + [f'step {u}' for u in unfinished])}"
+            f"onboarding {onboarding_key} cannot go live:"
+            f" missing {', '.join(missing + [f'step {u}' for u in unfinished])}"
         )
     first_value = _events(store, ob.id, EventType.SETUP_COMPLETED)[0]["occurred_at"]
     state.go_live(
-        store, config, key, now, ACTOR, "setup, customer notice and handoff logged",
+        store, config, onboarding_key, now, ACTOR, "setup, customer notice and handoff logged",
         {
             "signed_at": ob.signed_at.isoformat(),
             "first_value_at": first_value.isoformat(),
@@ -158,4 +166,4 @@ def mark_live(store: Store, config: OnboardingConfig, key: str, now: datetime) -
             "on_time": now.date() <= ob.activation_target,
         },
     )  # fmt: skip
-    return {"onboarding_key": key, "live_at": now.isoformat()}
+    return {"onboarding_key": onboarding_key, "live_at": now.isoformat()}

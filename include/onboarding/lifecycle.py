@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from include.onboarding.config import OnboardingConfig, OrderFacts, Stage, TierConfig
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, ApprovalStatus
 from include.onboarding.events import EventType
 from include.onboarding.exceptions import OnboardingNotFound as OnboardingNotFound
 from include.onboarding.exceptions import TierRemoved as TierRemoved
@@ -62,10 +62,10 @@ class Onboarding:
         }
 
 
-def load(store: Store, key: str) -> Onboarding:
-    rows = store.query(f"SELECT * FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,))
+def load(store: Store, onboarding_key: str) -> Onboarding:
+    rows = store.query(f"SELECT * FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (onboarding_key,))
     if not rows:
-        raise OnboardingNotFound(f"no onboarding {key!r} in the store")
+        raise OnboardingNotFound(f"no onboarding {onboarding_key!r} in the store")
     return from_row(rows[0])
 
 
@@ -114,16 +114,16 @@ def named_owner(onboarding: Onboarding, tier: TierConfig) -> Assignment:
 
 
 def record(
-    store: Store, key: str, event_type: str, now: datetime, actor: str, details: dict[str, Any], dedupe: str
+    store: Store, onboarding_key: str, event_type: str, now: datetime, actor: str, details: dict[str, Any], dedupe: str
 ) -> None:
     """Append one event about an account, at its current stage and owner."""
-    onboarding = load(store, key)
+    onboarding = load(store, onboarding_key)
     with store.transaction() as cur:
         Store.record_events(
             cur,
             [
                 Event(
-                    subject=key,
+                    subject=onboarding_key,
                     onboarding_id=onboarding.id,
                     event_type=event_type,
                     actor=actor,
@@ -137,12 +137,12 @@ def record(
         )
 
 
-def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor: str) -> list[str]:
+def plan(store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime, actor: str) -> list[str]:
     """Write the account's checklist, approvals and setup steps (tier + per-account conditions).
 
     Returns the checklist item keys, in configuration order.
     """
-    onboarding = load(store, key)
+    onboarding = load(store, onboarding_key)
     tier = tier_of(config, onboarding)
     items = tier.checklist_for(onboarding.facts)
     approvals = tier.approvals_for(onboarding.facts)
@@ -170,7 +170,7 @@ def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor:
                     s.key,
                     s.kind.value,
                     "pending" if s.key in applicable else "skipped",
-                    f"{key}:{s.key}",
+                    f"{onboarding_key}:{s.key}",
                     [d for d in s.depends_on],
                     now,
                 )
@@ -181,7 +181,7 @@ def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor:
             cur,
             [
                 Event(
-                    subject=key,
+                    subject=onboarding_key,
                     onboarding_id=onboarding.id,
                     event_type=EventType.CHECKLIST_PLANNED,
                     actor=actor,
@@ -194,7 +194,7 @@ def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor:
                         "steps": [s.key for s in steps],
                         "skipped_steps": sorted({s.key for s in tier.setup_steps} - applicable),
                     },
-                    dedupe_key=f"checklist.planned:{key}",
+                    dedupe_key=f"checklist.planned:{onboarding_key}",
                 )
             ],
         )
@@ -204,13 +204,13 @@ def plan(store: Store, config: OnboardingConfig, key: str, now: datetime, actor:
     return [r["item_key"] for r in rows]
 
 
-def completeness(store: Store, key: str) -> dict[str, int]:
+def completeness(store: Store, onboarding_key: str) -> dict[str, int]:
     """Checklist counts by status for one account (received, verified, rejected, missing, ...)."""
     rows = store.query(
         f"""SELECT c.status, count(*) AS n FROM {SCHEMA}.checklist_items c
             JOIN {SCHEMA}.onboardings o ON o.id = c.onboarding_id
             WHERE o.onboarding_key = %s GROUP BY c.status""",
-        (key,),
+        (onboarding_key,),
     )
     counts = {"missing": 0, "received": 0, "verified": 0, "rejected": 0, "waived": 0}
     counts.update({r["status"]: int(r["n"]) for r in rows})
@@ -229,9 +229,9 @@ class Unmet:
         return self.inputs + self.approvals
 
 
-def unmet(store: Store, key: str) -> Unmet:
+def unmet(store: Store, onboarding_key: str) -> Unmet:
     """Why setup may not start yet: unverified critical inputs and approvals not given, one sentence each."""
-    onboarding = load(store, key)
+    onboarding = load(store, onboarding_key)
     inputs = [
         f"critical input {r['item_key']!r} ({r['label']}) is {r['status']}"
         + (f": {r['rejection_reason']}" if r["rejection_reason"] and r["status"] == "rejected" else "")
@@ -252,13 +252,13 @@ def unmet(store: Store, key: str) -> Unmet:
         )
         for r in store.query(
             f"""SELECT approval_key, label, status, decided_by, comment FROM {SCHEMA}.approvals
-                WHERE onboarding_id = %s AND status <> 'approved' ORDER BY id""",
+                WHERE onboarding_id = %s AND status <> '{ApprovalStatus.APPROVED}' ORDER BY id""",
             (onboarding.id,),
         )
     ]
     return Unmet(inputs, approvals)
 
 
-def readiness_problems(store: Store, key: str) -> list[str]:
+def readiness_problems(store: Store, onboarding_key: str) -> list[str]:
     """Why setup may not start yet: unverified critical inputs and missing approvals."""
-    return unmet(store, key).all
+    return unmet(store, onboarding_key).all

@@ -39,7 +39,7 @@ import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, OutboxStatus
 from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
 
@@ -146,7 +146,7 @@ def _secret(config: OnboardingConfig, secret: bytes | None) -> bytes:
 def queue_invitation(
     store: Store,
     config: OnboardingConfig,
-    key: str,
+    onboarding_key: str,
     now: datetime,
     *,
     secret: bytes | None = None,
@@ -156,10 +156,14 @@ def queue_invitation(
 ) -> int | None:
     """Invite a contact (the order's primary contact by default) to the portal with a fresh magic link; once."""
     key_secret = _secret(config, secret)
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     email = (contact_email or ob.primary_contact_email).strip().lower()
     name = contact_name if contact_email else (contact_name or ob.primary_contact_name)
-    dedupe = f"{purpose}:{key}:{email}" if purpose == "invitation" else f"{purpose}:{key}:{email}:{now.isoformat()}"
+    dedupe = (
+        f"{purpose}:{onboarding_key}:{email}"
+        if purpose == "invitation"
+        else f"{purpose}:{onboarding_key}:{email}:{now.isoformat()}"
+    )
 
     def compose(link: IssuedLink) -> Message:
         return Message(
@@ -189,7 +193,7 @@ OnQueued = Callable[[psycopg.Cursor[dict[str, Any]], int, list[str]], None]
 def queue_reminder(
     store: Store,
     config: OnboardingConfig,
-    key: str,
+    onboarding_key: str,
     now: datetime,
     *,
     reminder: int,
@@ -204,7 +208,7 @@ def queue_reminder(
     ``on_queued`` records what the reminder was for in the same transaction as the mail.
     """
     key_secret = _secret(config, secret)
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     rows = store.query(
         f"""SELECT item_key, label FROM {SCHEMA}.checklist_items
             WHERE onboarding_id = %s AND status NOT IN {SETTLED_SQL} ORDER BY id""",
@@ -214,7 +218,7 @@ def queue_reminder(
     if not open_items:
         return None
     stretch = "" if since is None else f"{since.astimezone(timezone.utc).isoformat()}:"
-    dedupe = f"reminder:{key}:{stretch}{reminder}"
+    dedupe = f"reminder:{onboarding_key}:{stretch}{reminder}"
     item_keys = [r["item_key"] for r in rows]
 
     def then(cur: psycopg.Cursor[dict[str, Any]], outbox_id: int) -> None:
@@ -243,7 +247,7 @@ def queue_reminder(
 def queue_rejection(
     store: Store,
     config: OnboardingConfig,
-    key: str,
+    onboarding_key: str,
     item_key: str,
     reason: str,
     submission_id: str,
@@ -253,13 +257,15 @@ def queue_rejection(
 ) -> int | None:
     """Tell the primary contact an input was rejected, with the reason and a link to send it again; once."""
     key_secret = _secret(config, secret)
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     label = store.scalar(
         f"SELECT label FROM {SCHEMA}.checklist_items WHERE onboarding_id = %s AND item_key = %s", (ob.id, item_key)
     )
     if label is None:
-        raise LookupError(f"onboarding {key}: no checklist item {item_key!r} to send a rejection notice about")
-    dedupe = f"rejection:{key}:{submission_id}"
+        raise LookupError(
+            f"onboarding {onboarding_key}: no checklist item {item_key!r} to send a rejection notice about"
+        )
+    dedupe = f"rejection:{onboarding_key}:{submission_id}"
 
     def compose(link: IssuedLink) -> Message:
         return Message(
@@ -312,10 +318,10 @@ def _queue_with_link(
 
 
 def queue_go_live(
-    store: Store, config: OnboardingConfig, key: str, now: datetime, *, set_up: list[str] | None = None
+    store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime, *, set_up: list[str] | None = None
 ) -> int | None:
     """Tell the primary contact the account is live, with what was set up; once."""
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     done = "\n".join(f"- {line}" for line in set_up or [])
     message = Message(
         kind="go_live",
@@ -331,7 +337,7 @@ def queue_go_live(
         ],
     )  # fmt: skip
     with store.transaction() as cur:
-        return queue(cur, ob, message, now, f"go_live:{key}")
+        return queue(cur, ob, message, now, f"go_live:{onboarding_key}")
 
 
 def queue_forward(
@@ -381,7 +387,7 @@ def deliver_pending(store: Store, config: OnboardingConfig, now: datetime, *, co
     ids = [
         int(r["id"])
         for r in store.query(
-            f"SELECT id FROM {SCHEMA}.outbox WHERE status = 'pending' ORDER BY queued_at, id LIMIT %s",
+            f"SELECT id FROM {SCHEMA}.outbox WHERE status = '{OutboxStatus.PENDING}' ORDER BY queued_at, id LIMIT %s",
             (settings.batch_size,),
         )
     ]
@@ -412,7 +418,7 @@ def _send_one(store: Store, hook: Any, sender: str, outbox_id: int, now: datetim
             cur.execute(
                 f"""SELECT o.*, b.onboarding_key, b.stage, b.stage_owner_email FROM {SCHEMA}.outbox o
                     JOIN {SCHEMA}.onboardings b ON b.id = o.onboarding_id
-                    WHERE o.id = %s AND o.status = 'pending' FOR UPDATE OF o SKIP LOCKED""",
+                    WHERE o.id = %s AND o.status = '{OutboxStatus.PENDING}' FOR UPDATE OF o SKIP LOCKED""",
                 (outbox_id,),
             )
             row = cur.fetchone()
@@ -430,7 +436,7 @@ def _send_one(store: Store, hook: Any, sender: str, outbox_id: int, now: datetim
                 },
             )
             cur.execute(
-                f"""UPDATE {SCHEMA}.outbox SET status = 'sent', sent_at = %s, attempts = attempts + 1,
+                f"""UPDATE {SCHEMA}.outbox SET status = '{OutboxStatus.SENT}', sent_at = %s, attempts = attempts + 1,
                         last_attempt_at = %s, last_error = NULL WHERE id = %s""",
                 (now, now, outbox_id),
             )
@@ -466,7 +472,7 @@ def _defer(store: Store, outbox_id: int, error: str, now: datetime) -> None:
             cur.execute(
                 f"""UPDATE {SCHEMA}.outbox o SET attempts = attempts + 1, last_error = %s, last_attempt_at = %s
                     FROM {SCHEMA}.onboardings b
-                    WHERE o.id = %s AND o.status = 'pending' AND b.id = o.onboarding_id
+                    WHERE o.id = %s AND o.status = '{OutboxStatus.PENDING}' AND b.id = o.onboarding_id
                     RETURNING o.attempts, o.kind, o.to_email, b.onboarding_key, b.id AS onboarding_id, b.stage,
                               b.stage_owner_email""",
                 (error[:1000], now, outbox_id),

@@ -29,7 +29,7 @@ def named_owner(settings: Settings, tier: TierConfig, region: str, requested: st
         email = next(e for e in settings.people_by_email if e.lower() == requested.lower())
         return Assignment(email, role)
     if region not in tier.regions:
-        raise NoOwner(f"tier {tier.tier!r} has no owners for region {region!r} (it serves {', '.join(tier.regions)})")
+        raise NoOwner(f"tier {tier.key!r} has no owners for region {region!r} (it serves {', '.join(tier.regions)})")
     holder = settings.holder(role, region)
     if holder is None:
         raise NoOwner(f"nobody holds role {role!r} in region {region!r}")
@@ -42,7 +42,7 @@ def stage_owner(settings: Settings, tier: TierConfig, stage: Stage, region: str,
     else:
         config = tier.stage(stage)
         if config is None:
-            raise NoOwner(f"tier {tier.tier!r} has no stage {stage.value!r}")
+            raise NoOwner(f"tier {tier.key!r} has no stage {stage.value!r}")
         role = config.owner_role
     if role == owner.role:
         return owner

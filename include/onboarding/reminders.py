@@ -43,6 +43,7 @@ import psycopg
 from include.onboarding import mail
 from include.onboarding.calendar import by_region
 from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.constants import AccountStatus
 from include.onboarding.escalations.sla import customer_pause_join
 from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store
@@ -128,7 +129,7 @@ def select(frame: pd.DataFrame, config: OnboardingConfig) -> tuple[pd.DataFrame,
     """
     step = np.zeros(len(frame), dtype=np.int64)
     for tier in config.tiers.values():
-        in_tier = (frame["tier"] == tier.tier).to_numpy()
+        in_tier = (frame["tier"] == tier.key).to_numpy()
         if tier.reminders is None or not in_tier.any():
             continue
         part = frame.loc[in_tier]
@@ -164,7 +165,7 @@ LEFT JOIN LATERAL (
     SELECT max(r.reminder) AS reminded FROM {SCHEMA}.customer_reminders r
     WHERE r.onboarding_id = o.id AND r.quiet_since = greatest(p.paused_at, p.heard_at)
 ) r ON true
-WHERE o.status = 'open' AND o.stage = %(stage)s AND o.tier = ANY(%(tiers)s)
+WHERE o.status = '{AccountStatus.OPEN}' AND o.stage = %(stage)s AND o.tier = ANY(%(tiers)s)
   AND p.paused_at IS NOT NULL AND p.resumed_at IS NULL
 """
 
@@ -182,7 +183,7 @@ def load_waiting(store: Store, config: OnboardingConfig) -> pd.DataFrame:
     ``quiet_since``: the checklist request or the customer's last submission, whichever is later;
     ``reminded``: the last reminder number queued for that stretch (0 if none).
     """
-    tiers = sorted(t.tier for t in config.tiers.values() if t.reminders is not None)
+    tiers = sorted(t.key for t in config.tiers.values() if t.reminders is not None)
     frame = store.frame(_WAITING_SQL, {"stage": Stage.COLLECT_INPUTS.value, "tiers": tiers})
     frame["quiet_since"] = pd.to_datetime(frame["quiet_since_us"].astype("int64"), unit="us", utc=True)
     frame["reminded"] = frame["reminded"].astype("int64")

@@ -328,7 +328,7 @@ def stage_durations(history: History, config: OnboardingConfig, at: datetime) ->
     frame["calendar_days"] = (end - frame["entered_at"]) / pd.Timedelta(days=1)
     frame["business_days"] = np.nan
     frame["sla_business_days"] = np.nan
-    stages = {(t.tier, st.key.value): st for t in config.tiers.values() for st in t.stages}
+    stages = {(t.key, st.key.value): st for t in config.tiers.values() for st in t.stages}
     for index, part, region, wt in by_region(frame, config.settings.regions):
         configured = [stages.get(p) for p in zip(part["tier"], part["stage"], strict=True)]
         # The customer's turn does not count where the tier pauses the stage clock for it.

@@ -82,10 +82,10 @@ def render(facts: NoteFacts, config: OnboardingConfig) -> str:
     return clip("\n".join(lines), MAX_NOTE_CHARS)
 
 
-def for_account(store: Any, config: OnboardingConfig, key: str) -> str:
+def for_account(store: Any, config: OnboardingConfig, onboarding_key: str) -> str:
     from include.onboarding import lifecycle
 
-    return render(NoteFacts.of(lifecycle.load(store, key)), config)
+    return render(NoteFacts.of(lifecycle.load(store, onboarding_key)), config)
 
 
 def sync(context: Any) -> None:
@@ -94,21 +94,21 @@ def sync(context: Any) -> None:
     One query when nothing changed; a token and one PATCH when the owner, the
     stage or the target moved.  Never raises: a note is not worth a failed task.
     """
-    key = None
+    onboarding_key = None
     try:
         from include.onboarding import runtime
 
         dag_run = context["dag_run"]
-        key = (dag_run.conf or {}).get("onboarding_key")
-        if not key:
+        onboarding_key = (dag_run.conf or {}).get("onboarding_key")
+        if not onboarding_key:
             return
-        wanted = for_account(runtime.open_store(), runtime.config(), key)
+        wanted = for_account(runtime.open_store(), runtime.config(), onboarding_key)
         if wanted == (getattr(dag_run, "note", None) or ""):
             return
         if write(dag_run.dag_id, dag_run.run_id, wanted):
             dag_run.note = wanted  # later callbacks in this process compare with what is there now
     except Exception:
-        log.warning("could not bring the note of onboarding %s's run up to date", key, exc_info=True)
+        log.warning("could not bring the note of onboarding %s's run up to date", onboarding_key, exc_info=True)
 
 
 def write(dag_id: str, run_id: str, note: str) -> bool:

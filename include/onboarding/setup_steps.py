@@ -48,6 +48,7 @@ from include.onboarding.clients.ticketing import JiraClient
 from include.onboarding.clients.ticketing import label_for as jira_label
 from include.onboarding.config import OnboardingConfig, RunSettings, SetupStep, Stage, StepKind
 from include.onboarding.connections import BILLING_API, PROVISIONING_API, TICKETING_API
+from include.onboarding.constants import FINISHED_STEP_SQL, StepStatus
 from include.onboarding.events import EventType
 from include.onboarding.exceptions import StepNotReady as StepNotReady
 from include.onboarding.store import SCHEMA, Event, Store
@@ -110,7 +111,7 @@ class StepContext:
     config: OnboardingConfig
     onboarding: lifecycle.Onboarding
     step: SetupStep
-    key: str
+    idempotency_key: str
     client_for: ClientFor
 
     @property
@@ -120,7 +121,8 @@ class StepContext:
     def done_ids(self) -> dict[str, str]:
         """External ids of the account's finished steps, by step key."""
         rows = self.store.query(
-            f"SELECT step_key, external_id FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s AND status = 'done'",
+            f"""SELECT step_key, external_id FROM {SCHEMA}.setup_steps
+                WHERE onboarding_id = %s AND status = '{StepStatus.DONE}'""",
             (self.onboarding.id,),
         )
         return {r["step_key"]: str(r["external_id"]) for r in rows}
@@ -152,7 +154,7 @@ def handles(*kinds: StepKind) -> Callable[[Handler], Handler]:
 def _jira_issue(ctx: StepContext) -> Create:
     ob, step, runs = ctx.onboarding, ctx.step, ctx.runs
     jira = JiraClient(ctx.client_for(TICKETING_API), search_lag_seconds=runs.ticket_search_lag_seconds)
-    label, target = jira_label(ctx.key), ob.activation_target.isoformat()
+    label, target = jira_label(ctx.idempotency_key), ob.activation_target.isoformat()
     parent = _parent_issue(ctx) if step.kind is StepKind.JIRA_SUBTASK else None
     return Create(
         jira,
@@ -190,7 +192,7 @@ def _stripe_customer(ctx: StepContext) -> Create:
             email=ob.primary_contact_email,
             description=f"Onboarding {ob.key} ({ob.tier}): {ob.account_name}",
             metadata={"onboarding_key": ob.key, "tier": ob.tier, "region": ob.region},
-            idempotency_key=ctx.key,
+            idempotency_key=ctx.idempotency_key,
         ),
         read=stripe.read_customer,
         look_up=lambda: stripe.find_customer(metadata_key="onboarding_key", value=ob.key),
@@ -207,7 +209,7 @@ def _scim_user(ctx: StepContext) -> Create:
     return Create(
         scim,
         build=lambda: scim.user_request(
-            user_name=user_name, given_name=given, family_name=family or given, external_id=ctx.key
+            user_name=user_name, given_name=given, family_name=family or given, external_id=ctx.idempotency_key
         ),
         read=lambda response: scim.read_user(response, user_name=user_name),
         ok_statuses=USER_CREATE_OK,
@@ -226,7 +228,7 @@ def _tenant(ctx: StepContext) -> Create:
             domain=ob.account_domain,
             region=ob.region,
             plan=ob.tier,
-            idempotency_key=ctx.key,
+            idempotency_key=ctx.idempotency_key,
         ),
         read=tenants.read_tenant,
         look_up=lambda: tenants.find_tenant(external_id=ob.key),
@@ -240,7 +242,7 @@ def _http(ctx: StepContext) -> Create:
     system = VendorClient(ctx.client_for(spec.connection))
 
     def build() -> Outbound:
-        headers = {spec.idempotency_header: ctx.key} if spec.idempotency_header else {}
+        headers = {spec.idempotency_header: ctx.idempotency_key} if spec.idempotency_header else {}
         # Templates see the account's fields and the ids of finished steps as {step_<key>}.
         fields = {**ctx.onboarding.template_fields(), **{f"step_{k}": v for k, v in ctx.done_ids().items()}}
         return Outbound(spec.method, spec.endpoint, json=_render(spec.payload, fields), headers=headers)
@@ -277,18 +279,18 @@ def _step_row(store: Store, onboarding_id: int, step_key: str) -> dict[str, Any]
 
 
 def run_step(
-    store: Store, config: OnboardingConfig, key: str, step_key: str, client_for: ClientFor, now: datetime
+    store: Store, config: OnboardingConfig, onboarding_key: str, step_key: str, client_for: ClientFor, now: datetime
 ) -> str | None:
     """Perform one setup step for one account if it is not done; return its external id.
 
     Returns None for a step that does not apply to this account (its condition is false).
     """
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     tier = lifecycle.tier_of(config, ob)
     step = next((s for s in tier.setup_steps if s.key == step_key), None)
     row = _step_row(store, ob.id, step_key)
     if step is None or row is None:
-        raise StepNotReady(f"onboarding {key}: step {step_key!r} is not planned (tier {tier.tier})")
+        raise StepNotReady(f"onboarding {onboarding_key}: step {step_key!r} is not planned (tier {tier.key})")
     if row["status"] == "skipped":
         return None
     if row["status"] == "done":
@@ -297,16 +299,16 @@ def run_step(
         d["step_key"]
         for d in store.query(
             f"""SELECT step_key FROM {SCHEMA}.setup_steps
-                WHERE onboarding_id = %s AND step_key = ANY(%s) AND status NOT IN ('done', 'skipped')""",
+                WHERE onboarding_id = %s AND step_key = ANY(%s) AND status NOT IN {FINISHED_STEP_SQL}""",
             (ob.id, list(row["depends_on"])),
         )
     ]
     if waiting:
-        raise StepNotReady(f"onboarding {key}: {step_key} waits for {', '.join(waiting)}")
-    state.advance(store, config, key, Stage.SETUP, now, ACTOR, "readiness gate passed")
+        raise StepNotReady(f"onboarding {onboarding_key}: {step_key} waits for {', '.join(waiting)}")
+    state.advance(store, config, onboarding_key, Stage.SETUP, now, ACTOR, "readiness gate passed")
     with store.transaction() as cur:
         cur.execute(
-            f"""UPDATE {SCHEMA}.setup_steps SET status = 'in_progress', attempts = attempts + 1,
+            f"""UPDATE {SCHEMA}.setup_steps SET status = '{StepStatus.IN_PROGRESS}', attempts = attempts + 1,
                     started_at = COALESCE(started_at, %s), updated_at = %s
                 WHERE id = %s""",
             (now, now, row["id"]),
@@ -319,7 +321,7 @@ def run_step(
         raise
     with store.transaction() as cur:
         cur.execute(
-            f"""UPDATE {SCHEMA}.setup_steps SET status = 'done', external_id = %s, external_url = %s,
+            f"""UPDATE {SCHEMA}.setup_steps SET status = '{StepStatus.DONE}', external_id = %s, external_url = %s,
                     last_error = NULL, completed_at = %s, updated_at = %s
                 WHERE id = %s""",
             (external_id, url, now, now, row["id"]),
@@ -328,7 +330,7 @@ def run_step(
             cur,
             [
                 Event(
-                    subject=key,
+                    subject=onboarding_key,
                     onboarding_id=ob.id,
                     event_type=EventType.SETUP_STEP_COMPLETED,
                     actor=ACTOR,
@@ -340,7 +342,7 @@ def run_step(
                 )
             ],
         )
-    log.info("onboarding %s: %s done (%s)", key, step.key, external_id)
+    log.info("onboarding %s: %s done (%s)", onboarding_key, step.key, external_id)
     return external_id
 
 
@@ -349,7 +351,7 @@ def _call(
     config: OnboardingConfig,
     ob: lifecycle.Onboarding,
     step: SetupStep,
-    key: str,
+    idempotency_key: str,
     client_for: ClientFor,
     *,
     wall: Callable[[], float] = time.time,
@@ -361,7 +363,7 @@ def _call(
     handler = HANDLERS.get(step.kind)
     if handler is None:
         raise NotImplementedError(f"onboarding {ob.key}: no handler for step kind {step.kind.value!r} ({step.key})")
-    create = handler(StepContext(store, config, ob, step, key, client_for))
+    create = handler(StepContext(store, config, ob, step, idempotency_key, client_for))
     return _create_once(store, row, create, step, wall)
 
 
@@ -469,9 +471,9 @@ def _failed(
         )
 
 
-def tenant_status(store: Store, key: str, client_for: ClientFor) -> tuple[str, str | None]:
+def tenant_status(store: Store, onboarding_key: str, client_for: ClientFor) -> tuple[str, str | None]:
     """The provisioning state of the account's tenant: ('active'|'provisioning'|'failed'|..., error)."""
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     rows = store.query(
         f"SELECT external_id, status FROM {SCHEMA}.setup_steps WHERE onboarding_id = %s AND kind = 'tenant'",
         (ob.id,),
@@ -479,5 +481,5 @@ def tenant_status(store: Store, key: str, client_for: ClientFor) -> tuple[str, s
     if not rows:
         return "active", None  # no tenant step in this tier: nothing asynchronous to wait for
     if rows[0]["status"] != "done":
-        raise StepNotReady(f"onboarding {key}: the tenant was not created (step status {rows[0]['status']})")
+        raise StepNotReady(f"onboarding {onboarding_key}: the tenant was not created (step status {rows[0]['status']})")
     return ProvisioningClient(client_for(PROVISIONING_API)).tenant_status(tenant_id=str(rows[0]["external_id"]))

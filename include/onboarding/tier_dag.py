@@ -152,7 +152,7 @@ def build_tier_dag(tier: TierConfig, config: OnboardingConfig) -> DAG:  # noqa: 
     """The DAG ``onboarding_<tier>``: one run per account, its graph from the tier's configuration."""
     runs, timing = config.settings.runs, config.run_waits
     with DAG(
-        dag_id=dag_id_for(tier.tier),
+        dag_id=dag_id_for(tier.key),
         schedule=None,
         start_date=datetime(2026, 1, 1),
         catchup=False,
@@ -171,7 +171,7 @@ def build_tier_dag(tier: TierConfig, config: OnboardingConfig) -> DAG:  # noqa: 
         params={
             "onboarding_key": Param(type="string", description="the onboarding to carry, e.g. hubspot-18000000001")
         },
-        tags=["onboarding", f"tier:{tier.tier}"],
+        tags=["onboarding", f"tier:{tier.key}"],
         doc_md=doc_md(tier, config),
         deadline=deadline_alerts(tier, config) if timing.deadline_alerts else None,
     ) as dag:

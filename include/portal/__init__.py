@@ -17,8 +17,8 @@ Run it as its own process::
 Entry points for the engine:
 
 - invite a contact when the checklist is planned:
-  ``mail.queue_invitation(store, config, key, now)`` then ``mail.deliver_pending(store, config, now)``
+  ``mail.queue_invitation(store, config, onboarding_key, now)`` then ``mail.deliver_pending(store, config, now)``
   (:mod:`include.onboarding.mail`; reminders, rejection and go-live notices alike);
-- end a contact's links: ``links.revoke_contact(store, key, email, now, by, reason)``;
+- end a contact's links: ``links.revoke_contact(store, onboarding_key, email, now, by, reason)``;
 - the app itself, for tests or another server: ``app.create_app(...)``.
 """

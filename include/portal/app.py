@@ -41,6 +41,7 @@ from include.onboarding.constants import is_settled
 from include.onboarding.events import EventType
 from include.onboarding.store import SCHEMA, Event, Store, connect, connect_dsn, migrate
 from include.onboarding.validators import MEGABYTE, AccountContext, DocumentMeta, Submission
+from include.onboarding.validators.emails import BadAddress, normalised_address
 from include.portal import documents, links, security, timeline
 
 log = logging.getLogger(__name__)
@@ -591,17 +592,15 @@ def _forward(
     portal: Portal, ob: lifecycle.Onboarding, access: links.Access, name: str, email: str, chosen: list[str]
 ) -> str | None:
     """Forward items to a colleague; a reason for the customer when it cannot be done."""
-    from email_validator import EmailNotValidError, validate_email
-
     if access.items is not None:
         return "Items forwarded to you cannot be forwarded again; ask the person who sent them to you."
     name = " ".join(name.split())[:200]
     if not name:
         return "Please give your colleague's name."
-    try:
-        address = validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        return f"{email.strip()[:100]!r} is not an email address we can write to: {exc}"
+    checked = normalised_address(email.strip())
+    if isinstance(checked, BadAddress):
+        return f"{email.strip()[:100]!r} is not an email address we can write to: {checked.reason}"
+    address = checked.lower()
     views = {i.key: i for i in _items(portal, ob, access)}
     keys = sorted(set(chosen))
     unknown = [k for k in keys if k not in views]

@@ -121,10 +121,10 @@ def _signature(secret: bytes, body: str) -> bytes:
     return hmac.new(secret, f"{_VERSION}.{body}".encode(), hashlib.sha256).digest()
 
 
-def sign(secret: bytes, key: str, email: str, scope: str, issued_at: datetime, expires_at: datetime) -> str:
+def sign(secret: bytes, onboarding_key: str, email: str, scope: str, issued_at: datetime, expires_at: datetime) -> str:
     """The token for (onboarding key, contact email, scope, expiry); issue time is signed too."""
     claims = {
-        "k": key,
+        "k": onboarding_key,
         "e": email.strip().lower(),
         "s": scope,
         "i": int(issued_at.timestamp() * 1000),  # milliseconds: revocations are that precise
@@ -161,7 +161,7 @@ def open_account(store: Store, secret: bytes, token: str, now: datetime) -> tupl
     submission starts here.
     """
     claims = read(secret, token)
-    key, email, scope = str(claims["k"]), str(claims["e"]), str(claims["s"])
+    onboarding_key, email, scope = str(claims["k"]), str(claims["e"]), str(claims["s"])
     issued_at = datetime.fromtimestamp(int(claims["i"]) / 1000, timezone.utc)
     expires_at = datetime.fromtimestamp(int(claims["x"]), timezone.utc)
     try:
@@ -173,16 +173,16 @@ def open_account(store: Store, secret: bytes, token: str, now: datetime) -> tupl
                                 WHERE r.onboarding_id = o.id AND lower(r.contact_email) = %s
                                   AND r.revoked_at >= %s) AS link_revoked
             FROM {SCHEMA}.onboardings o WHERE o.onboarding_key = %s""",
-        (email, issued_at, key),
+        (email, issued_at, onboarding_key),
     )
     if not rows:
         raise BadLink("unknown")
     if now >= expires_at:
-        raise BadLink("expired", key)
+        raise BadLink("expired", onboarding_key)
     if rows[0]["link_revoked"]:
-        raise BadLink("revoked", key)
+        raise BadLink("revoked", onboarding_key)
     onboarding = lifecycle.from_row(rows[0])
-    return Access(key, onboarding.id, email, scope, issued_at, expires_at), onboarding
+    return Access(onboarding_key, onboarding.id, email, scope, issued_at, expires_at), onboarding
 
 
 def link_expiry(config: OnboardingConfig, region: str, issued_at: datetime) -> datetime:
@@ -235,13 +235,15 @@ def issue_link(
     return IssuedLink(link_id, token, f"{base_url(config)}/l/{token}", expires_at)
 
 
-def revoke_contact(store: Store, key: str, contact_email: str, now: datetime, by: str, reason: str) -> None:
-    """End every link issued to ``contact_email`` for account ``key`` up to now; later links work again."""
+def revoke_contact(store: Store, onboarding_key: str, contact_email: str, now: datetime, by: str, reason: str) -> None:
+    """End every link issued to ``contact_email`` for account ``onboarding_key`` up to now; later links work again."""
     row = store.query(
-        f"SELECT id, stage, stage_owner_email FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (key,)
+        f"SELECT id, stage, stage_owner_email FROM {SCHEMA}.onboardings WHERE onboarding_key = %s", (onboarding_key,)
     )
     if not row:
-        raise LookupError(f"onboarding {key}: not in the store, cannot revoke portal access of {contact_email}")
+        raise LookupError(
+            f"onboarding {onboarding_key}: not in the store, cannot revoke portal access of {contact_email}"
+        )
     ob = row[0]
     email = contact_email.strip().lower()
     with store.transaction() as cur:
@@ -254,7 +256,7 @@ def revoke_contact(store: Store, key: str, contact_email: str, now: datetime, by
             cur,
             [
                 Event(
-                    subject=key,
+                    subject=onboarding_key,
                     onboarding_id=ob["id"],
                     event_type=EventType.PORTAL_ACCESS_REVOKED,
                     actor=by,

@@ -21,6 +21,7 @@ from include.onboarding.approvals import escalate, records
 from include.onboarding.approvals.asking import approval_of
 from include.onboarding.clock import AcceleratedClock, Clock
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.constants import ApprovalStatus
 from include.onboarding.events import EventType
 from include.onboarding.exceptions import NotTheApprover as NotTheApprover
 from include.onboarding.store import SCHEMA, Store
@@ -44,7 +45,7 @@ def answer(
     store: Store,
     config: OnboardingConfig,
     clock: Clock,
-    key: str,
+    onboarding_key: str,
     approval_key: str,
     attempt: int,
     *,
@@ -55,7 +56,7 @@ def answer(
     task_id: str,
 ) -> Decision:
     """Record the answer to the request of try ``attempt`` and escalate a rejection."""
-    onboarding = lifecycle.load(store, key)
+    onboarding = lifecycle.load(store, onboarding_key)
     approval = approval_of(lifecycle.tier_of(config, onboarding), approval_key)
     asked = records.requested_details(store, onboarding, approval_key, attempt)
     expected = str(asked.get("airflow_user") or "")
@@ -68,9 +69,9 @@ def answer(
             {"answered_by": responder, "assigned_to": expected, "approved": approved, "comment": comment},
         )  # fmt: skip
         raise NotTheApprover(
-            f"{approval.label} for onboarding {key} was answered by {who or 'an unknown user'}, but it is assigned"
-            f" to {expected or 'nobody'} ({asked.get('approver', 'the role holder')}); the answer was not counted."
-            f" Clear the task {task_id} to ask again."
+            f"{approval.label} for onboarding {onboarding_key} was answered by {who or 'an unknown user'},"
+            f" but it is assigned to {expected or 'nobody'} ({asked.get('approver', 'the role holder')});"
+            f" the answer was not counted. Clear the task {task_id} to ask again."
         )
     by = str(asked.get("approver") or who)
     recorded = records.decide(
@@ -81,18 +82,24 @@ def answer(
     raised: list[int] = []
     if recorded and not approved:
         raised = escalate.rejected(
-            store, config, lifecycle.load(store, key), approval_key, approval.label, by, comment, attempt, task_id,
-            clock.now(),
+            store, config, lifecycle.load(store, onboarding_key), approval_key, approval.label, by, comment, attempt,
+            task_id, clock.now(),
         )  # fmt: skip
     return Decision(approved, by, at, comment, raised)
 
 
 def expire(
-    store: Store, config: OnboardingConfig, clock: Clock, key: str, approval_key: str, attempt: int, task_id: str
+    store: Store,
+    config: OnboardingConfig,
+    clock: Clock,
+    onboarding_key: str,
+    approval_key: str,
+    attempt: int,
+    task_id: str,
 ) -> str:
     """Record that the request of try ``attempt`` expired unanswered, escalate it, and say so in one sentence."""
     now = clock.now()
-    onboarding = lifecycle.load(store, key)
+    onboarding = lifecycle.load(store, onboarding_key)
     approval = approval_of(lifecycle.tier_of(config, onboarding), approval_key)
     asked = records.requested_details(store, onboarding, approval_key, attempt)
     approver = str(asked.get("approver") or config.settings.holder(approval.approver_role, onboarding.region) or "")
@@ -103,12 +110,14 @@ def expire(
     )  # fmt: skip
     escalate.expired(store, config, onboarding, approval_key, approval.label, approver, waited, attempt, task_id, now)
     return (
-        f"{approval.label} for onboarding {key} expired: no answer from {approver} within {waited};"
+        f"{approval.label} for onboarding {onboarding_key} expired: no answer from {approver} within {waited};"
         f" the readiness gate stays closed. Clear the task {task_id} to ask again."
     )
 
 
-def recover(store: Store, config: OnboardingConfig, clock: Clock, key: str, dag_id: str, run_id: str) -> list[str]:
+def recover(
+    store: Store, config: OnboardingConfig, clock: Clock, onboarding_key: str, dag_id: str, run_id: str
+) -> list[str]:
     """Record answers Airflow holds for this run's approvals that the store is missing; return their keys.
 
     Airflow 3.3.2 can fail an approval task while resuming it with its answer (an answer given within
@@ -119,11 +128,12 @@ def recover(store: Store, config: OnboardingConfig, clock: Clock, key: str, dag_
     """
     from include.onboarding.airflow_rest import AirflowRest, NotConfigured
 
-    onboarding = lifecycle.load(store, key)
+    onboarding = lifecycle.load(store, onboarding_key)
     pending = [
         r["approval_key"]
         for r in store.query(
-            f"SELECT approval_key FROM {SCHEMA}.approvals WHERE onboarding_id = %s AND status = 'pending' ORDER BY id",
+            f"""SELECT approval_key FROM {SCHEMA}.approvals
+                WHERE onboarding_id = %s AND status = '{ApprovalStatus.PENDING}' ORDER BY id""",
             (onboarding.id,),
         )
     ]
@@ -143,7 +153,7 @@ def recover(store: Store, config: OnboardingConfig, clock: Clock, key: str, dag_
         if not detail or not detail.get("response_received") or not detail.get("chosen_options"):
             continue
         answer(
-            store, config, clock, key, approval_key, int(detail["task_instance"]["try_number"]),
+            store, config, clock, onboarding_key, approval_key, int(detail["task_instance"]["try_number"]),
             approved=detail["chosen_options"] == ["Approve"], responder=detail.get("responded_by_user"),
             responded_at=datetime.fromisoformat(str(detail["responded_at"]).replace("Z", "+00:00")),
             comment=(detail.get("params_input") or {}).get("comment"), task_id=task_id,
@@ -157,13 +167,17 @@ def recover_in_run(context: Any) -> list[str]:
     import logging
 
     dag_run = context["dag_run"]
-    key = (dag_run.conf or {}).get("onboarding_key")
+    onboarding_key = (dag_run.conf or {}).get("onboarding_key")
     try:
         from include.onboarding import runtime
 
-        if not key:
+        if not onboarding_key:
             return []
-        return recover(runtime.open_store(), runtime.config(), runtime.clock(), key, dag_run.dag_id, dag_run.run_id)
+        return recover(
+            runtime.open_store(), runtime.config(), runtime.clock(), onboarding_key, dag_run.dag_id, dag_run.run_id
+        )
     except Exception:
-        logging.getLogger(__name__).warning("could not look for answers Airflow holds for %s", key, exc_info=True)
+        logging.getLogger(__name__).warning(
+            "could not look for answers Airflow holds for %s", onboarding_key, exc_info=True
+        )
         return []

@@ -49,7 +49,7 @@ def approval_of(tier: TierConfig, approval_key: str) -> Approval:
     found = next((a for a in tier.approvals if a.key == approval_key), None)
     if found is None:
         raise UnknownApproval(
-            f"tier {tier.tier!r} has no approval {approval_key!r} any more (include/config/tiers/{tier.tier}.yaml,"
+            f"tier {tier.key!r} has no approval {approval_key!r} any more (include/config/tiers/{tier.key}.yaml,"
             f" approvals: {[a.key for a in tier.approvals]})"
         )
     return found
@@ -64,27 +64,31 @@ def approver_of(config: OnboardingConfig, approval: Approval, region: str) -> tu
     return email, person.name, person.airflow_id
 
 
-def ask(store: Store, config: OnboardingConfig, clock: Clock, key: str, approval_key: str, attempt: int) -> Request:
+def ask(
+    store: Store, config: OnboardingConfig, clock: Clock, onboarding_key: str, approval_key: str, attempt: int
+) -> Request:
     """Prepare and record the request of try ``attempt``; raises :class:`NotNeeded` or :class:`AlreadyApproved`."""
     now = clock.now()
-    onboarding = lifecycle.load(store, key)
+    onboarding = lifecycle.load(store, onboarding_key)
     tier = lifecycle.tier_of(config, onboarding)
     approval = approval_of(tier, approval_key)
     row = records.load(store, onboarding.id, approval_key)
     if row is None:
-        raise NotNeeded(f"{approval.label} is not needed for onboarding {key} (its order does not call for it)")
+        raise NotNeeded(
+            f"{approval.label} is not needed for onboarding {onboarding_key} (its order does not call for it)"
+        )
     if row.status == "approved":
         raise AlreadyApproved(
-            f"{approval.label} for onboarding {key} was approved by {row.decided_by}"
+            f"{approval.label} for onboarding {onboarding_key} was approved by {row.decided_by}"
             + (f" on {row.decided_at:%Y-%m-%d %H:%M} UTC" if row.decided_at else "")
             + "; it is not asked again"
         )
-    outstanding = lifecycle.unmet(store, key).inputs
+    outstanding = lifecycle.unmet(store, onboarding_key).inputs
     if outstanding:
         raise InputsOutstanding(f"{approval.label} is not asked while inputs are outstanding: {'; '.join(outstanding)}")
     email, name, user = approver_of(config, approval, onboarding.region)
-    state.advance(store, config, key, Stage.APPROVALS, now, records.ACTOR, "inputs verified")
-    onboarding = lifecycle.load(store, key)
+    state.advance(store, config, onboarding_key, Stage.APPROVALS, now, records.ACTOR, "inputs verified")
+    onboarding = lifecycle.load(store, onboarding_key)
     when = timing(config, tier, approval, onboarding.region, onboarding.stage_entered_at, now, clock)
     owner_hears = onboarding.owner_email if onboarding.stage_owner_email == email else onboarding.stage_owner_email
     escalate_to = _name(config, owner_hears)

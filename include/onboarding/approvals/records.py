@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from include.onboarding.constants import ApprovalStatus
 from include.onboarding.events import EventType
 from include.onboarding.lifecycle import Onboarding
 from include.onboarding.store import SCHEMA, Event, Store
@@ -67,8 +68,9 @@ def request(
     with store.transaction() as cur:
         cur.execute(
             f"""UPDATE {SCHEMA}.approvals
-                SET status = 'pending', decided_by = NULL, decided_at = NULL, comment = NULL, requested_at = %s
-                WHERE onboarding_id = %s AND approval_key = %s AND status <> 'approved'
+                SET status = '{ApprovalStatus.PENDING}', decided_by = NULL, decided_at = NULL, comment = NULL,
+                    requested_at = %s
+                WHERE onboarding_id = %s AND approval_key = %s AND status <> '{ApprovalStatus.APPROVED}'
                   AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.events WHERE dedupe_key = %s)""",
             (now, onboarding.id, approval_key, _key(EventType.APPROVAL_REQUESTED, onboarding, approval_key, attempt)),
         )

@@ -264,7 +264,7 @@ def _tier(text: str, config: OnboardingConfig, problem: Any) -> str | None:
     if routed is None:
         problem("tier", f"unknown tier (known: {', '.join(sorted(config.tiers))}, or a CRM value routing to one)")
         return None
-    return routed.tier
+    return routed.key
 
 
 def _region(text: str, config: OnboardingConfig, problem: Any) -> str | None:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def account_escalation(
     store: Store,
     config: OnboardingConfig,
-    key: str,
+    onboarding_key: str,
     kind: str,
     reason: str,
     dedupe_key: str,
@@ -29,9 +29,9 @@ def account_escalation(
     extra: dict[str, Any] | None = None,
 ) -> list[int]:
     """Raise one escalation about one account (failure callbacks, deadline alerts)."""
-    frame = load_open(store, key)
+    frame = load_open(store, onboarding_key)
     if frame.empty:
-        log.info("onboarding %s is not open; no %s escalation", key, kind)
+        log.info("onboarding %s is not open; no %s escalation", onboarding_key, kind)
         return []
     frame = measure(frame, config, now)
     row = SimpleNamespace(**{str(k): v for k, v in frame.to_dict("records")[0].items()})
@@ -46,7 +46,7 @@ def account_escalation(
         store,
         [
             NewEscalation(
-                subject=key,
+                subject=onboarding_key,
                 kind=kind,
                 notify_email=email,
                 notify_role=role,

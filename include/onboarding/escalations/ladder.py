@@ -69,7 +69,7 @@ def due(frame: pd.DataFrame, config: OnboardingConfig) -> tuple[pd.DataFrame, Co
             )
 
     for tier in config.tiers.values():
-        in_tier = planned & (frame["tier"] == tier.tier)
+        in_tier = planned & (frame["tier"] == tier.key)
         for level, rung in enumerate(tier.escalation_ladder, start=1):
             mask = in_tier & (frame["sla_percent"] >= rung.at_percent_of_sla)
             add(mask, "sla_breach", level, rung.notify, rung.at_percent_of_sla, "sla_breach:" + key_stage + f":{level}")

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from include.onboarding.config import OnboardingConfig, Settings, Stage
+from include.onboarding.constants import QuarantineStatus
 from include.onboarding.escalations import ladder, wording
 from include.onboarding.escalations.persistence import (
     NewEscalation,
@@ -143,7 +144,7 @@ def _quarantine_reports(store: Store, settings: Settings) -> list[NewEscalation]
     rows = store.query(
         f"""SELECT q.id, q.crm_source, q.crm_deal_id, q.order_number, q.reasons, q.first_seen_at, q.seen_in_batches
             FROM {SCHEMA}.quarantined_orders q
-            WHERE q.status = 'open' AND NOT EXISTS (
+            WHERE q.status = '{QuarantineStatus.OPEN}' AND NOT EXISTS (
                 SELECT 1 FROM {SCHEMA}.escalations e WHERE e.dedupe_key = 'quarantine:' || q.id)
             ORDER BY q.first_seen_at"""
     )

@@ -16,7 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, AccountStatus, QuarantineStatus
 from include.onboarding.store import SCHEMA, Store
 
 ACTOR = "system:escalations"
@@ -122,7 +122,7 @@ WITH target AS (
     SELECT e.id,
            CASE
              WHEN e.kind = 'quarantine' THEN q.resolved_at
-             WHEN o.status <> 'open' THEN coalesce(o.live_at, o.updated_at)
+             WHEN o.status <> '{AccountStatus.OPEN}' THEN coalesce(o.live_at, o.updated_at)
              WHEN e.kind = 'deadline' THEN NULL
              WHEN e.stage IS DISTINCT FROM o.stage THEN (
                  SELECT max(h.exited_at) FROM {SCHEMA}.stage_history h
@@ -134,14 +134,14 @@ WITH target AS (
            CASE
              WHEN e.kind = 'quarantine' THEN 'order ' || coalesce(q.status, 'gone') || ': '
                                              || coalesce(q.resolution, 'no longer quarantined')
-             WHEN o.status <> 'open' THEN 'account ' || o.status
+             WHEN o.status <> '{AccountStatus.OPEN}' THEN 'account ' || o.status
              WHEN e.stage IS DISTINCT FROM o.stage THEN 'stage moved on to ' || o.stage
              WHEN e.kind = 'silent' THEN 'the customer sent an input'
              ELSE 'stage owner is now ' || o.stage_owner_email
            END AS resolution,
-           (e.kind = 'quarantine' AND coalesce(q.status, 'resolved') <> 'open')
+           (e.kind = 'quarantine' AND coalesce(q.status, '{QuarantineStatus.RESOLVED}') <> '{QuarantineStatus.OPEN}')
              OR (e.kind <> 'quarantine' AND (
-                  o.status <> 'open'
+                  o.status <> '{AccountStatus.OPEN}'
                   OR (e.kind <> 'deadline' AND e.stage IS DISTINCT FROM o.stage)
                   OR (e.kind = 'unowned' AND o.stage_owner_email = ANY(%(people)s) AND o.tier = ANY(%(tiers)s))
                   OR (e.kind = 'silent' AND heard.at > e.raised_at)
@@ -202,7 +202,7 @@ def raised_for_current_stages(store: Store) -> set[str]:
     rows = store.query(
         f"""SELECT e.dedupe_key FROM {SCHEMA}.escalations e
             JOIN {SCHEMA}.onboardings o ON o.id = e.onboarding_id
-            WHERE o.status = 'open' AND e.stage = o.stage"""
+            WHERE o.status = '{AccountStatus.OPEN}' AND e.stage = o.stage"""
     )
     return {r["dedupe_key"] for r in rows}
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from include.onboarding.calendar import WorkingTime, as_utc, by_region, utc_ns
 from include.onboarding.config import OnboardingConfig
-from include.onboarding.constants import SETTLED_SQL
+from include.onboarding.constants import SETTLED_SQL, AccountStatus
 from include.onboarding.store import SCHEMA, Store
 
 
@@ -53,14 +53,14 @@ SELECT o.id, o.onboarding_key, o.account_name, o.tier, o.region, o.stage,
        extract(epoch FROM p.heard_at)::float8 AS heard_at
 FROM {SCHEMA}.onboardings o
 {customer_pause_join(only_while_collecting=True)}
-WHERE o.status = 'open'
+WHERE o.status = '{AccountStatus.OPEN}'
 """
 
 
-def load_open(store: Store, key: str | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """Every open onboarding (or the one with ``key``, or those with ``ids``) with what its SLA clock needs."""
-    if key is not None:
-        frame = store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (key,))
+def load_open(store: Store, onboarding_key: str | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every open onboarding (or the one ``onboarding_key`` names, or those with ``ids``) with what its clock needs."""
+    if onboarding_key is not None:
+        frame = store.frame(_OPEN_SQL + " AND o.onboarding_key = %s", (onboarding_key,))
     elif ids is not None:
         frame = store.frame(_OPEN_SQL + " AND o.id = ANY(%s)", (list(ids),))
     else:
@@ -88,7 +88,7 @@ def stage_plans(config: OnboardingConfig) -> dict[tuple[str, str, str], _StagePl
             hours = config.settings.regions[region].business_hours
             seconds = [s.sla_seconds(hours) for s in tier.stages]
             for i, stage in enumerate(tier.stages):
-                plans[(tier.tier, region, stage.key.value)] = _StagePlan(
+                plans[(tier.key, region, stage.key.value)] = _StagePlan(
                     seconds[i], stage.clock_pauses_on_customer, float(sum(seconds[i + 1 :])), stage.describe_sla()
                 )
     return plans

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from include.onboarding.config import Stage
+from include.onboarding.constants import QuarantineStatus
 from include.onboarding.events import EventType
 from include.onboarding.intake.orders import ACTOR, Order, Rejected
 from include.onboarding.store import SCHEMA, Event, Scratch, Store
@@ -79,10 +80,10 @@ def _quarantine_run(cur: Any, source: str, items: list[Rejected], batch_id: str,
     if versions:
         cur.execute(
             f"""UPDATE {SCHEMA}.quarantined_orders q
-                   SET status = 'resolved', resolved_at = %s,
+                   SET status = '{QuarantineStatus.RESOLVED}', resolved_at = %s,
                        resolution = 'superseded by a newer version of the order'
                   FROM unnest(%s::text[], %s::text[]) AS v(crm_deal_id, payload_fingerprint)
-                 WHERE q.crm_source = %s AND q.crm_deal_id = v.crm_deal_id AND q.status = 'open'
+                 WHERE q.crm_source = %s AND q.crm_deal_id = v.crm_deal_id AND q.status = '{QuarantineStatus.OPEN}'
                    AND q.payload_fingerprint <> v.payload_fingerprint""",
             (now, [deal for deal, _ in versions], [fp for _, fp in versions], source),
         )
@@ -109,7 +110,8 @@ def _quarantine_run(cur: Any, source: str, items: list[Rejected], batch_id: str,
                                                            THEN 0 ELSE 1 END,
                 last_batch_id = EXCLUDED.last_batch_id,
                 reasons = EXCLUDED.reasons,
-                status = CASE WHEN q.status = 'dismissed' THEN 'dismissed' ELSE 'open' END,
+                status = CASE WHEN q.status = '{QuarantineStatus.DISMISSED}' THEN '{QuarantineStatus.DISMISSED}'
+                              ELSE '{QuarantineStatus.OPEN}' END,
                 resolved_at = NULL, resolution = NULL
             RETURNING (xmax = 0) AS inserted""",
         (source, now, now, batch_id, batch_id),
@@ -136,9 +138,9 @@ def resolve_quarantines(
     ]
     cur.execute(
         f"""UPDATE {SCHEMA}.quarantined_orders q
-               SET status = 'resolved', resolved_at = %s, resolution = r.resolution
+               SET status = '{QuarantineStatus.RESOLVED}', resolved_at = %s, resolution = r.resolution
               FROM unnest(%s::text[], %s::text[]) AS r(crm_deal_id, resolution)
-             WHERE q.crm_source = %s AND q.crm_deal_id = r.crm_deal_id AND q.status = 'open'
+             WHERE q.crm_source = %s AND q.crm_deal_id = r.crm_deal_id AND q.status = '{QuarantineStatus.OPEN}'
          RETURNING q.id, q.crm_deal_id, q.resolution""",
         (now, list(by_deal), texts, source),
     )

@@ -32,8 +32,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
-
 from include.onboarding.calendar import region_calendar
 from include.onboarding.clients.crm import EARLIEST_DATE, LATEST_DATE, record_modified_at, within_date_range
 from include.onboarding.config import OnboardingConfig, Stage
@@ -120,15 +118,17 @@ def region(raw: str, found: Found, config: OnboardingConfig) -> Any:
 def segment(raw: str, found: Found, config: OnboardingConfig) -> Any:
     of_tier = found["tier"]
     if of_tier is not None and raw not in of_tier.segments:
-        return Refused(f"{raw!r} is not a {of_tier.tier} segment ({', '.join(of_tier.segments)})")
+        return Refused(f"{raw!r} is not a {of_tier.key} segment ({', '.join(of_tier.segments)})")
     return raw
 
 
 def email(raw: str, found: Found, config: OnboardingConfig) -> Any:
-    try:
-        return str(validate_email(raw, check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        return Refused(f"{raw!r} is not a valid email address: {exc}")
+    from include.onboarding.validators.emails import BadAddress, normalised_address
+
+    address = normalised_address(raw)
+    if isinstance(address, BadAddress):
+        return Refused(f"{raw!r} is not a valid email address: {address.reason}")
+    return address
 
 
 def signing_time(raw: str, found: Found, config: OnboardingConfig) -> Any:
@@ -150,7 +150,7 @@ def amount(raw: str, found: Found, config: OnboardingConfig) -> Any:
 
 
 def partner(raw: str | None, found: Found, config: OnboardingConfig) -> Any:
-    if raw is None and found["tier"] is not None and found["tier"].tier == "partner":
+    if raw is None and found["tier"] is not None and found["tier"].key == "partner":
         return Refused("missing: partner-led orders name the partner")
     return raw
 
@@ -340,7 +340,7 @@ def normalise(record: Any, config: OnboardingConfig) -> Order | Rejected:
         order_number=found["order_number"],
         account_name=found["account_name"],
         account_domain=found["account_domain"],
-        tier=found["tier"].tier,
+        tier=found["tier"].key,
         region=found["region"],
         segment=found["segment"],
         addons=found["addons"],

@@ -14,6 +14,7 @@ from typing import Any
 from include.onboarding import run_notes, state
 from include.onboarding.clock import Clock
 from include.onboarding.config import OnboardingConfig
+from include.onboarding.constants import AccountStatus
 from include.onboarding.deadlines import CONF_KEY as TARGET_WARNING_KEY
 from include.onboarding.deadlines import target_warning_at
 from include.onboarding.events import EventType
@@ -39,7 +40,7 @@ def runs_to_start(
         f"""SELECT id, onboarding_key, tier, region, activation_target, stage, stage_owner_email, account_name,
                    owner_email, status
             FROM {SCHEMA}.onboardings
-            WHERE status = 'open' AND run_triggered_at IS NULL AND blocked_reason IS NULL
+            WHERE status = '{AccountStatus.OPEN}' AND run_triggered_at IS NULL AND blocked_reason IS NULL
             ORDER BY created_at, id LIMIT %s""",
         (limit,),
     )

@@ -22,30 +22,32 @@ class NotReadyForSetup(OnboardingError, RuntimeError):
     """A critical input is not verified (or the checklist was never planned): the gate stays closed."""
 
 
-def check_readiness(store: Store, key: str, now: datetime, attempt: int) -> None:
+def check_readiness(store: Store, onboarding_key: str, now: datetime, attempt: int) -> None:
     """Open the gate for the account, or record why it stays closed and raise.
 
     Raises :class:`NotReadyForSetup` while inputs are missing, and
     ``ApprovalsHoldGate`` when only approvals hold it: each rejected or expired
     approval was escalated by its own task already.
     """
-    unmet = lifecycle.unmet(store, key)
+    unmet = lifecycle.unmet(store, onboarding_key)
     if unmet.all:
         reason = "; ".join(unmet.all)
-        set_blocked(store, key, reason, now)
+        set_blocked(store, onboarding_key, reason, now)
         lifecycle.record(
             store,
-            key,
+            onboarding_key,
             EventType.GATE_BLOCKED,
             now,
             ACTOR,
             {"problems": unmet.all},
-            dedupe=f"gate.blocked:{key}:{attempt}",
+            dedupe=f"gate.blocked:{onboarding_key}:{attempt}",
         )
         if not unmet.inputs:
             from include.onboarding.approvals.operator import ApprovalsHoldGate  # imports Airflow's HITL operator
 
-            raise ApprovalsHoldGate(f"onboarding {key} is not ready for setup: {reason}")
-        raise NotReadyForSetup(f"onboarding {key} is not ready for setup: {reason}")
-    set_blocked(store, key, None, now)
-    lifecycle.record(store, key, EventType.GATE_PASSED, now, ACTOR, {}, dedupe=f"gate.passed:{key}")
+            raise ApprovalsHoldGate(f"onboarding {onboarding_key} is not ready for setup: {reason}")
+        raise NotReadyForSetup(f"onboarding {onboarding_key} is not ready for setup: {reason}")
+    set_blocked(store, onboarding_key, None, now)
+    lifecycle.record(
+        store, onboarding_key, EventType.GATE_PASSED, now, ACTOR, {}, dedupe=f"gate.passed:{onboarding_key}"
+    )

@@ -16,6 +16,7 @@ import psycopg
 
 from include.onboarding import lifecycle
 from include.onboarding.config import OnboardingConfig, Stage
+from include.onboarding.constants import AccountStatus
 from include.onboarding.events import EventType
 from include.onboarding.lifecycle import Onboarding
 from include.onboarding.owners import Assignment, stage_owner
@@ -26,7 +27,7 @@ from include.onboarding.store import SCHEMA, Event, Store
 def advance(
     store: Store,
     config: OnboardingConfig,
-    key: str,
+    onboarding_key: str,
     to: Stage,
     now: datetime,
     actor: str,
@@ -34,7 +35,7 @@ def advance(
     details: dict[str, Any] | None = None,
 ) -> bool:
     """Move an account to stage ``to`` with that stage's owner.  True if it moved."""
-    onboarding = lifecycle.load(store, key)
+    onboarding = lifecycle.load(store, onboarding_key)
     with store.transaction() as cur:
         return _move(cur, config, onboarding, to, now, actor, reason, details)
 
@@ -92,9 +93,11 @@ def _move(
     return True
 
 
-def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime, actor: str, reason: str) -> Assignment:
+def hand_off(
+    store: Store, config: OnboardingConfig, onboarding_key: str, now: datetime, actor: str, reason: str
+) -> Assignment:
     """Move the account to handoff and pass it to its post-onboarding owner; return that owner."""
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     tier = lifecycle.tier_of(config, ob)
     new_owner = stage_owner(config.settings, tier, Stage.LIVE, ob.region, lifecycle.named_owner(ob, tier))
     with store.transaction() as cur:
@@ -107,7 +110,7 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime, ac
             cur,
             [
                 Event(
-                    subject=key,
+                    subject=onboarding_key,
                     onboarding_id=ob.id,
                     event_type=EventType.OWNERSHIP_HANDED_OFF,
                     actor=ob.owner_email,
@@ -115,7 +118,7 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime, ac
                     stage=Stage.HANDOFF.value,
                     stage_owner=ob.stage_owner_email,
                     details={"from": ob.owner_email, "to": new_owner.email, "role": new_owner.role},
-                    dedupe_key=f"ownership.handed_off:{key}",
+                    dedupe_key=f"ownership.handed_off:{onboarding_key}",
                 )
             ],
         )
@@ -123,22 +126,29 @@ def hand_off(store: Store, config: OnboardingConfig, key: str, now: datetime, ac
 
 
 def go_live(
-    store: Store, config: OnboardingConfig, key: str, now: datetime, actor: str, reason: str, details: dict[str, Any]
+    store: Store,
+    config: OnboardingConfig,
+    onboarding_key: str,
+    now: datetime,
+    actor: str,
+    reason: str,
+    details: dict[str, Any],
 ) -> None:
     """Move the account to live and close it (status ``live``), recording ``onboarding.live`` with ``details``."""
-    ob = lifecycle.load(store, key)
+    ob = lifecycle.load(store, onboarding_key)
     with store.transaction() as cur:
         _move(cur, config, ob, Stage.LIVE, now, actor, reason)
         cur.execute(
-            f"""UPDATE {SCHEMA}.onboardings SET status = 'live', live_at = %s, blocked_reason = NULL, updated_at = %s
-                WHERE id = %s AND status = 'open'""",
+            f"""UPDATE {SCHEMA}.onboardings
+                SET status = '{AccountStatus.LIVE}', live_at = %s, blocked_reason = NULL, updated_at = %s
+                WHERE id = %s AND status = '{AccountStatus.OPEN}'""",
             (now, now, ob.id),
         )
         Store.record_events(
             cur,
             [
                 Event(
-                    subject=key,
+                    subject=onboarding_key,
                     onboarding_id=ob.id,
                     event_type=EventType.ONBOARDING_LIVE,
                     actor=actor,
@@ -146,18 +156,18 @@ def go_live(
                     stage=Stage.LIVE.value,
                     stage_owner=ob.post_owner_email,
                     details=details,
-                    dedupe_key=f"onboarding.live:{key}",
+                    dedupe_key=f"onboarding.live:{onboarding_key}",
                 )
             ],
         )
 
 
-def set_blocked(store: Store, key: str, reason: str | None, now: datetime) -> None:
+def set_blocked(store: Store, onboarding_key: str, reason: str | None, now: datetime) -> None:
     """Record why the account cannot go on (``None``: nothing blocks it any more)."""
     with store.transaction() as cur:
         cur.execute(
             f"UPDATE {SCHEMA}.onboardings SET blocked_reason = %s, updated_at = %s WHERE onboarding_key = %s",
-            (reason, now, key),
+            (reason, now, onboarding_key),
         )
 
 
