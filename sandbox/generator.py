@@ -402,9 +402,9 @@ def _base_deal(rng: random.Random, company: str, region: str, tier: TierConfig) 
     tld, currency = _weighted(rng, _COUNTRIES.get(region, _OTHER_COUNTRIES))
     domain = _slug(company) + tld
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    amount = _amount(rng, tier.tier)
+    amount = _amount(rng, tier.key)
     return {
-        "dealname": f"{company} - {_DEAL_LABELS.get(tier.tier, tier.display_name)}",
+        "dealname": f"{company} - {_DEAL_LABELS.get(tier.key, tier.display_name)}",
         "pipeline": "default",
         "amount": f"{amount:.2f}",
         "deal_currency_code": currency,
@@ -416,8 +416,8 @@ def _base_deal(rng: random.Random, company: str, region: str, tier: TierConfig) 
         "segment": _segment(tier, amount),
         "primary_contact_name": f"{first} {last}",
         "primary_contact_email": f"{first}.{last}@{domain}".lower(),
-        "addons": _addons(rng, tier.tier),
-        "partner_name": rng.choice(_PARTNERS) if tier.tier == "partner" else None,
+        "addons": _addons(rng, tier.key),
+        "partner_name": rng.choice(_PARTNERS) if tier.key == "partner" else None,
         "onboarding_owner_email": None,
         "committed_go_live_date": None,
     }
@@ -546,7 +546,7 @@ def generate_baseline(
     rows: list[dict[str, str]] = []
     for signed in sorted(rng.choice(days) for _ in range(count)):
         tier, region = mix.draw(rng)
-        low, high = _FIRST_VALUE_DAYS.get(tier.tier, _OTHER_FIRST_VALUE_DAYS)
+        low, high = _FIRST_VALUE_DAYS.get(tier.key, _OTHER_FIRST_VALUE_DAYS)
         to_first_value = rng.randint(low, high)
         first_value = _business_days(signed + timedelta(days=1), to_first_value)[-1]
         live = _business_days(first_value + timedelta(days=1), rng.randint(2, 6))[-1]
@@ -555,8 +555,8 @@ def generate_baseline(
         rows.append(
             {
                 "account": next(names),
-                "tier": tier.tier,
-                "segment": _segment(tier, _amount(rng, tier.tier)),
+                "tier": tier.key,
+                "segment": _segment(tier, _amount(rng, tier.key)),
                 "region": region,
                 "signed_date": written(signed),
                 "first_value_date": written(first_value) if first_value <= end else "",

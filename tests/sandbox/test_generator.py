@@ -43,7 +43,7 @@ def test_a_tier_file_added_gets_orders_in_its_regions_and_segments(config_with_n
     assert {o["segment"] for o in growth} == {"scaleup"}
     assert all(o["dealname"] and o["amount"] for o in growth)
     routed = [config.tier_for_crm_value(o["onboarding_tier"] or "") for o in orders]
-    assert {t.tier if t else None for t in routed} == set(config.tiers)
+    assert {t.key if t else None for t in routed} == set(config.tiers)
     assert orders == generate_orders(200, seed=7, start=date(2026, 10, 1), config=config)
 
 
