@@ -13,8 +13,9 @@ the sandbox CRM before anything runs, every simulated customer answering at
 once (``prompt``) and provisioning reporting tenants active at once.  The
 clock starts when ``onboarding_intake`` (every 10 s) and the tier DAGs are
 unpaused and stops when every onboarding is ``live`` in the onboarding store.
-The approvals are answered in Airflow's Required Actions within a second of
-being asked, through the REST API as each approver, as in ``make demo``;
+The approvals are answered in Airflow's Required Actions ten seconds after
+being asked (as a person would; see ``localstack.approvers.ANSWER_AFTER_SECONDS``),
+through the REST API as each approver, as in ``make demo``;
 sensors look again every second; the reporting and escalation DAGs stay paused
 (they are not per-onboarding cost).  The system clock is used throughout.
 
